@@ -1,0 +1,35 @@
+"""Errors a person can act on: each names what was wrong and where."""
+
+from __future__ import annotations
+
+import os
+
+
+class PlmRecipesError(Exception):
+    """Base class for errors caused by the user's input (data, arguments, paths), not by a bug.
+
+    Entry points print these as one line, without a traceback.
+    """
+
+
+class DataFormatError(PlmRecipesError, ValueError):
+    """A data file that does not have the expected format.
+
+    The message names the file, the line (when there is one) and what was expected, e.g.
+    ``data/train.txt, line 7: expected 2 tab-separated fields (label<TAB>text), found 1``.
+    """
+
+    def __init__(self, path: str | os.PathLike, line: int | None, message: str):
+        self.path = os.fspath(path)
+        self.line = line
+        self.reason = message
+        where = f"{self.path}, line {line}" if line is not None else self.path
+        super().__init__(f"{where}: {message}")
+
+
+class ModelLoadError(PlmRecipesError, OSError):
+    """A model, tokenizer or config that could not be loaded (typically: a hub id with no hub)."""
+
+
+class ArgumentError(PlmRecipesError, ValueError):
+    """Arguments that do not fit together, or a config file with an unknown key."""

@@ -1,0 +1,5 @@
+"""Predictors for saved models, used by ``plm-recipes predict`` and from Python."""
+
+from .text_classification import TextClassifier
+
+__all__ = ["TextClassifier"]

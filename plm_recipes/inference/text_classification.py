@@ -1,0 +1,55 @@
+"""Predicting label names with scores from a saved text classifier."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from transformers import pipeline
+
+from ..errors import ModelLoadError
+
+
+def model_max_length(tokenizer, config) -> int:
+    """The longest input the model accepts: the tokenizer's limit, capped by the position embeddings."""
+    limits = [tokenizer.model_max_length, getattr(config, "max_position_embeddings", None)]
+    limits = [n for n in limits if isinstance(n, int) and 0 < n < 1_000_000]
+    return min(limits) if limits else 512
+
+
+class TextClassifier:
+    """A saved text classifier (any ``AutoModelForSequenceClassification`` folder with ``id2label``).
+
+    Example::
+
+        >>> classifier = TextClassifier("outputs/text_classification")
+        >>> classifier.predict(["这个笔记本电脑运行很快"], top_k=2)
+        [[{'label': '电脑', 'score': 0.97}, {'label': '平板', 'score': 0.01}]]
+
+    Args:
+        model: the output folder of ``recipes/text_classification.py`` (or a hub id).
+        device: ``"cpu"``, ``"cuda"``, a device index; ``None`` picks the accelerator when there is one.
+        batch_size: texts per forward pass.
+    """
+
+    def __init__(self, model: str, *, device: str | int | None = None, batch_size: int = 32):
+        if not os.path.isdir(model) and (model.startswith((".", "/")) or model.count("/") > 1):
+            raise ModelLoadError(f"Cannot load the model {model!r}: no such folder.")
+        self.pipeline = pipeline("text-classification", model=model, device=device)
+        self.batch_size = batch_size
+        self.max_length = model_max_length(self.pipeline.tokenizer, self.pipeline.model.config)
+
+    @property
+    def labels(self) -> list[str]:
+        id2label = self.pipeline.model.config.id2label
+        return [id2label[i] for i in range(len(id2label))]
+
+    def predict(self, texts: str | Sequence[str], top_k: int | None = 1) -> list[list[dict]]:
+        """For each text, its ``top_k`` labels (all when ``None``) as ``{"label", "score"}``, best first."""
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        if not texts:
+            return []
+        top_k = len(self.labels) if top_k is None else min(top_k, len(self.labels))
+        outputs = self.pipeline(texts, top_k=top_k, batch_size=self.batch_size, truncation=True,
+                                max_length=self.max_length)
+        return [[{"label": o["label"], "score": float(o["score"])} for o in out] for out in outputs]

@@ -1,0 +1,247 @@
+#!/usr/bin/env python
+"""Text classification: fine-tune a pretrained encoder to put each text in one of N classes.
+
+Usage:
+
+    # fine-tune a pretrained model (a local folder or a hub id) on label<TAB>text files
+    python recipes/text_classification.py \
+        --model_name_or_path bert-base-chinese \
+        --train_file data/classification/train.txt --validation_file data/classification/dev.txt \
+        --label_mapping_file data/classification/label_mapping.txt \
+        --do_train --do_eval --output_dir outputs/text_classification
+
+    # the same settings from a file; flags on the command line override it
+    accelerate launch recipes/text_classification.py --config recipes/configs/text_classification.yaml
+
+    # quick start with no pretrained model: a tiny BERT from scratch, tokenizer trained on the data
+    python recipes/text_classification.py --config recipes/configs/text_classification_quickstart.yaml
+
+    # two CPU processes (gloo); on GPUs use accelerate launch --config_file accelerate_configs/multi_gpu.yaml
+    torchrun --nproc_per_node 2 recipes/text_classification.py --config recipes/configs/text_classification.yaml
+
+Data: ``label<TAB>text`` lines (.txt/.tsv), with the label as a name or as an id of --label_mapping_file
+(``id,name`` lines); or .csv / .json / .jsonl with the columns --text_column and --label_column.
+
+The saved model is a plain ``AutoModelForSequenceClassification`` with the label names in its config:
+``transformers.pipeline("text-classification", model=output_dir)`` uses it with no project code, and so does
+``plm-recipes predict text-classification --model output_dir --text "..."``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+from transformers import (
+    AutoModelForSequenceClassification,
+    DataCollatorWithPadding,
+    EvalPrediction,
+    TrainingArguments,
+    default_data_collator,
+    set_seed,
+)
+
+from plm_recipes.args import DataArguments, ModelArguments, parse_args
+from plm_recipes.data import LabelMap, read_records, records_to_dataset
+from plm_recipes.errors import ArgumentError
+from plm_recipes.loading import load_config, load_model, load_tokenizer
+from plm_recipes.metrics import ClassificationReport
+from plm_recipes.modelcard import ModelCardInfo
+from plm_recipes.trainer import RecipeTrainer
+from plm_recipes.utils import run_cli, setup_logging
+
+logger = logging.getLogger("plm_recipes.text_classification")
+
+# Defaults of this recipe, above the dataclasses' and below --config and the command line.
+RECIPE_DEFAULTS = {
+    "output_dir": "outputs/text_classification",
+    "learning_rate": 5e-5,
+    "num_train_epochs": 3,
+    "per_device_train_batch_size": 16,
+    "per_device_eval_batch_size": 64,
+    "warmup_steps": 0.1,  # a float below 1 is a ratio of the total steps
+    "eval_strategy": "epoch",
+    "save_strategy": "epoch",
+    "logging_steps": 10,
+    "load_best_model_at_end": True,
+    "metric_for_best_model": "f1",
+    "save_total_limit": 1,
+}
+
+USAGE = """\
+```python
+from transformers import pipeline
+
+classifier = pipeline("text-classification", model="{model}")
+classifier("这个笔记本电脑运行很快", top_k=3)
+```
+
+or from the command line: `plm-recipes predict text-classification --model {model} --text "这个笔记本电脑运行很快"`
+"""
+
+
+@dataclass
+class ClassificationDataArguments(DataArguments):
+    label_mapping_file: str | None = field(
+        default=None,
+        metadata={
+            "help": "File of 'id,name' lines (or one name per line). Needed when the data writes labels as ids; "
+            "without it the label names are the distinct labels of the training data."
+        },
+    )
+    text_column: str = field(default="text", metadata={"help": "Text column of csv/json data."})
+    label_column: str = field(default="label", metadata={"help": "Label column of csv/json data."})
+
+
+def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
+    """Run the recipe; returns the metrics of each stage (``train``, ``eval``, ``test``)."""
+    # --- arguments -----------------------------------------------------------------------------------
+    model_args, data_args, training_args = parse_args(
+        (ModelArguments, ClassificationDataArguments, TrainingArguments), args,
+        defaults=RECIPE_DEFAULTS, description=__doc__.split("\n")[0],
+    )
+    setup_logging(training_args)
+    logger.warning(
+        "Process rank: %d, world size: %d, device: %s, distributed: %s",
+        training_args.process_index, training_args.world_size, training_args.device,
+        training_args.parallel_mode.value,
+    )
+    set_seed(training_args.seed)
+    files = {
+        "train": data_args.train_file if training_args.do_train else None,
+        "validation": data_args.validation_file if training_args.do_eval or training_args.do_train else None,
+        "test": data_args.test_file if training_args.do_predict else None,
+    }
+    for split, flag in (("train", "do_train"), ("test", "do_predict")):
+        if getattr(training_args, flag) and files[split] is None:
+            raise ArgumentError(f"--{flag} needs --{split}_file")
+    if training_args.do_eval and files["validation"] is None:
+        raise ArgumentError(
+            "evaluation needs --validation_file (to train without it: --eval_strategy no --save_strategy epoch "
+            "--load_best_model_at_end false, and leave out --do_eval)"
+        )
+
+    # --- data ----------------------------------------------------------------------------------------
+    columns = {"text": data_args.text_column, "label": data_args.label_column}
+    records = {
+        split: read_records(path, ("label", "text"), columns=columns, optional=("label",) if split == "test" else ())
+        for split, path in files.items() if path is not None
+    }
+    config = None
+    if data_args.label_mapping_file:
+        label_map = LabelMap.from_file(data_args.label_mapping_file)
+    elif "train" in records:
+        label_map = LabelMap.from_values(r["label"] for r in records["train"])
+    else:  # evaluating or predicting with a fine-tuned model: its config has the labels
+        config = load_config(model_args)
+        label_map = LabelMap.from_config(config)
+    logger.info("%d labels: %s", len(label_map), ", ".join(label_map))
+
+    # --- model ---------------------------------------------------------------------------------------
+    if config is None:
+        config = load_config(model_args, **label_map.to_config_kwargs())
+    config.problem_type = "single_label_classification"
+    train_texts = (r["text"] for r in records.get("train", []))
+    tokenizer = load_tokenizer(model_args, train_texts=train_texts)
+    model = load_model(AutoModelForSequenceClassification, model_args, config, tokenizer)
+
+    # --- preprocessing: tokenize once, here, not in the collator -------------------------------------
+    padding = "max_length" if data_args.pad_to_max_length else False
+
+    def tokenize(batch):
+        return tokenizer(batch["text"], truncation=True, max_length=data_args.max_seq_length, padding=padding)
+
+    limits = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples,
+              "test": data_args.max_predict_samples}
+    datasets = {}
+    for split, split_records in records.items():
+        split_records = split_records[: limits[split]] if limits[split] else split_records
+        has_labels = all(r["label"] is not None for r in split_records)
+        dataset = records_to_dataset(
+            split_records, {"label": label_map.encode_record} if has_labels else {"label": lambda r: -1}
+        )
+        if not has_labels:
+            dataset = dataset.remove_columns("label")
+        with training_args.main_process_first(desc=f"tokenizing {split}"):
+            datasets[split] = dataset.map(tokenize, batched=True, num_proc=data_args.preprocessing_num_workers,
+                                          desc=f"Tokenizing {split}")
+
+    # --- trainer -------------------------------------------------------------------------------------
+    def compute_metrics(p: EvalPrediction) -> dict[str, float]:
+        logits = p.predictions[0] if isinstance(p.predictions, tuple) else p.predictions
+        return ClassificationReport(keep_in_memory=True).compute(
+            predictions=np.argmax(logits, axis=-1), references=p.label_ids, label_names=label_map.names
+        )
+
+    card = ModelCardInfo(
+        recipe="text_classification",
+        pipeline_tag="text-classification",
+        base_model=model_args.model_name_or_path,
+        config_name=model_args.config_name,
+        data_files={split: path for split, path in files.items() if path},
+        num_examples={split: len(ds) for split, ds in datasets.items()},
+        labels=label_map.names,
+        usage=USAGE,
+    )
+    trainer = RecipeTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=datasets.get("train"),
+        eval_dataset=datasets.get("validation"),
+        processing_class=tokenizer,
+        data_collator=default_data_collator if padding else DataCollatorWithPadding(tokenizer),
+        compute_metrics=compute_metrics,
+        model_card=card,
+    )
+
+    # --- train / evaluate / predict ------------------------------------------------------------------
+    results: dict[str, dict[str, float]] = {}
+    if training_args.do_train:
+        train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+        trainer.save_model()  # the best checkpoint when load_best_model_at_end, with the tokenizer
+        results["train"] = {**train_result.metrics, "train_samples": len(datasets["train"])}
+        trainer.report("train", results["train"])
+        trainer.save_state()
+        logger.warning("Process rank %d finished training: %d steps.", training_args.process_index,
+                       trainer.state.global_step)
+
+    if training_args.do_eval:
+        results["eval"] = {**trainer.evaluate(), "eval_samples": len(datasets["validation"])}
+        trainer.report("eval", results["eval"])
+
+    if training_args.do_predict:
+        test = datasets["test"]
+        output = trainer.predict(test, metric_key_prefix="test")
+        probs = _softmax(output.predictions)
+        if "label" in test.column_names:
+            results["test"] = output.metrics
+            trainer.report("test", results["test"])
+        if trainer.is_world_process_zero():
+            path = os.path.join(training_args.output_dir, "predict_results.tsv")
+            os.makedirs(training_args.output_dir, exist_ok=True)
+            with open(path, "w", encoding="utf-8") as f:
+                f.write("index\ttext\tprediction\tscore\n")
+                for i, (text, row) in enumerate(zip(test["text"], probs)):
+                    best = int(row.argmax())
+                    f.write(f"{i}\t{text}\t{label_map.names[best]}\t{row[best]:.4f}\n")
+            logger.info("Predictions written to %s", path)
+
+    # --- model card / hub ----------------------------------------------------------------------------
+    if training_args.do_train:
+        if training_args.push_to_hub:
+            trainer.push_to_hub(tags=["text-classification"])
+        else:
+            trainer.create_model_card(tags=["text-classification"])
+    return results
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    logits = logits[0] if isinstance(logits, tuple) else logits
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+if __name__ == "__main__":
+    run_cli(main)
