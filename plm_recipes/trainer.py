@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 
 from transformers import Trainer
+from transformers.trainer import TRAINING_ARGS_NAME
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from transformers.trainer_callback import ProgressCallback
 
@@ -35,6 +37,18 @@ class RecipeTrainer(Trainer):
         if self.pop_callback(ProgressCallback) is not None:
             self.add_callback(CompactProgressCallback)
         self.model_card_info = model_card
+
+    def _save(self, output_dir: str | None = None, state_dict=None) -> None:
+        """Save as Trainer does, but the training arguments as JSON instead of the pickled ``training_args.bin``,
+        so a shared model folder holds no pickle (checkpoints keep Trainer's own files, for resuming)."""
+        super()._save(output_dir, state_dict=state_dict)
+        output_dir = output_dir if output_dir is not None else self.args.output_dir
+        pickled = os.path.join(output_dir, TRAINING_ARGS_NAME)
+        is_checkpoint = os.path.basename(os.path.normpath(output_dir)).startswith(PREFIX_CHECKPOINT_DIR)
+        if self.args.should_save and not is_checkpoint and os.path.exists(pickled):
+            os.remove(pickled)
+            with open(os.path.join(output_dir, "training_args.json"), "w", encoding="utf-8") as f:
+                f.write(self.args.to_json_string())
 
     def report(self, split: str, metrics: dict[str, float]) -> None:
         """Log ``metrics`` (without the per-class entries, which the progress table shows) and save them all to

@@ -155,7 +155,7 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
 
     limits = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples,
               "test": data_args.max_predict_samples}
-    datasets = {}
+    datasets, texts = {}, {}
     for split, split_records in records.items():
         split_records = split_records[: limits[split]] if limits[split] else split_records
         has_labels = all(r["label"] is not None for r in split_records)
@@ -166,7 +166,8 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
             dataset = dataset.remove_columns("label")
         with training_args.main_process_first(desc=f"tokenizing {split}"):
             datasets[split] = dataset.map(tokenize, batched=True, num_proc=data_args.preprocessing_num_workers,
-                                          desc=f"Tokenizing {split}")
+                                          remove_columns=["text"], desc=f"Tokenizing {split}")
+        texts[split] = [r["text"] for r in split_records]
 
     # --- trainer -------------------------------------------------------------------------------------
     def compute_metrics(p: EvalPrediction) -> dict[str, float]:
@@ -223,7 +224,7 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
             os.makedirs(training_args.output_dir, exist_ok=True)
             with open(path, "w", encoding="utf-8") as f:
                 f.write("index\ttext\tprediction\tscore\n")
-                for i, (text, row) in enumerate(zip(test["text"], probs)):
+                for i, (text, row) in enumerate(zip(texts["test"], probs)):
                     best = int(row.argmax())
                     f.write(f"{i}\t{text}\t{label_map.names[best]}\t{row[best]:.4f}\n")
             logger.info("Predictions written to %s", path)

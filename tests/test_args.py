@@ -1,0 +1,66 @@
+"""Argument parsing: dataclass defaults < recipe defaults < --config file < command line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from transformers import TrainingArguments
+
+from plm_recipes.args import DEFAULT_MODEL, DataArguments, ModelArguments, parse_args
+from plm_recipes.errors import ArgumentError
+
+TYPES = (ModelArguments, DataArguments, TrainingArguments)
+
+
+def test_priority_of_defaults_config_and_command_line(tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text("learning_rate: 2e-5\nnum_train_epochs: 4\nmax_seq_length: 64\noutput_dir: from_yaml\n")
+    model, data, training = parse_args(
+        TYPES,
+        ["--config", str(config), "--num_train_epochs", "7"],
+        defaults={"learning_rate": 1e-3, "logging_steps": 3, "output_dir": "from_defaults"},
+    )
+    assert training.learning_rate == 2e-5  # YAML's "2e-5" is a string to PyYAML: converted like a flag
+    assert training.num_train_epochs == 7  # the command line wins
+    assert training.logging_steps == 3  # recipe default
+    assert training.output_dir == "from_yaml"
+    assert data.max_seq_length == 64
+    assert model.model_name_or_path == DEFAULT_MODEL
+
+
+def test_json_config(tmp_path):
+    config = tmp_path / "run.json"
+    config.write_text(json.dumps({"per_device_train_batch_size": 3, "pad_to_max_length": True}))
+    _, data, training = parse_args(TYPES, ["--config", str(config)])
+    assert training.per_device_train_batch_size == 3 and data.pad_to_max_length is True
+
+
+def test_unknown_config_key_suggests_the_right_one(tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text("learning_rat: 1e-4\n")
+    with pytest.raises(ArgumentError, match=r"--config .*run\.yaml: unknown argument 'learning_rat'; did you mean "
+                                            r"learning_rate"):
+        parse_args(TYPES, ["--config", str(config)])
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(ArgumentError, match="file not found"):
+        parse_args(TYPES, ["--config", str(tmp_path / "nope.yaml")])
+
+
+def test_missing_data_file(tmp_path):
+    with pytest.raises(ArgumentError, match=r"--train_file .*nope\.txt: file not found"):
+        parse_args(TYPES, ["--train_file", str(tmp_path / "nope.txt")])
+
+
+def test_training_from_scratch_needs_a_tokenizer():
+    with pytest.raises(ArgumentError, match="needs a tokenizer"):
+        parse_args(TYPES, ["--config_name", "bert"])
+    model, _, _ = parse_args(TYPES, ["--config_name", "bert", "--train_tokenizer_vocab_size", "100"])
+    assert model.from_scratch and model.model_name_or_path is None
+
+
+def test_config_overrides_only_from_scratch():
+    with pytest.raises(ArgumentError, match="only applies when training from scratch"):
+        parse_args(TYPES, ["--config_overrides", "hidden_size=8"])
