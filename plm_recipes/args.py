@@ -63,6 +63,13 @@ class ModelArguments:
             "optimizer time) there; freezing it is much faster on CPU and rarely costs accuracy on small data."
         },
     )
+    new_parameters_learning_rate: float | None = field(
+        default=None,
+        metadata={
+            "help": "Learning rate for the weights the checkpoint does not have (the new task head, and a pooler "
+            "when the checkpoint has none, as multilingual-e5 does); default: --learning_rate."
+        },
+    )
     cache_dir: str | None = field(default=None, metadata={"help": "Where to store models downloaded from the hub."})
     model_revision: str = field(default="main", metadata={"help": "Branch, tag or commit of a hub model."})
     trust_remote_code: bool = field(
@@ -193,3 +200,45 @@ def parse_args(
             action.required = False
     outputs = parser.parse_args_into_dataclasses(args=argv)
     return tuple(outputs[: len(dataclass_types)])  # drop the namespace holding --config
+
+
+@dataclass
+class PairDataArguments(DataArguments):
+    """Labelled pairs for the matching recipes: ``text_a<TAB>text_b<TAB>0/1`` lines, or csv/json columns."""
+
+    text_a_column: str = field(default="text_a", metadata={"help": "First text's column in csv/json data."})
+    text_b_column: str = field(default="text_b", metadata={"help": "Second text's column in csv/json data."})
+    label_column: str = field(default="label", metadata={"help": "0/1 label column in csv/json data."})
+    threshold: float | None = field(
+        default=None,
+        metadata={
+            "help": "Score at or above which a pair is a match. Default: 0.5 for models trained towards 0/1 "
+            "(pointwise, DSSM); for a model trained to rank (CoSENT), the best-F1 threshold on the training "
+            "pairs, chosen after training. Saved with the model for prediction."
+        },
+    )
+
+    def columns(self) -> dict[str, str]:
+        return {"text_a": self.text_a_column, "text_b": self.text_b_column, "label": self.label_column}
+
+
+def data_files(data_args: DataArguments, training_args: Any) -> dict[str, str]:
+    """The files each requested stage reads: ``train`` (--do_train), ``validation`` (--do_eval, or evaluation
+    during training), ``test`` (--do_predict). Raises when a stage lacks its file."""
+    evaluates = training_args.do_eval or str(getattr(training_args.eval_strategy, "value", training_args.eval_strategy)) != "no"
+    files = {
+        "train": data_args.train_file if training_args.do_train else None,
+        "validation": data_args.validation_file if training_args.do_eval or (training_args.do_train and evaluates) else None,
+        "test": data_args.test_file if training_args.do_predict else None,
+    }
+    if not (training_args.do_train or training_args.do_eval or training_args.do_predict):
+        raise ArgumentError("nothing to do: pass --do_train, --do_eval and/or --do_predict")
+    for split, flag in (("train", "do_train"), ("test", "do_predict")):
+        if getattr(training_args, flag) and files[split] is None:
+            raise ArgumentError(f"--{flag} needs --{split}_file")
+    if files["validation"] is None and (training_args.do_eval or (training_args.do_train and evaluates)):
+        raise ArgumentError(
+            "evaluation needs --validation_file (to train without it: --eval_strategy no --save_strategy epoch "
+            "--load_best_model_at_end false)"
+        )
+    return {split: path for split, path in files.items() if path is not None}

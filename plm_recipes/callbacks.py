@@ -22,7 +22,7 @@ def _write(line: str) -> None:
 
 
 def _metric_title(name: str) -> str:
-    return {"f1": "F1", "spearman": "Spearman"}.get(name, name)
+    return {"f1": "F1", "spearman": "Spearman", "best_f1": "best-threshold F1"}.get(name, name)
 
 
 class CompactProgressCallback(ProgressCallback):

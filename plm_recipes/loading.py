@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from transformers import AutoConfig, AutoTokenizer, BertTokenizerFast, PretrainedConfig, PreTrainedModel
@@ -32,12 +32,18 @@ def from_pretrained(cls: Any, name_or_path: str, what: str = "model", **kwargs) 
         cls: e.g. ``AutoModelForSequenceClassification``.
         what: what is being loaded, for the message (``"model"``, ``"tokenizer"``, ``"config"``).
     """
+    return load_or_explain(lambda: cls.from_pretrained(name_or_path, **kwargs), name_or_path, what)
+
+
+def load_or_explain(load: Callable[[], Any], name_or_path: str, what: str = "model") -> Any:
+    """Call ``load()``, which loads ``name_or_path``; when that is a hub id the hub cannot provide, raise a
+    :class:`ModelLoadError` that says how to pass a local folder instead."""
     if os.path.isdir(name_or_path) or os.path.isfile(name_or_path):
-        return cls.from_pretrained(name_or_path, **kwargs)
+        return load()
     if _looks_like_path(name_or_path):
         raise ModelLoadError(f"Cannot load the {what} {name_or_path!r}: no such folder.")
     try:
-        return cls.from_pretrained(name_or_path, **kwargs)
+        return load()
     except (OSError, ValueError) as e:
         local = os.path.basename(name_or_path.rstrip("/"))
         raise ModelLoadError(
@@ -91,10 +97,16 @@ def load_tokenizer(model_args: ModelArguments, train_texts: Iterable[str] | None
     return from_pretrained(AutoTokenizer, name, "tokenizer", **model_args.hub_kwargs())
 
 
-def load_model(auto_class: Any, model_args: ModelArguments, config: PretrainedConfig, tokenizer=None) -> PreTrainedModel:
+def load_model(
+    auto_class: Any, model_args: ModelArguments, config: PretrainedConfig, tokenizer=None
+) -> tuple[PreTrainedModel, list[str]]:
     """``auto_class`` from the checkpoint, or freshly initialised from ``config`` when training from scratch.
 
     Freezes the word embeddings when ``--freeze_word_embeddings`` is set.
+
+    Returns:
+        The model, and the names of its parameters that the checkpoint did not have (a new task head; a pooler
+        the checkpoint lacks). All of them when training from scratch.
     """
     if model_args.from_scratch:
         if tokenizer is not None:
@@ -102,12 +114,16 @@ def load_model(auto_class: Any, model_args: ModelArguments, config: PretrainedCo
             if tokenizer.pad_token_id is not None:
                 config.pad_token_id = tokenizer.pad_token_id
         model = auto_class.from_config(config, trust_remote_code=model_args.trust_remote_code)
+        new = [name for name, _ in model.named_parameters()]
     else:
-        model = from_pretrained(auto_class, model_args.model_name_or_path, "model", config=config,
-                                **model_args.hub_kwargs())
+        model, info = from_pretrained(auto_class, model_args.model_name_or_path, "model", config=config,
+                                      output_loading_info=True, **model_args.hub_kwargs())
+        new = sorted(info["missing_keys"])
+        if new:
+            logger.info("Newly initialised (not in the checkpoint): %s", ", ".join(new))
     if model_args.freeze_word_embeddings:
         freeze_word_embeddings(model)
-    return model
+    return model, new
 
 
 def freeze_word_embeddings(model: PreTrainedModel) -> int:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Collection
 
 from transformers import Trainer
 from transformers.trainer import TRAINING_ARGS_NAME
@@ -13,6 +15,8 @@ from transformers.trainer_callback import ProgressCallback
 from .callbacks import CompactProgressCallback, ProgressLogCallback, TrainingCurveCallback
 from .modelcard import ModelCardInfo, render_model_card
 
+logger = logging.getLogger(__name__)
+
 
 class RecipeTrainer(Trainer):
     """:class:`transformers.Trainer` with the project's progress lines, training curves and model card.
@@ -20,6 +24,11 @@ class RecipeTrainer(Trainer):
     Args:
         model_card: what the recipe knows about the run (data, labels, usage); the card written to
             ``output_dir/README.md`` by :meth:`create_model_card` (and so by ``push_to_hub``) is built from it.
+        new_parameters: names of parameters the checkpoint did not have (a new task head, a pooler missing from
+            the checkpoint), as returned by :func:`plm_recipes.loading.load_model`.
+        new_parameters_learning_rate: a learning rate for ``new_parameters`` (the rest keeps
+            ``args.learning_rate``). Randomly initialised weights learn slowly at a rate made for pretrained
+            ones; a higher rate for them lets the encoder keep a low, stable one.
         headline_metrics: the metrics printed on the ``Evaluation ...`` line.
         *args, **kwargs: as for :class:`transformers.Trainer`.
     """
@@ -29,6 +38,8 @@ class RecipeTrainer(Trainer):
         *args,
         model_card: ModelCardInfo | None = None,
         headline_metrics: tuple[str, ...] = ("precision", "recall", "f1"),
+        new_parameters: Collection[str] = (),
+        new_parameters_learning_rate: float | None = None,
         **kwargs,
     ):
         callbacks = list(kwargs.pop("callbacks", None) or [])
@@ -37,6 +48,29 @@ class RecipeTrainer(Trainer):
         if self.pop_callback(ProgressCallback) is not None:
             self.add_callback(CompactProgressCallback)
         self.model_card_info = model_card
+        self.new_parameters = frozenset(new_parameters)
+        self.new_parameters_learning_rate = new_parameters_learning_rate
+
+    def create_optimizer(self, model=None):
+        """Trainer's optimizer, with ``new_parameters`` in groups of their own learning rate when one is set."""
+        opt_model = self.model if model is None else model
+        if self.optimizer is not None or not self.new_parameters_learning_rate or not self.new_parameters:
+            return super().create_optimizer(model)
+        decay = set(self.get_decay_parameter_names(opt_model))
+        groups: dict[tuple[bool, bool], list] = {}
+        for name, param in opt_model.named_parameters():
+            if param.requires_grad:
+                groups.setdefault((name in self.new_parameters, name in decay), []).append(param)
+        param_groups = [
+            {"params": params, "weight_decay": self.args.weight_decay if decayed else 0.0,
+             **({"lr": self.new_parameters_learning_rate} if new else {})}
+            for (new, decayed), params in groups.items()
+        ]
+        optimizer_cls, optimizer_kwargs = (
+            self.optimizer_cls_and_kwargs or self.get_optimizer_cls_and_kwargs(self.args, opt_model)
+        )
+        self.optimizer = optimizer_cls(param_groups, **optimizer_kwargs)
+        return self.optimizer
 
     def _save(self, output_dir: str | None = None, state_dict=None) -> None:
         """Save as Trainer does, but the training arguments as JSON instead of the pickled ``training_args.bin``,
@@ -49,6 +83,30 @@ class RecipeTrainer(Trainer):
             os.remove(pickled)
             with open(os.path.join(output_dir, "training_args.json"), "w", encoding="utf-8") as f:
                 f.write(self.args.to_json_string())
+
+    def train_and_report(self, num_samples: int) -> dict[str, float]:
+        """Train (resuming from ``args.resume_from_checkpoint`` when set), save the model (the best checkpoint
+        with ``load_best_model_at_end``), report the metrics and save the trainer state."""
+        result = self.train(resume_from_checkpoint=self.args.resume_from_checkpoint)
+        self.save_model()
+        metrics = {**result.metrics, "train_samples": num_samples}
+        self.report("train", metrics)
+        self.save_state()
+        logger.warning("Process rank %d finished training: %d steps.", self.args.process_index, self.state.global_step)
+        return metrics
+
+    def evaluate_and_report(self, num_samples: int) -> dict[str, float]:
+        """Evaluate on the evaluation set and report the metrics (into the model card too)."""
+        metrics = {**self.evaluate(), "eval_samples": num_samples}
+        self.report("eval", metrics)
+        return metrics
+
+    def finish(self, tags: list[str]) -> None:
+        """Push to the Hub when ``--push_to_hub`` (the model card goes with it), else write the model card."""
+        if self.args.push_to_hub:
+            self.push_to_hub(tags=tags)
+        else:
+            self.create_model_card(tags=tags)
 
     def report(self, split: str, metrics: dict[str, float]) -> None:
         """Log ``metrics`` (without the per-class entries, which the progress table shows) and save them all to

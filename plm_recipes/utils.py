@@ -29,7 +29,14 @@ def setup_logging(training_args: TrainingArguments) -> logging.Logger:
     transformers.utils.logging.set_verbosity(log_level)
     transformers.utils.logging.enable_default_handler()
     transformers.utils.logging.enable_explicit_format()
-    return logging.getLogger("plm_recipes")
+    logger = logging.getLogger("plm_recipes")
+    # a warning, so that every process prints it (replicas only log warnings)
+    logger.warning(
+        "Process rank: %d, world size: %d, device: %s, distributed: %s",
+        training_args.process_index, training_args.world_size, training_args.device,
+        training_args.parallel_mode.value,
+    )
+    return logger
 
 
 def run_cli(main: Callable[[], object]) -> None:

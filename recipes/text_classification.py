@@ -43,9 +43,8 @@ from transformers import (
     set_seed,
 )
 
-from plm_recipes.args import DataArguments, ModelArguments, parse_args
+from plm_recipes.args import DataArguments, ModelArguments, data_files, parse_args
 from plm_recipes.data import LabelMap, read_records, records_to_dataset
-from plm_recipes.errors import ArgumentError
 from plm_recipes.loading import load_config, load_model, load_tokenizer
 from plm_recipes.metrics import ClassificationReport
 from plm_recipes.modelcard import ModelCardInfo
@@ -103,31 +102,14 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
         defaults=RECIPE_DEFAULTS, description=__doc__.split("\n")[0],
     )
     setup_logging(training_args)
-    logger.warning(
-        "Process rank: %d, world size: %d, device: %s, distributed: %s",
-        training_args.process_index, training_args.world_size, training_args.device,
-        training_args.parallel_mode.value,
-    )
     set_seed(training_args.seed)
-    files = {
-        "train": data_args.train_file if training_args.do_train else None,
-        "validation": data_args.validation_file if training_args.do_eval or training_args.do_train else None,
-        "test": data_args.test_file if training_args.do_predict else None,
-    }
-    for split, flag in (("train", "do_train"), ("test", "do_predict")):
-        if getattr(training_args, flag) and files[split] is None:
-            raise ArgumentError(f"--{flag} needs --{split}_file")
-    if training_args.do_eval and files["validation"] is None:
-        raise ArgumentError(
-            "evaluation needs --validation_file (to train without it: --eval_strategy no --save_strategy epoch "
-            "--load_best_model_at_end false, and leave out --do_eval)"
-        )
+    files = data_files(data_args, training_args)
 
     # --- data ----------------------------------------------------------------------------------------
     columns = {"text": data_args.text_column, "label": data_args.label_column}
     records = {
         split: read_records(path, ("label", "text"), columns=columns, optional=("label",) if split == "test" else ())
-        for split, path in files.items() if path is not None
+        for split, path in files.items()
     }
     config = None
     if data_args.label_mapping_file:
@@ -145,7 +127,7 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     config.problem_type = "single_label_classification"
     train_texts = (r["text"] for r in records.get("train", []))
     tokenizer = load_tokenizer(model_args, train_texts=train_texts)
-    model = load_model(AutoModelForSequenceClassification, model_args, config, tokenizer)
+    model, new_parameters = load_model(AutoModelForSequenceClassification, model_args, config, tokenizer)
 
     # --- preprocessing: tokenize once, here, not in the collator -------------------------------------
     padding = "max_length" if data_args.pad_to_max_length else False
@@ -181,7 +163,7 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
         pipeline_tag="text-classification",
         base_model=model_args.model_name_or_path,
         config_name=model_args.config_name,
-        data_files={split: path for split, path in files.items() if path},
+        data_files=files,
         num_examples={split: len(ds) for split, ds in datasets.items()},
         labels=label_map.names,
         usage=USAGE,
@@ -195,22 +177,16 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
         data_collator=default_data_collator if padding else DataCollatorWithPadding(tokenizer),
         compute_metrics=compute_metrics,
         model_card=card,
+        new_parameters=new_parameters,
+        new_parameters_learning_rate=model_args.new_parameters_learning_rate,
     )
 
     # --- train / evaluate / predict ------------------------------------------------------------------
     results: dict[str, dict[str, float]] = {}
     if training_args.do_train:
-        train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-        trainer.save_model()  # the best checkpoint when load_best_model_at_end, with the tokenizer
-        results["train"] = {**train_result.metrics, "train_samples": len(datasets["train"])}
-        trainer.report("train", results["train"])
-        trainer.save_state()
-        logger.warning("Process rank %d finished training: %d steps.", training_args.process_index,
-                       trainer.state.global_step)
-
+        results["train"] = trainer.train_and_report(len(datasets["train"]))
     if training_args.do_eval:
-        results["eval"] = {**trainer.evaluate(), "eval_samples": len(datasets["validation"])}
-        trainer.report("eval", results["eval"])
+        results["eval"] = trainer.evaluate_and_report(len(datasets["validation"]))
 
     if training_args.do_predict:
         test = datasets["test"]
@@ -231,10 +207,7 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
 
     # --- model card / hub ----------------------------------------------------------------------------
     if training_args.do_train:
-        if training_args.push_to_hub:
-            trainer.push_to_hub(tags=["text-classification"])
-        else:
-            trainer.create_model_card(tags=["text-classification"])
+        trainer.finish(tags=["text-classification"])
     return results
 
 

@@ -1,0 +1,107 @@
+"""Bi-encoders: two towers sharing one encoder, trained and saved as sentence-transformers models.
+
+Trained models are ordinary sentence-transformers folders: ``SentenceTransformer(output_dir)`` loads them with
+no project code. Training runs through :class:`BiEncoderTrainer`, which is sentence-transformers' trainer (a
+``transformers.Trainer``) with this project's progress lines, curves and model card.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer
+from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
+
+from .args import ModelArguments
+from .errors import ArgumentError
+from .loading import freeze_word_embeddings, load_or_explain
+from .metrics.matching import BinaryMatchMetrics, best_f1_threshold
+from .trainer import RecipeTrainer
+
+logger = logging.getLogger(__name__)
+
+
+class BiEncoderTrainer(RecipeTrainer, SentenceTransformerTrainer):
+    """sentence-transformers' ``SentenceTransformerTrainer`` (``loss=``, ``evaluator=``, text columns in, a
+    sentence-transformers folder out) with :class:`RecipeTrainer`'s progress lines, curves, model card and
+    pickle-free output folder."""
+
+
+def load_sentence_transformer(model_args: ModelArguments, max_seq_length: int) -> SentenceTransformer:
+    """A sentence-transformers model from a folder or hub id. A plain encoder checkpoint (no ``modules.json``)
+    gets mean pooling over its token embeddings."""
+    if model_args.from_scratch:
+        raise ArgumentError("the bi-encoder recipes fine-tune a pretrained encoder: pass --model_name_or_path")
+    name = model_args.model_name_or_path
+    model = load_or_explain(
+        lambda: SentenceTransformer(
+            name, cache_folder=model_args.cache_dir, revision=model_args.model_revision,
+            trust_remote_code=model_args.trust_remote_code, device="cpu",
+        ),
+        name,
+    )
+    model.max_seq_length = max_seq_length
+    if model_args.freeze_word_embeddings:
+        freeze_word_embeddings(model[0].model)
+    return model
+
+
+def pair_similarities(
+    model: SentenceTransformer, text_a: Sequence[str], text_b: Sequence[str], batch_size: int = 32
+) -> np.ndarray:
+    """Cosine similarity of each pair ``(text_a[i], text_b[i])``; each distinct text is encoded once."""
+    unique = list(dict.fromkeys([*text_a, *text_b]))
+    index = {text: i for i, text in enumerate(unique)}
+    embeddings = model.encode(unique, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
+                              show_progress_bar=False)
+    a = embeddings[[index[t] for t in text_a]]
+    b = embeddings[[index[t] for t in text_b]]
+    return (a * b).sum(axis=1)
+
+
+def calibrate_threshold(
+    model: SentenceTransformer, text_a: Sequence[str], text_b: Sequence[str], labels: Sequence[int],
+    batch_size: int = 32,
+) -> float:
+    """The similarity threshold with the best F1 on the given (training) pairs: a bi-encoder trained to rank
+    (CoSENT) has no fixed threshold of its own. Returns the midpoint below the best cut."""
+    scores = pair_similarities(model, text_a, text_b, batch_size)
+    threshold, f1 = best_f1_threshold(scores, np.asarray(labels))
+    below = scores[scores < threshold]
+    if len(below):  # cut between the two scores, not on a training example's score
+        threshold = (threshold + below.max()) / 2
+    logger.info("Threshold %.4f calibrated on %d training pairs (F1 %.4f there).", threshold, len(scores), f1)
+    return float(threshold)
+
+
+class PairMatchEvaluator(BaseEvaluator):
+    """Evaluates a bi-encoder on labelled pairs: cosine similarity as the score, then
+    :class:`~plm_recipes.metrics.matching.BinaryMatchMetrics` (P/R/F1 at ``threshold``, spearman, best F1).
+
+    Args:
+        text_a, text_b, labels: the pairs and their 0/1 labels.
+        threshold: a pair matches when its cosine similarity is at least this.
+        primary_metric: the metric that picks the best checkpoint (``"f1"``, or ``"best_f1"`` for a model
+            whose threshold is set after training).
+    """
+
+    def __init__(
+        self, text_a: Sequence[str], text_b: Sequence[str], labels: Sequence[int], threshold: float = 0.5,
+        batch_size: int = 32, primary_metric: str = "f1", name: str = "",
+    ):
+        super().__init__()
+        self.text_a, self.text_b, self.labels = list(text_a), list(text_b), list(labels)
+        self.threshold = threshold
+        self.batch_size = batch_size
+        self.primary_metric = primary_metric
+        self.name = name
+
+    def __call__(self, model, output_path=None, epoch: int = -1, steps: int = -1) -> dict[str, float]:
+        scores = pair_similarities(model, self.text_a, self.text_b, self.batch_size)
+        metrics = BinaryMatchMetrics(keep_in_memory=True).compute(
+            predictions=scores, references=self.labels, threshold=self.threshold
+        )
+        metrics["threshold"] = self.threshold
+        return self.prefix_name_to_metrics(metrics, self.name)

@@ -1,0 +1,206 @@
+"""Ranking categories for texts with a trained matching model (cross-encoder or bi-encoder).
+
+    >>> matcher = Matcher.from_pretrained("outputs/matching_dssm")
+    >>> categories = read_categories("data/matching/types_desc.txt")
+    >>> matcher.rank(["屏幕很清晰，追剧很爽"], categories)
+    [[('平板', 0.93), ('电脑', 0.71)]]
+
+A bi-encoder embeds the category descriptions once and keeps them on disk next to the model
+(``label_embeddings/``); the cache key covers the model's files and the descriptions, so retraining the model or
+editing a description rebuilds it. A query then costs one encoder pass. A cross-encoder reads every
+(description, text) pair, so it has nothing to cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..data.matching import Category
+from ..errors import ModelLoadError
+
+logger = logging.getLogger(__name__)
+
+MATCHING_CONFIG = "matching_config.json"
+CACHE_DIR = "label_embeddings"
+
+
+def save_matching_config(output_dir: str, *, kind: str, threshold: float, objective: str) -> None:
+    """Write what a predictor needs beyond the weights: the model kind and its decision threshold."""
+    os.makedirs(output_dir, exist_ok=True)
+    with open(os.path.join(output_dir, MATCHING_CONFIG), "w", encoding="utf-8") as f:
+        json.dump({"kind": kind, "threshold": threshold, "objective": objective}, f, indent=2)
+
+
+def load_matching_config(model_dir: str) -> dict:
+    path = os.path.join(model_dir, MATCHING_CONFIG)
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    kind = "bi-encoder" if os.path.isfile(os.path.join(model_dir, "modules.json")) else "cross-encoder"
+    return {"kind": kind, "threshold": 0.5}
+
+
+def model_fingerprint(model_dir: str) -> str:
+    """Changes whenever a file of the model changes (name, size, modification time), cheaply."""
+    entries = []
+    for root, dirs, files in os.walk(model_dir):
+        dirs[:] = sorted(d for d in dirs if d != CACHE_DIR and not d.startswith(("checkpoint-", ".", "logs")))
+        for name in sorted(files):
+            if name.endswith((".safetensors", ".json", ".txt", ".model")):
+                path = os.path.join(root, name)
+                stat = os.stat(path)
+                entries.append(f"{os.path.relpath(path, model_dir)}:{stat.st_size}:{stat.st_mtime_ns}")
+    return hashlib.sha256("\n".join(entries).encode()).hexdigest()
+
+
+class EmbeddingCache:
+    """Category embeddings on disk, keyed by the model's fingerprint and the exact texts embedded.
+
+    ``hits`` / ``misses`` count lookups, so callers (and tests) can see whether the cache served them.
+    """
+
+    def __init__(self, model_dir: str, cache_dir: str | None = None):
+        self.model_dir = model_dir
+        self.dir = cache_dir or os.path.join(model_dir, CACHE_DIR)
+        self.fingerprint = model_fingerprint(model_dir)
+        self.hits = self.misses = 0
+        self._memory: dict[str, np.ndarray] = {}
+
+    def key(self, texts: Sequence[str]) -> str:
+        return hashlib.sha256("\n".join([self.fingerprint, *texts]).encode()).hexdigest()[:32]
+
+    def get(self, texts: Sequence[str]) -> np.ndarray | None:
+        key = self.key(texts)
+        if key not in self._memory:
+            path = os.path.join(self.dir, f"{key}.npy")
+            if not os.path.isfile(path):
+                self.misses += 1
+                return None
+            self._memory[key] = np.load(path, allow_pickle=False)
+        self.hits += 1
+        return self._memory[key]
+
+    def put(self, texts: Sequence[str], embeddings: np.ndarray) -> None:
+        key = self.key(texts)
+        self._memory[key] = embeddings
+        try:
+            os.makedirs(self.dir, exist_ok=True)
+            for stale in os.listdir(self.dir):  # one set of descriptions per model: drop what it replaces
+                if stale.endswith(".npy"):
+                    os.remove(os.path.join(self.dir, stale))
+            np.save(os.path.join(self.dir, f"{key}.npy"), embeddings, allow_pickle=False)
+        except OSError as e:  # a read-only model folder: keep the cache in memory only
+            logger.warning("Cannot write the embedding cache in %s (%s); keeping it in memory.", self.dir, e)
+
+
+class Matcher:
+    """Scores (text, category) pairs and ranks categories per text. Load one with :meth:`from_pretrained`."""
+
+    kind = ""
+
+    def __init__(self, model_dir: str, threshold: float = 0.5, batch_size: int = 32):
+        self.model_dir = model_dir
+        self.threshold = threshold
+        self.batch_size = batch_size
+
+    @staticmethod
+    def from_pretrained(model_dir: str, *, device: str | None = None, batch_size: int = 32,
+                        use_cache: bool = True) -> Matcher:
+        """The right matcher for a folder saved by one of the matching recipes."""
+        if not os.path.isdir(model_dir):
+            raise ModelLoadError(f"Cannot load the model {model_dir!r}: no such folder.")
+        config = load_matching_config(model_dir)
+        if config["kind"] == "bi-encoder":
+            return BiEncoderMatcher(model_dir, threshold=config["threshold"], batch_size=batch_size, device=device,
+                                    use_cache=use_cache)
+        return CrossEncoderMatcher(model_dir, threshold=config["threshold"], batch_size=batch_size, device=device)
+
+    def score_pairs(self, text_a: Sequence[str], text_b: Sequence[str]) -> np.ndarray:
+        """The score of each pair ``(text_a[i], text_b[i])``; ``text_a`` is the category side."""
+        raise NotImplementedError
+
+    def score(self, texts: Sequence[str], categories: Sequence[Category]) -> np.ndarray:
+        """``(len(texts), len(categories))`` scores."""
+        raise NotImplementedError
+
+    def rank(
+        self, texts: str | Sequence[str], categories: Sequence[Category], *, threshold: float | None = None,
+        top_k: int | None = None,
+    ) -> list[list[tuple[str, float]]]:
+        """For each text, the categories scoring at least ``threshold`` (the model's own by default), best first:
+        ``[('平板', 0.93), ('电脑', 0.71)]``."""
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        if not texts:
+            return []
+        threshold = self.threshold if threshold is None else threshold
+        scores = self.score(texts, categories)
+        ranked = []
+        for row in scores:
+            order = [i for i in np.argsort(-row, kind="stable") if row[i] >= threshold][:top_k]
+            ranked.append([(categories[i].name, round(float(row[i]), 4)) for i in order])
+        return ranked
+
+
+class CrossEncoderMatcher(Matcher):
+    """A pointwise cross-encoder: reads ``[CLS] description [SEP] text [SEP]`` and outputs a match probability."""
+
+    kind = "cross-encoder"
+
+    def __init__(self, model_dir: str, *, threshold: float = 0.5, batch_size: int = 32, device: str | None = None):
+        from sentence_transformers import CrossEncoder
+
+        super().__init__(model_dir, threshold, batch_size)
+        self.model = CrossEncoder(model_dir, device=device)
+
+    def score_pairs(self, text_a, text_b):
+        pairs = list(zip(text_a, text_b))
+        return np.asarray(self.model.predict(pairs, batch_size=self.batch_size, show_progress_bar=False),
+                          dtype=np.float64).reshape(len(pairs))
+
+    def score(self, texts, categories):
+        pairs_a = [c.text for _ in texts for c in categories]
+        pairs_b = [t for t in texts for _ in categories]
+        return self.score_pairs(pairs_a, pairs_b).reshape(len(texts), len(categories))
+
+
+class BiEncoderMatcher(Matcher):
+    """A bi-encoder: cosine similarity of the text's and the description's embeddings; the descriptions'
+    embeddings come from :class:`EmbeddingCache`."""
+
+    kind = "bi-encoder"
+
+    def __init__(self, model_dir: str, *, threshold: float = 0.5, batch_size: int = 32, device: str | None = None,
+                 use_cache: bool = True):
+        from sentence_transformers import SentenceTransformer
+
+        super().__init__(model_dir, threshold, batch_size)
+        self.model = SentenceTransformer(model_dir, device=device)
+        self.cache = EmbeddingCache(model_dir) if use_cache else None
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """L2-normalised embeddings."""
+        return self.model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
+                                 convert_to_numpy=True, show_progress_bar=False)
+
+    def category_embeddings(self, categories: Sequence[Category]) -> np.ndarray:
+        texts = [c.text for c in categories]
+        embeddings = self.cache.get(texts) if self.cache is not None else None
+        if embeddings is None:
+            embeddings = self.encode(texts)
+            if self.cache is not None:
+                self.cache.put(texts, embeddings)
+        return embeddings
+
+    def score_pairs(self, text_a, text_b):
+        from ..bi_encoder import pair_similarities
+
+        return pair_similarities(self.model, text_a, text_b, self.batch_size).astype(np.float64)
+
+    def score(self, texts, categories):
+        return (self.encode(texts) @ self.category_embeddings(categories).T).astype(np.float64)

@@ -1,0 +1,161 @@
+#!/usr/bin/env python
+"""Sentence-Transformer text matching: a Sentence-BERT bi-encoder trained with the CoSENT ranking loss.
+
+Usage:
+
+    python recipes/matching_sentence_transformer.py \
+        --model_name_or_path bert-base-chinese \
+        --train_file data/matching/train.txt --validation_file data/matching/dev.txt \
+        --do_train --do_eval --output_dir outputs/matching_sentence_transformer
+
+    # the classic Sentence-BERT objective: softmax over (u, v, |u-v|)
+    python recipes/matching_sentence_transformer.py --config recipes/configs/matching_sentence_transformer.yaml \
+        --objective softmax
+
+    plm-recipes predict matching --model outputs/matching_sentence_transformer \
+        --labels data/matching/types_desc.txt --text "屏幕很清晰，追剧很爽"
+    plm-recipes embed --model outputs/matching_sentence_transformer --input texts.txt --output embeddings.npy
+
+Data: ``text_a<TAB>text_b<TAB>0/1`` lines, or csv/json with --text_a_column / --text_b_column / --label_column.
+
+CoSENT (:class:`plm_recipes.losses.CoSENTLoss`) asks only that every matching pair of a batch score a higher
+cosine than every non-matching one: it trains the ranking the model is used for. A ranking has no built-in
+threshold, so unless --threshold is given the recipe picks the best-F1 cosine on the training pairs after
+training and saves it (``matching_config.json``); the best checkpoint is chosen by ``best_f1`` on the
+evaluation pairs, the F1 any threshold reaches there. The output folder is a sentence-transformers model:
+``SentenceTransformer(output_dir)``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from datasets import Value
+from sentence_transformers import SentenceTransformerTrainingArguments
+from sentence_transformers.sentence_transformer.losses import SoftmaxLoss
+from transformers import set_seed
+
+from plm_recipes.args import ModelArguments, PairDataArguments, data_files, parse_args
+from plm_recipes.bi_encoder import BiEncoderTrainer, PairMatchEvaluator, calibrate_threshold, load_sentence_transformer
+from plm_recipes.data.matching import read_pairs
+from plm_recipes.inference.matching import save_matching_config
+from plm_recipes.losses import CoSENTLoss
+from plm_recipes.modelcard import ModelCardInfo
+from plm_recipes.utils import run_cli, setup_logging
+
+logger = logging.getLogger("plm_recipes.matching_sentence_transformer")
+
+RECIPE_DEFAULTS = {
+    "output_dir": "outputs/matching_sentence_transformer",
+    "learning_rate": 3e-5,
+    "num_train_epochs": 3,
+    "per_device_train_batch_size": 16,
+    "per_device_eval_batch_size": 64,
+    "warmup_steps": 0.1,
+    "eval_strategy": "epoch",
+    "save_strategy": "epoch",
+    "logging_steps": 10,
+    "load_best_model_at_end": True,
+    "metric_for_best_model": "best_f1",
+    "save_total_limit": 1,
+}
+
+USAGE = """\
+```python
+from sentence_transformers import SentenceTransformer
+
+model = SentenceTransformer("{model}")
+embeddings = model.encode(["平板：可以触屏的便携电脑。", "屏幕很清晰，追剧很爽"])
+model.similarity(embeddings[:1], embeddings[1:])  # cosine; >= the threshold in matching_config.json is a match
+```
+
+Rank categories for a comment (their embeddings cached next to the model):
+`plm-recipes predict matching --model {model} --labels types_desc.txt --text "..."`
+"""
+
+
+@dataclass
+class ObjectiveArguments:
+    objective: str = field(
+        default="cosent",
+        metadata={"help": "cosent: CoSENT ranking loss on the cosine; softmax: Sentence-BERT's classifier over "
+                          "(u, v, |u-v|) with cross-entropy (the classifier is dropped after training).",
+                  "choices": ["cosent", "softmax"]},
+    )
+    cosent_scale: float = field(default=20.0, metadata={"help": "CoSENT's inverse temperature."})
+
+
+def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
+    """Run the recipe; returns the metrics of each stage (``train``, ``eval``)."""
+    # --- arguments -----------------------------------------------------------------------------------
+    model_args, data_args, objective_args, training_args = parse_args(
+        (ModelArguments, PairDataArguments, ObjectiveArguments, SentenceTransformerTrainingArguments), args,
+        defaults=RECIPE_DEFAULTS, description=__doc__.split("\n")[0],
+    )
+    setup_logging(training_args)
+    set_seed(training_args.seed)
+    files = data_files(data_args, training_args)
+
+    # --- data: columns text_a, text_b, label --------------------------------------------------------------
+    limits = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples}
+    pairs = {split: read_pairs(path, data_args.columns(), limits.get(split)) for split, path in files.items()}
+    train = pairs.get("train")
+    if train is not None and objective_args.objective == "cosent":
+        train = train.cast_column("label", Value("float32"))
+
+    # --- model, loss, evaluator ----------------------------------------------------------------------
+    model = load_sentence_transformer(model_args, data_args.max_seq_length)
+    if objective_args.objective == "cosent":
+        loss = CoSENTLoss(model, scale=objective_args.cosent_scale)
+    else:
+        loss = SoftmaxLoss(model, embedding_dimension=model.get_sentence_embedding_dimension(), num_labels=2)
+    evaluator = None
+    if "validation" in pairs:
+        dev = pairs["validation"]
+        evaluator = PairMatchEvaluator(
+            dev["text_a"], dev["text_b"], dev["label"],
+            threshold=0.5 if data_args.threshold is None else data_args.threshold,
+            batch_size=training_args.per_device_eval_batch_size,
+            primary_metric="best_f1" if data_args.threshold is None else "f1",
+        )
+
+    card = ModelCardInfo(
+        recipe="matching_sentence_transformer", pipeline_tag="sentence-similarity",
+        base_model=model_args.model_name_or_path,
+        data_files=files, num_examples={split: len(ds) for split, ds in pairs.items()}, usage=USAGE,
+    )
+    trainer = BiEncoderTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=train,
+        loss=loss,
+        evaluator=evaluator,
+        model_card=card,
+        headline_metrics=("precision", "recall", "f1", "spearman", "best_f1"),
+    )
+
+    # --- train, set the threshold, evaluate --------------------------------------------------------------
+    results: dict[str, dict[str, float]] = {}
+    threshold = data_args.threshold
+    if training_args.do_train:
+        results["train"] = trainer.train_and_report(len(train))
+        if threshold is None:
+            threshold = calibrate_threshold(model, train["text_a"], train["text_b"], train["label"],
+                                            batch_size=training_args.per_device_eval_batch_size)
+        if trainer.is_world_process_zero():
+            save_matching_config(training_args.output_dir, kind="bi-encoder", threshold=threshold,
+                                 objective=objective_args.objective)
+    if training_args.do_eval:
+        if threshold is not None:
+            evaluator.threshold = threshold
+        results["eval"] = trainer.evaluate_and_report(len(pairs["validation"]))
+
+    # --- model card / hub ----------------------------------------------------------------------------
+    if training_args.do_train:
+        trainer.finish(tags=["text-matching", "sentence-transformers", objective_args.objective])
+    return results
+
+
+if __name__ == "__main__":
+    run_cli(main)
