@@ -26,15 +26,21 @@ costs one encoder pass per query instead of N. The output folder is a sentence-t
 from __future__ import annotations
 
 import logging
+import os
 
 from sentence_transformers import SentenceTransformerTrainingArguments
 from sentence_transformers.sentence_transformer.losses import CosineSimilarityLoss
 from transformers import set_seed
 
 from plm_recipes.args import ModelArguments, PairDataArguments, data_files, parse_args
-from plm_recipes.bi_encoder import BiEncoderTrainer, PairMatchEvaluator, load_sentence_transformer
+from plm_recipes.bi_encoder import (
+    BiEncoderTrainer,
+    PairMatchEvaluator,
+    load_sentence_transformer,
+    pair_similarities,
+)
 from plm_recipes.data.matching import read_pairs
-from plm_recipes.inference.matching import save_matching_config
+from plm_recipes.inference.matching import save_matching_config, write_pair_predictions
 from plm_recipes.modelcard import ModelCardInfo
 from plm_recipes.utils import run_cli, setup_logging
 
@@ -70,7 +76,7 @@ Rank categories for a comment (their embeddings cached next to the model):
 
 
 def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
-    """Run the recipe; returns the metrics of each stage (``train``, ``eval``)."""
+    """Run the recipe; returns the metrics of each stage (``train``, ``eval``); --do_predict writes scores."""
     # --- arguments -----------------------------------------------------------------------------------
     model_args, data_args, training_args = parse_args(
         (ModelArguments, PairDataArguments, SentenceTransformerTrainingArguments), args,
@@ -82,8 +88,9 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     threshold = 0.5 if data_args.threshold is None else data_args.threshold
 
     # --- data: columns text_a, text_b, label (a float similarity target) ----------------------------------
-    limits = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples}
-    pairs = {split: read_pairs(path, data_args.columns(), limits.get(split)) for split, path in files.items()}
+    limits = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples,
+              "test": data_args.max_predict_samples}
+    pairs = {split: read_pairs(path, data_args.columns(), limits[split]) for split, path in files.items()}
     train = pairs["train"].cast_column("label", _float_feature()) if "train" in pairs else None
 
     # --- model, loss, evaluator ----------------------------------------------------------------------
@@ -117,6 +124,11 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
                                  objective="cosine similarity, mean squared error")
     if training_args.do_eval:
         results["eval"] = trainer.evaluate_and_report(len(pairs["validation"]))
+    if training_args.do_predict and trainer.is_world_process_zero():
+        test = pairs["test"]
+        scores = pair_similarities(model, test["text_a"], test["text_b"], training_args.per_device_eval_batch_size)
+        write_pair_predictions(os.path.join(training_args.output_dir, "predict_results.tsv"),
+                               test["text_a"], test["text_b"], scores, threshold)
 
     # --- model card / hub ----------------------------------------------------------------------------
     if training_args.do_train:

@@ -39,7 +39,7 @@ from transformers import (
 
 from plm_recipes.args import ModelArguments, PairDataArguments, data_files, parse_args
 from plm_recipes.data.matching import read_pairs
-from plm_recipes.inference.matching import save_matching_config
+from plm_recipes.inference.matching import save_matching_config, write_pair_predictions
 from plm_recipes.loading import load_config, load_model, load_tokenizer
 from plm_recipes.metrics.matching import BinaryMatchMetrics
 from plm_recipes.modelcard import ModelCardInfo
@@ -155,8 +155,9 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
         results["test"] = output.metrics
         trainer.report("test", output.metrics)
         if trainer.is_world_process_zero():
-            _write_predictions(os.path.join(training_args.output_dir, "predict_results.tsv"), pairs["test"],
-                               _sigmoid(output.predictions), threshold)
+            test = pairs["test"]
+            write_pair_predictions(os.path.join(training_args.output_dir, "predict_results.tsv"),
+                                   test["text_a"], test["text_b"], _sigmoid(output.predictions), threshold)
 
     # --- model card / hub ----------------------------------------------------------------------------
     if training_args.do_train:
@@ -167,15 +168,6 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
 def _sigmoid(logits) -> np.ndarray:
     logits = logits[0] if isinstance(logits, tuple) else logits
     return 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64).reshape(-1)))
-
-
-def _write_predictions(path: str, pairs, scores: np.ndarray, threshold: float) -> None:
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write("index\ttext_a\ttext_b\tscore\tmatch\n")
-        for i, (a, b, score) in enumerate(zip(pairs["text_a"], pairs["text_b"], scores)):
-            f.write(f"{i}\t{a}\t{b}\t{score:.4f}\t{int(score >= threshold)}\n")
-    logger.info("Predictions written to %s", path)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ evaluation pairs, the F1 any threshold reaches there. The output folder is a sen
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 
 from datasets import Value
@@ -37,9 +38,15 @@ from sentence_transformers.sentence_transformer.losses import SoftmaxLoss
 from transformers import set_seed
 
 from plm_recipes.args import ModelArguments, PairDataArguments, data_files, parse_args
-from plm_recipes.bi_encoder import BiEncoderTrainer, PairMatchEvaluator, calibrate_threshold, load_sentence_transformer
+from plm_recipes.bi_encoder import (
+    BiEncoderTrainer,
+    PairMatchEvaluator,
+    calibrate_threshold,
+    load_sentence_transformer,
+    pair_similarities,
+)
 from plm_recipes.data.matching import read_pairs
-from plm_recipes.inference.matching import save_matching_config
+from plm_recipes.inference.matching import save_matching_config, write_pair_predictions
 from plm_recipes.losses import CoSENTLoss
 from plm_recipes.modelcard import ModelCardInfo
 from plm_recipes.utils import run_cli, setup_logging
@@ -87,7 +94,7 @@ class ObjectiveArguments:
 
 
 def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
-    """Run the recipe; returns the metrics of each stage (``train``, ``eval``)."""
+    """Run the recipe; returns the metrics of each stage (``train``, ``eval``); --do_predict writes scores."""
     # --- arguments -----------------------------------------------------------------------------------
     model_args, data_args, objective_args, training_args = parse_args(
         (ModelArguments, PairDataArguments, ObjectiveArguments, SentenceTransformerTrainingArguments), args,
@@ -98,8 +105,9 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     files = data_files(data_args, training_args)
 
     # --- data: columns text_a, text_b, label --------------------------------------------------------------
-    limits = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples}
-    pairs = {split: read_pairs(path, data_args.columns(), limits.get(split)) for split, path in files.items()}
+    limits = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples,
+              "test": data_args.max_predict_samples}
+    pairs = {split: read_pairs(path, data_args.columns(), limits[split]) for split, path in files.items()}
     train = pairs.get("train")
     if train is not None and objective_args.objective == "cosent":
         train = train.cast_column("label", Value("float32"))
@@ -150,6 +158,11 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
         if threshold is not None:
             evaluator.threshold = threshold
         results["eval"] = trainer.evaluate_and_report(len(pairs["validation"]))
+    if training_args.do_predict and trainer.is_world_process_zero():
+        test = pairs["test"]
+        scores = pair_similarities(model, test["text_a"], test["text_b"], training_args.per_device_eval_batch_size)
+        write_pair_predictions(os.path.join(training_args.output_dir, "predict_results.tsv"), test["text_a"],
+                               test["text_b"], scores, threshold if threshold is not None else 0.5)
 
     # --- model card / hub ----------------------------------------------------------------------------
     if training_args.do_train:

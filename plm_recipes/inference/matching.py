@@ -37,6 +37,17 @@ def save_matching_config(output_dir: str, *, kind: str, threshold: float, object
         json.dump({"kind": kind, "threshold": threshold, "objective": objective}, f, indent=2)
 
 
+def write_pair_predictions(path: str, text_a: Sequence[str], text_b: Sequence[str], scores: Sequence[float],
+                           threshold: float) -> None:
+    """``index, text_a, text_b, score, match`` rows as TSV (the ``--do_predict`` output of the matching recipes)."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("index\ttext_a\ttext_b\tscore\tmatch\n")
+        for i, (a, b, score) in enumerate(zip(text_a, text_b, scores)):
+            f.write(f"{i}\t{a}\t{b}\t{score:.6f}\t{int(score >= threshold)}\n")
+    logger.info("Predictions written to %s", path)
+
+
 def load_matching_config(model_dir: str) -> dict:
     path = os.path.join(model_dir, MATCHING_CONFIG)
     if os.path.isfile(path):

@@ -17,7 +17,9 @@ def cosent_loss(scores: Tensor, labels: Tensor, scale: float = 20.0) -> Tensor:
         labels: ``(batch,)`` gold similarity (0/1 or graded); only their order matters.
         scale: inverse temperature: how sharply a wrongly ordered pair is penalised.
     """
-    scores = scores.float().view(-1) * scale
+    if scores.dtype in (torch.float16, torch.bfloat16):
+        scores = scores.float()
+    scores = scores.view(-1) * scale
     labels = labels.view(-1)
     if scores.shape != labels.shape:
         raise ValueError(f"expected one label per pair, got {labels.numel()} labels for {scores.numel()} pairs")

@@ -1,0 +1,307 @@
+"""Supervised matching: data checks, metrics, CoSENT by hand, the three recipes end to end, reloading,
+ranking with the category-embedding cache, and the CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from conftest import DATA, load_recipe
+from sentence_transformers import CrossEncoder, SentenceTransformer
+from transformers import AutoModelForSequenceClassification
+
+from plm_recipes import cli
+from plm_recipes.data.matching import read_categories, read_pairs
+from plm_recipes.errors import DataFormatError
+from plm_recipes.inference import BiEncoderMatcher, CrossEncoderMatcher, Matcher
+from plm_recipes.losses import CoSENTLoss, cosent_loss
+from plm_recipes.metrics.matching import BinaryMatchMetrics, best_f1_threshold
+
+M = DATA / "matching"
+
+
+# --- data ---------------------------------------------------------------------------------------------
+
+
+def test_pairs_load_with_int_labels():
+    pairs = read_pairs(M / "train.txt")
+    assert pairs.column_names == ["text_a", "text_b", "label"] and set(pairs["label"]) == {0, 1}
+
+
+def test_pair_with_wrong_column_count(tmp_path):
+    path = tmp_path / "train.txt"
+    path.write_text("平板：触屏电脑。\t屏幕清晰\t1\n平板：触屏电脑。\t屏幕清晰\n", encoding="utf-8")
+    with pytest.raises(DataFormatError, match=r"train\.txt, line 2: expected 3 tab-separated fields "
+                                              r"\(text_a<TAB>text_b<TAB>label\), found 2"):
+        read_pairs(path)
+
+
+def test_pair_label_must_be_binary(tmp_path):
+    path = tmp_path / "train.txt"
+    path.write_text("平板：触屏电脑。\t屏幕清晰\t1\n平板：触屏电脑。\t屏幕清晰\t2\n", encoding="utf-8")
+    with pytest.raises(DataFormatError, match=r"train\.txt, line 2: label must be 0 or 1, found '2'"):
+        read_pairs(path)
+
+
+def test_categories(tmp_path):
+    categories = read_categories(M / "types_desc.txt")
+    assert len(categories) == 10 and categories[0].text == f"{categories[0].name}：{categories[0].description}"
+
+
+def test_empty_category_file(tmp_path):
+    (tmp_path / "types.txt").write_text("\n", encoding="utf-8")
+    with pytest.raises(DataFormatError, match=r"types\.txt: the description file is empty"):
+        read_categories(tmp_path / "types.txt")
+
+
+def test_category_id_used_twice(tmp_path):
+    (tmp_path / "types.txt").write_text("0\t水果\t能吃的果实\n1\t平板\t触屏电脑\n1\t手机\t便携电话\n", encoding="utf-8")
+    with pytest.raises(DataFormatError, match=r"types\.txt, line 3: id 1 is already used on line 2 \(平板\)"):
+        read_categories(tmp_path / "types.txt")
+
+
+def test_exactly_repeated_category_line_is_skipped(tmp_path):
+    (tmp_path / "types.txt").write_text("0\t水果\t能吃的果实\n0\t水果\t能吃的果实\n1\t平板\t触屏电脑\n", encoding="utf-8")
+    assert [c.name for c in read_categories(tmp_path / "types.txt")] == ["水果", "平板"]
+
+
+def test_category_line_without_description(tmp_path):
+    (tmp_path / "types.txt").write_text("0\t水果\n", encoding="utf-8")
+    with pytest.raises(DataFormatError, match=r"line 1: expected 3 tab-separated fields \(id<TAB>name<TAB>description\)"):
+        read_categories(tmp_path / "types.txt")
+
+
+# --- metrics and loss -----------------------------------------------------------------------------------
+
+
+def test_binary_match_metrics_on_a_hand_example():
+    # scores 0.9 0.8 0.6 0.4 0.1 ; labels 1 0 1 1 0 ; threshold 0.5 -> predicted 1 1 1 0 0: TP 2, FP 1, FN 1
+    r = BinaryMatchMetrics(keep_in_memory=True).compute(
+        predictions=[0.9, 0.8, 0.6, 0.4, 0.1], references=[1, 0, 1, 1, 0], threshold=0.5
+    )
+    assert r["precision"] == pytest.approx(2 / 3) and r["recall"] == pytest.approx(2 / 3)
+    assert r["f1"] == pytest.approx(2 / 3) and r["accuracy"] == pytest.approx(3 / 5)
+    # the best cut keeps 0.9..0.4: P 3/4, R 1 -> F1 6/7
+    assert r["best_threshold"] == pytest.approx(0.4) and r["best_f1"] == pytest.approx(6 / 7)
+    assert r["spearman"] == pytest.approx(0.288675, abs=1e-5)
+
+
+def test_best_threshold_never_splits_tied_scores():
+    threshold, f1 = best_f1_threshold(np.array([0.5, 0.5, 0.1]), np.array([1, 0, 0]))
+    assert threshold == 0.5 and f1 == pytest.approx(2 / 3)
+
+
+def test_cosent_on_a_three_pair_example_by_hand():
+    # cosines 0.9 (match), 0.2 (no match), 0.5 (match); matches must outscore the non-match:
+    # loss = log(1 + exp(20 * (0.2 - 0.9)) + exp(20 * (0.2 - 0.5)))
+    scores = torch.tensor([0.9, 0.2, 0.5], dtype=torch.float64)
+    labels = torch.tensor([1.0, 0.0, 1.0])
+    expected = math.log(1 + math.exp(20 * (0.2 - 0.9)) + math.exp(20 * (0.2 - 0.5)))
+    assert cosent_loss(scores, labels).item() == pytest.approx(expected, rel=1e-6)
+    # a wrongly ordered batch costs more
+    assert cosent_loss(torch.tensor([0.2, 0.9, 0.5], dtype=torch.float64), labels).item() > expected
+
+
+def test_cosent_module_matches_sentence_transformers():
+    from sentence_transformers.sentence_transformer.losses import CoSENTLoss as STCoSENT
+
+    torch.manual_seed(0)
+    a, b = torch.randn(6, 8), torch.randn(6, 8)
+    labels = torch.tensor([1.0, 0.0, 1.0, 0.0, 0.0, 1.0])
+
+    class FakeModel(torch.nn.Module):
+        def forward(self, features):
+            return {"sentence_embedding": features["embedding"]}
+
+    features = [{"embedding": a}, {"embedding": b}]
+    ours = CoSENTLoss(FakeModel())(features, labels)
+    theirs = STCoSENT(FakeModel()).compute_loss_from_embeddings([a, b], labels)
+    assert ours.item() == pytest.approx(theirs.item(), rel=1e-5)
+
+
+# --- the recipes ------------------------------------------------------------------------------------------
+
+
+def run(name, model, out, *extra):
+    return load_recipe(name).main([
+        "--model_name_or_path", str(model),
+        "--train_file", str(M / "train.txt"), "--validation_file", str(M / "dev.txt"), "--test_file", str(M / "dev.txt"),
+        "--do_train", "--do_eval", "--do_predict", "--output_dir", str(out),
+        "--use_cpu", "--disable_tqdm", "true", "--seed", "0", "--per_device_train_batch_size", "16",
+        *extra,
+    ])
+
+
+def predicted_scores(out):
+    rows = [line.split("\t") for line in (out / "predict_results.tsv").read_text(encoding="utf-8").splitlines()[1:]]
+    return [r[1] for r in rows], [r[2] for r in rows], np.array([float(r[3]) for r in rows])
+
+
+@pytest.fixture(scope="module")
+def pointwise(tiny_bert, tmp_path_factory):
+    out = tmp_path_factory.mktemp("pointwise") / "model"
+    return out, run("matching_pointwise", tiny_bert, out, "--num_train_epochs", "2", "--learning_rate", "1e-3")
+
+
+@pytest.fixture(scope="module")
+def dssm(tiny_bert, tmp_path_factory):
+    out = tmp_path_factory.mktemp("dssm") / "model"
+    return out, run("matching_dssm", tiny_bert, out, "--num_train_epochs", "3", "--learning_rate", "5e-3")
+
+
+@pytest.fixture(scope="module")
+def cosent(tiny_bert, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cosent") / "model"
+    return out, run("matching_sentence_transformer", tiny_bert, out, "--num_train_epochs", "3",
+                    "--learning_rate", "5e-3")
+
+
+def test_pointwise_end_to_end_and_reload(pointwise):
+    out, results = pointwise
+    for key in ("eval_precision", "eval_recall", "eval_f1", "eval_spearman"):
+        assert key in results["eval"]
+    assert json.loads((out / "matching_config.json").read_text()) == {
+        "kind": "cross-encoder", "threshold": 0.5, "objective": "binary cross-entropy"}
+    # loads with plain transformers and as a sentence-transformers CrossEncoder, with the trainer's scores
+    text_a, text_b, before = predicted_scores(out)
+    model = AutoModelForSequenceClassification.from_pretrained(out)
+    assert model.config.num_labels == 1
+    cross_encoder = CrossEncoder(str(out), device="cpu")
+    assert np.allclose(cross_encoder.predict(list(zip(text_a, text_b)), show_progress_bar=False), before, atol=1e-5)
+    matcher = Matcher.from_pretrained(str(out), device="cpu")
+    assert isinstance(matcher, CrossEncoderMatcher)
+    assert np.allclose(matcher.score_pairs(text_a, text_b), before, atol=1e-5)
+
+
+def test_dssm_end_to_end_and_reload(dssm):
+    out, results = dssm
+    assert results["eval"]["eval_spearman"] > 0.2  # the tiny towers learn to rank on 120 pairs
+    history = json.loads((out / "logs" / "log_history.json").read_text())
+    losses = [h["loss"] for h in history if "loss" in h]
+    assert losses[-1] < losses[0]
+    text_a, text_b, before = predicted_scores(out)
+    model = SentenceTransformer(str(out), device="cpu")
+    a = model.encode(text_a, normalize_embeddings=True, show_progress_bar=False)
+    b = model.encode(text_b, normalize_embeddings=True, show_progress_bar=False)
+    assert np.allclose((a * b).sum(axis=1), before, atol=1e-5)
+    assert json.loads((out / "matching_config.json").read_text())["threshold"] == 0.5
+    assert "pipeline_tag: sentence-similarity" in (out / "README.md").read_text(encoding="utf-8")
+    assert not (out / "training_args.bin").exists()
+
+
+def test_sentence_transformer_cosent_calibrates_a_threshold(cosent):
+    out, results = cosent
+    config = json.loads((out / "matching_config.json").read_text())
+    assert config["objective"] == "cosent" and -1 < config["threshold"] < 1 and config["threshold"] != 0.5
+    assert results["eval"]["eval_threshold"] == pytest.approx(config["threshold"])
+    state = json.loads((out / "trainer_state.json").read_text())
+    assert state["best_metric"] == pytest.approx(max(h["eval_best_f1"] for h in state["log_history"]
+                                                     if "eval_best_f1" in h))
+    text_a, text_b, before = predicted_scores(out)
+    matcher = Matcher.from_pretrained(str(out), device="cpu")
+    assert isinstance(matcher, BiEncoderMatcher)
+    assert np.allclose(matcher.score_pairs(text_a, text_b), before, atol=1e-5)
+
+
+def test_softmax_objective_runs(tiny_bert, tmp_path):
+    results = run("matching_sentence_transformer", tiny_bert, tmp_path, "--objective", "softmax", "--max_steps", "2",
+                  "--eval_strategy", "no", "--load_best_model_at_end", "false")
+    assert "eval_f1" in results["eval"]
+    assert SentenceTransformer(str(tmp_path), device="cpu").get_sentence_embedding_dimension() == 32
+
+
+def test_bad_pair_label_through_the_recipe(tiny_bert, tmp_path):
+    bad = tmp_path / "train.txt"
+    bad.write_text("平板：触屏电脑。\t屏幕清晰\t1\n平板：触屏电脑。\t屏幕清晰\tyes\n", encoding="utf-8")
+    with pytest.raises(DataFormatError, match=r"line 2: label must be 0 or 1, found 'yes'"):
+        load_recipe("matching_dssm").main(["--model_name_or_path", str(tiny_bert), "--train_file", str(bad),
+                                           "--do_train", "--eval_strategy", "no", "--load_best_model_at_end", "false",
+                                           "--output_dir", str(tmp_path / "out"), "--use_cpu"])
+
+
+# --- ranking, cache, CLI -----------------------------------------------------------------------------------
+
+
+def test_rank_returns_categories_above_the_threshold(dssm):
+    out, _ = dssm
+    categories = read_categories(M / "types_desc.txt")
+    matcher = Matcher.from_pretrained(str(out), device="cpu")
+    ranked = matcher.rank(["这台笔记本电脑屏幕清晰", "橘子很甜"], categories, threshold=-1.0)
+    assert [len(r) for r in ranked] == [10, 10]
+    scores = [s for _, s in ranked[0]]
+    assert scores == sorted(scores, reverse=True)
+    assert matcher.rank("橘子很甜", categories, threshold=2.0) == [[]]  # cosine never reaches 2
+    top = matcher.rank(["橘子很甜"], categories, threshold=-1.0, top_k=3)[0]
+    assert top == ranked[1][:3]
+
+
+def test_category_embeddings_are_cached_and_invalidated(dssm, tmp_path):
+    out, _ = dssm
+    shutil.rmtree(out / "label_embeddings", ignore_errors=True)
+    categories = read_categories(M / "types_desc.txt")
+    first = Matcher.from_pretrained(str(out), device="cpu")
+    first.rank(["橘子很甜"], categories)
+    assert first.cache.misses == 1 and len(os.listdir(out / "label_embeddings")) == 1
+    first.rank(["屏幕清晰"], categories)
+    assert first.cache.hits == 1 and first.cache.misses == 1
+
+    # a new process finds it on disk, and gets the same embeddings as encoding afresh
+    second = Matcher.from_pretrained(str(out), device="cpu")
+    cached = second.category_embeddings(categories)
+    assert second.cache.hits == 1 and second.cache.misses == 0
+    assert np.allclose(cached, second.encode([c.text for c in categories]), atol=1e-6)
+
+    # editing a description rebuilds it (and replaces the stale file)
+    edited = [*categories[:-1], type(categories[-1])(categories[-1].id, categories[-1].name, "一种乳制品品牌。")]
+    second.category_embeddings(edited)
+    assert second.cache.misses == 1 and len(os.listdir(out / "label_embeddings")) == 1
+
+    # so does a retrained (changed) model
+    weights = out / "model.safetensors"
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))
+    third = Matcher.from_pretrained(str(out), device="cpu")
+    third.category_embeddings(edited)
+    assert third.cache.misses == 1 and third.cache.hits == 0
+
+
+def test_cli_predict_matching_and_embed(dssm, pointwise, tmp_path, capsys):
+    out, _ = dssm
+    cli.main(["predict", "matching", "--model", str(out), "--labels", str(M / "types_desc.txt"),
+              "--text", "橘子很甜", "--threshold", "-1", "--top_k", "2", "--device", "cpu"])
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("橘子很甜\t[('") and line.count("', ") == 2
+
+    target = tmp_path / "emb.npy"
+    cli.main(["embed", "--model", str(out), "--input", str(M / "queries.txt"), "--output", str(target),
+              "--normalize", "--device", "cpu"])
+    embeddings = np.load(target)
+    assert embeddings.shape == (5, 32) and np.allclose(np.linalg.norm(embeddings, axis=1), 1, atol=1e-5)
+
+    with pytest.raises(SystemExit):
+        cli.main(["embed", "--model", str(pointwise[0]), "--input", str(M / "queries.txt"),
+                  "--output", str(tmp_path / "x.npy")])
+    assert "has no embeddings of its own" in capsys.readouterr().err
+
+
+def test_new_parameters_get_their_own_learning_rate(tiny_bert, tmp_path):
+    from transformers import TrainingArguments
+
+    from plm_recipes.trainer import RecipeTrainer
+
+    model, info = AutoModelForSequenceClassification.from_pretrained(tiny_bert, num_labels=2, output_loading_info=True)
+    new = set(info["missing_keys"])
+    assert "classifier.weight" in new
+    trainer = RecipeTrainer(model=model, args=TrainingArguments(str(tmp_path), learning_rate=1e-5, use_cpu=True),
+                            new_parameters=new, new_parameters_learning_rate=1e-3)
+    optimizer = trainer.create_optimizer()
+    by_lr = {}
+    for group in optimizer.param_groups:
+        by_lr.setdefault(group["lr"], set()).update(id(p) for p in group["params"])
+    named = dict(model.named_parameters())
+    assert by_lr[1e-3] == {id(named[n]) for n in new}
+    assert len(by_lr[1e-5]) == len(named) - len(new)
