@@ -65,14 +65,10 @@ def run_recipe(recipe: str, argv: list[str], log_path: Path) -> dict:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     with open(log_path, "w", encoding="utf-8") as log:
-        proc = subprocess.run(
-            [sys.executable, __file__, "--child", recipe, json.dumps(argv)],
-            stdout=subprocess.PIPE, stderr=log, text=True, cwd=ROOT,
-        )
+        proc = subprocess.run([sys.executable, __file__, "--child", recipe, json.dumps(argv)],
+                              stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
     process_s = time.perf_counter() - start
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("BENCH_RESULT ")]
-    with open(log_path, "a", encoding="utf-8") as log:
-        log.write(proc.stdout)
+    lines = [line for line in log_path.read_text(encoding="utf-8").splitlines() if line.startswith("BENCH_RESULT ")]
     if proc.returncode != 0 or not lines:
         sys.exit(f"{recipe} failed (exit {proc.returncode}); see {log_path}")
     measured = json.loads(lines[-1].removeprefix("BENCH_RESULT "))

@@ -23,6 +23,20 @@ from .errors import ArgumentError
 
 DEFAULT_MODEL = "bert-base-chinese"
 
+# The training defaults every fine-tuning recipe starts from (each adds its output_dir, learning rate and
+# metric_for_best_model): evaluate and save every epoch, keep the best checkpoint only.
+TRAINING_DEFAULTS: dict[str, Any] = {
+    "num_train_epochs": 3,
+    "per_device_train_batch_size": 16,
+    "per_device_eval_batch_size": 64,
+    "warmup_steps": 0.1,  # a float below 1 is a ratio of the total steps
+    "eval_strategy": "epoch",
+    "save_strategy": "epoch",
+    "logging_steps": 10,
+    "load_best_model_at_end": True,
+    "save_total_limit": 1,
+}
+
 
 @dataclass
 class ModelArguments:
@@ -217,6 +231,22 @@ class PairDataArguments(DataArguments):
             "pairs, chosen after training. Saved with the model for prediction."
         },
     )
+
+    categories_file: str | None = field(
+        default=None,
+        metadata={"help": "Category file (id<TAB>name<TAB>description) whose 'name：description' texts are the "
+                          "text_a side of the pairs; needed by --negatives_per_positive."},
+    )
+    negatives_per_positive: int = field(
+        default=0,
+        metadata={"help": "Add this many negative training pairs per positive one: the same text with other "
+                          "categories of --categories_file, drawn at random (assumes one category per text)."},
+    )
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.negatives_per_positive and not self.categories_file:
+            raise ArgumentError("--negatives_per_positive needs --categories_file")
 
     def columns(self) -> dict[str, str]:
         return {"text_a": self.text_a_column, "text_b": self.text_b_column, "label": self.label_column}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
 
 from tqdm.auto import tqdm
@@ -19,6 +20,7 @@ _NOT_QUALITY = ("runtime", "samples_per_second", "steps_per_second", "epoch", "l
 
 def _write(line: str) -> None:
     tqdm.write(line)  # keeps Trainer's progress bar intact
+    sys.stdout.flush()  # a line at a time also when stdout is a file
 
 
 def _metric_title(name: str) -> str:

@@ -29,6 +29,7 @@ class ModelCardInfo:
         labels: the label names, in id order, when the task has labels.
         usage: a Markdown snippet showing how to use the model; ``{model}`` is replaced by the repo id or folder.
         metrics: split name -> metrics to report (``"validation"``, ``"test"``); filled in by the recipe.
+        library_name: the library that loads the model (``"sentence-transformers"`` for bi-encoders).
     """
 
     recipe: str
@@ -41,6 +42,7 @@ class ModelCardInfo:
     usage: str = ""
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
     language: tuple[str, ...] = ("zh",)
+    library_name: str = "transformers"
 
 
 def _fmt(value: Any) -> str:
@@ -59,7 +61,7 @@ def render_model_card(
     metadata = ModelCardData(
         language=list(info.language),
         license=license,
-        library_name="transformers",
+        library_name=info.library_name,
         pipeline_tag=info.pipeline_tag,
         base_model=info.base_model if is_hub_id(info.base_model) else None,
         tags=sorted({"plm-recipes", info.pipeline_tag, *(tags or [])}),

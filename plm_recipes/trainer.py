@@ -8,9 +8,8 @@ from collections.abc import Collection
 
 from transformers import Trainer
 from transformers.trainer import TRAINING_ARGS_NAME
-from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
-
 from transformers.trainer_callback import ProgressCallback
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from .callbacks import CompactProgressCallback, ProgressLogCallback, TrainingCurveCallback
 from .modelcard import ModelCardInfo, render_model_card

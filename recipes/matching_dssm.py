@@ -32,14 +32,15 @@ from sentence_transformers import SentenceTransformerTrainingArguments
 from sentence_transformers.sentence_transformer.losses import CosineSimilarityLoss
 from transformers import set_seed
 
-from plm_recipes.args import ModelArguments, PairDataArguments, data_files, parse_args
+from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments, PairDataArguments, data_files, parse_args
 from plm_recipes.bi_encoder import (
+    USAGE,
     BiEncoderTrainer,
     PairMatchEvaluator,
     load_sentence_transformer,
     pair_similarities,
 )
-from plm_recipes.data.matching import read_pairs
+from plm_recipes.data.matching import load_pair_splits
 from plm_recipes.inference.matching import save_matching_config, write_pair_predictions
 from plm_recipes.modelcard import ModelCardInfo
 from plm_recipes.utils import run_cli, setup_logging
@@ -47,32 +48,11 @@ from plm_recipes.utils import run_cli, setup_logging
 logger = logging.getLogger("plm_recipes.matching_dssm")
 
 RECIPE_DEFAULTS = {
+    **TRAINING_DEFAULTS,
     "output_dir": "outputs/matching_dssm",
     "learning_rate": 3e-5,
-    "num_train_epochs": 3,
-    "per_device_train_batch_size": 16,
-    "per_device_eval_batch_size": 64,
-    "warmup_steps": 0.1,
-    "eval_strategy": "epoch",
-    "save_strategy": "epoch",
-    "logging_steps": 10,
-    "load_best_model_at_end": True,
     "metric_for_best_model": "f1",
-    "save_total_limit": 1,
 }
-
-USAGE = """\
-```python
-from sentence_transformers import SentenceTransformer
-
-model = SentenceTransformer("{model}")
-embeddings = model.encode(["平板：可以触屏的便携电脑。", "屏幕很清晰，追剧很爽"])
-model.similarity(embeddings[:1], embeddings[1:])  # cosine; >= the threshold in matching_config.json is a match
-```
-
-Rank categories for a comment (their embeddings cached next to the model):
-`plm-recipes predict matching --model {model} --labels types_desc.txt --text "..."`
-"""
 
 
 def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
@@ -88,9 +68,7 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     threshold = 0.5 if data_args.threshold is None else data_args.threshold
 
     # --- data: columns text_a, text_b, label (a float similarity target) ----------------------------------
-    limits = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples,
-              "test": data_args.max_predict_samples}
-    pairs = {split: read_pairs(path, data_args.columns(), limits[split]) for split, path in files.items()}
+    pairs = load_pair_splits(data_args, files, seed=training_args.seed)
     train = pairs["train"].cast_column("label", _float_feature()) if "train" in pairs else None
 
     # --- model, loss, evaluator ----------------------------------------------------------------------
@@ -102,7 +80,8 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
                                        batch_size=training_args.per_device_eval_batch_size)
 
     card = ModelCardInfo(
-        recipe="matching_dssm", pipeline_tag="sentence-similarity", base_model=model_args.model_name_or_path,
+        recipe="matching_dssm", pipeline_tag="sentence-similarity", library_name="sentence-transformers",
+        base_model=model_args.model_name_or_path,
         data_files=files, num_examples={split: len(ds) for split, ds in pairs.items()}, usage=USAGE,
     )
     trainer = BiEncoderTrainer(

@@ -37,8 +37,8 @@ from transformers import (
     set_seed,
 )
 
-from plm_recipes.args import ModelArguments, PairDataArguments, data_files, parse_args
-from plm_recipes.data.matching import read_pairs
+from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments, PairDataArguments, data_files, parse_args
+from plm_recipes.data.matching import load_pair_splits
 from plm_recipes.inference.matching import save_matching_config, write_pair_predictions
 from plm_recipes.loading import load_config, load_model, load_tokenizer
 from plm_recipes.metrics.matching import BinaryMatchMetrics
@@ -49,18 +49,10 @@ from plm_recipes.utils import run_cli, setup_logging
 logger = logging.getLogger("plm_recipes.matching_pointwise")
 
 RECIPE_DEFAULTS = {
+    **TRAINING_DEFAULTS,
     "output_dir": "outputs/matching_pointwise",
     "learning_rate": 3e-5,
-    "num_train_epochs": 3,
-    "per_device_train_batch_size": 16,
-    "per_device_eval_batch_size": 64,
-    "warmup_steps": 0.1,
-    "eval_strategy": "epoch",
-    "save_strategy": "epoch",
-    "logging_steps": 10,
-    "load_best_model_at_end": True,
     "metric_for_best_model": "f1",
-    "save_total_limit": 1,
 }
 
 USAGE = """\
@@ -88,9 +80,7 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     threshold = 0.5 if data_args.threshold is None else data_args.threshold
 
     # --- data ----------------------------------------------------------------------------------------
-    limits = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples,
-              "test": data_args.max_predict_samples}
-    pairs = {split: read_pairs(path, data_args.columns(), limits[split]) for split, path in files.items()}
+    pairs = load_pair_splits(data_args, files, seed=training_args.seed)
 
     # --- model: one logit, sigmoid = match probability -----------------------------------------------
     config = load_config(model_args, num_labels=1, id2label={0: "match"}, label2id={"match": 0})

@@ -37,15 +37,16 @@ from sentence_transformers import SentenceTransformerTrainingArguments
 from sentence_transformers.sentence_transformer.losses import SoftmaxLoss
 from transformers import set_seed
 
-from plm_recipes.args import ModelArguments, PairDataArguments, data_files, parse_args
+from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments, PairDataArguments, data_files, parse_args
 from plm_recipes.bi_encoder import (
+    USAGE,
     BiEncoderTrainer,
     PairMatchEvaluator,
     calibrate_threshold,
     load_sentence_transformer,
     pair_similarities,
 )
-from plm_recipes.data.matching import read_pairs
+from plm_recipes.data.matching import load_pair_splits
 from plm_recipes.inference.matching import save_matching_config, write_pair_predictions
 from plm_recipes.losses import CoSENTLoss
 from plm_recipes.modelcard import ModelCardInfo
@@ -54,32 +55,11 @@ from plm_recipes.utils import run_cli, setup_logging
 logger = logging.getLogger("plm_recipes.matching_sentence_transformer")
 
 RECIPE_DEFAULTS = {
+    **TRAINING_DEFAULTS,
     "output_dir": "outputs/matching_sentence_transformer",
     "learning_rate": 3e-5,
-    "num_train_epochs": 3,
-    "per_device_train_batch_size": 16,
-    "per_device_eval_batch_size": 64,
-    "warmup_steps": 0.1,
-    "eval_strategy": "epoch",
-    "save_strategy": "epoch",
-    "logging_steps": 10,
-    "load_best_model_at_end": True,
     "metric_for_best_model": "best_f1",
-    "save_total_limit": 1,
 }
-
-USAGE = """\
-```python
-from sentence_transformers import SentenceTransformer
-
-model = SentenceTransformer("{model}")
-embeddings = model.encode(["平板：可以触屏的便携电脑。", "屏幕很清晰，追剧很爽"])
-model.similarity(embeddings[:1], embeddings[1:])  # cosine; >= the threshold in matching_config.json is a match
-```
-
-Rank categories for a comment (their embeddings cached next to the model):
-`plm-recipes predict matching --model {model} --labels types_desc.txt --text "..."`
-"""
 
 
 @dataclass
@@ -105,9 +85,7 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     files = data_files(data_args, training_args)
 
     # --- data: columns text_a, text_b, label --------------------------------------------------------------
-    limits = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples,
-              "test": data_args.max_predict_samples}
-    pairs = {split: read_pairs(path, data_args.columns(), limits[split]) for split, path in files.items()}
+    pairs = load_pair_splits(data_args, files, seed=training_args.seed)
     train = pairs.get("train")
     if train is not None and objective_args.objective == "cosent":
         train = train.cast_column("label", Value("float32"))
@@ -129,7 +107,7 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
         )
 
     card = ModelCardInfo(
-        recipe="matching_sentence_transformer", pipeline_tag="sentence-similarity",
+        recipe="matching_sentence_transformer", pipeline_tag="sentence-similarity", library_name="sentence-transformers",
         base_model=model_args.model_name_or_path,
         data_files=files, num_examples={split: len(ds) for split, ds in pairs.items()}, usage=USAGE,
     )

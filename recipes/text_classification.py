@@ -43,7 +43,7 @@ from transformers import (
     set_seed,
 )
 
-from plm_recipes.args import DataArguments, ModelArguments, data_files, parse_args
+from plm_recipes.args import TRAINING_DEFAULTS, DataArguments, ModelArguments, data_files, parse_args
 from plm_recipes.data import LabelMap, read_records, records_to_dataset
 from plm_recipes.loading import load_config, load_model, load_tokenizer
 from plm_recipes.metrics import ClassificationReport
@@ -53,20 +53,11 @@ from plm_recipes.utils import run_cli, setup_logging
 
 logger = logging.getLogger("plm_recipes.text_classification")
 
-# Defaults of this recipe, above the dataclasses' and below --config and the command line.
 RECIPE_DEFAULTS = {
+    **TRAINING_DEFAULTS,
     "output_dir": "outputs/text_classification",
     "learning_rate": 5e-5,
-    "num_train_epochs": 3,
-    "per_device_train_batch_size": 16,
-    "per_device_eval_batch_size": 64,
-    "warmup_steps": 0.1,  # a float below 1 is a ratio of the total steps
-    "eval_strategy": "epoch",
-    "save_strategy": "epoch",
-    "logging_steps": 10,
-    "load_best_model_at_end": True,
     "metric_for_best_model": "f1",
-    "save_total_limit": 1,
 }
 
 USAGE = """\
@@ -141,11 +132,10 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     for split, split_records in records.items():
         split_records = split_records[: limits[split]] if limits[split] else split_records
         has_labels = all(r["label"] is not None for r in split_records)
-        dataset = records_to_dataset(
-            split_records, {"label": label_map.encode_record} if has_labels else {"label": lambda r: -1}
-        )
-        if not has_labels:
-            dataset = dataset.remove_columns("label")
+        if has_labels:
+            dataset = records_to_dataset(split_records, {"label": label_map.encode_record})
+        else:  # a test file without labels: predict only
+            dataset = records_to_dataset(split_records).remove_columns("label")
         with training_args.main_process_first(desc=f"tokenizing {split}"):
             datasets[split] = dataset.map(tokenize, batched=True, num_proc=data_args.preprocessing_num_workers,
                                           remove_columns=["text"], desc=f"Tokenizing {split}")

@@ -305,3 +305,30 @@ def test_new_parameters_get_their_own_learning_rate(tiny_bert, tmp_path):
     named = dict(model.named_parameters())
     assert by_lr[1e-3] == {id(named[n]) for n in new}
     assert len(by_lr[1e-5]) == len(named) - len(new)
+
+
+def test_sampled_negatives_never_pair_a_text_with_its_own_category():
+    from plm_recipes.data.matching import add_sampled_negatives
+
+    categories = read_categories(M / "types_desc.txt")
+    pairs = read_pairs(M / "train.txt")
+    more = add_sampled_negatives(pairs, categories, per_positive=3, seed=1)
+    positives = sum(pairs["label"])
+    assert len(more) == len(pairs) + 3 * positives
+    own = {(a, b) for a, b, y in zip(pairs["text_a"], pairs["text_b"], pairs["label"]) if y == 1}
+    texts_own = {b: a for a, b in own}
+    seen = set()
+    for a, b, y in zip(more["text_a"], more["text_b"], more["label"]):
+        assert (a, b) not in seen  # no pair twice
+        seen.add((a, b))
+        if (a, b) not in own:
+            assert y == 0 and texts_own.get(b) != a
+    assert add_sampled_negatives(pairs, categories, 3, seed=1)["text_a"] == more["text_a"]  # reproducible
+
+
+def test_negatives_need_a_category_file():
+    from plm_recipes.args import PairDataArguments
+    from plm_recipes.errors import ArgumentError
+
+    with pytest.raises(ArgumentError, match="--negatives_per_positive needs --categories_file"):
+        PairDataArguments(negatives_per_positive=2)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -91,6 +92,48 @@ def read_categories(path: str | os.PathLike) -> list[Category]:
     return categories
 
 
-def pair_texts(dataset: datasets.Dataset) -> tuple[Sequence[str], Sequence[str], Sequence[int]]:
-    """``(text_a, text_b, label)`` columns of a pair dataset."""
-    return dataset["text_a"], dataset["text_b"], dataset["label"]
+def add_sampled_negatives(
+    pairs: datasets.Dataset, categories: Sequence[Category], per_positive: int, seed: int = 0
+) -> datasets.Dataset:
+    """Add ``per_positive`` negative pairs for each positive ``(category, text)`` pair: the same text with other
+    categories, drawn at random. More of the decisions the model will face when it ranks every category for a
+    text, for free.
+
+    Assumes a text belongs to one category: a text's own positives are never drawn as its negatives, and
+    neither is a pair already in the data. Positive pairs whose ``text_a`` is not a category's text are left as
+    they are.
+    """
+    if per_positive <= 0:
+        return pairs
+    by_text = {c.text: c for c in categories}
+    known = set(zip(pairs["text_a"], pairs["text_b"]))
+    positives: dict[str, set[str]] = {}
+    for a, b, label in zip(pairs["text_a"], pairs["text_b"], pairs["label"]):
+        if label == 1:
+            positives.setdefault(b, set()).add(a)
+    rng = random.Random(seed)
+    added: dict[str, list] = {"text_a": [], "text_b": [], "label": []}
+    for text, own in positives.items():
+        if not own & by_text.keys():
+            continue
+        candidates = [c.text for c in categories if c.text not in own and (c.text, text) not in known]
+        for a in rng.sample(candidates, min(per_positive, len(candidates))):
+            added["text_a"].append(a)
+            added["text_b"].append(text)
+            added["label"].append(0)
+    logger.info("Added %d sampled negative pairs to %d pairs.", len(added["label"]), len(pairs))
+    extra = datasets.Dataset.from_dict(added, features=pairs.features)
+    return datasets.concatenate_datasets([pairs, extra]).shuffle(seed=seed)
+
+
+def load_pair_splits(data_args, files: Mapping[str, str], seed: int = 0) -> dict[str, datasets.Dataset]:
+    """Each split's pairs (``data_args`` is a :class:`~plm_recipes.args.PairDataArguments`), cut to
+    ``--max_*_samples``, with ``--negatives_per_positive`` sampled negatives added to the training split."""
+    limits = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples,
+              "test": data_args.max_predict_samples}
+    pairs = {split: read_pairs(path, data_args.columns(), limits[split]) for split, path in files.items()}
+    if "train" in pairs and data_args.negatives_per_positive:
+        categories = read_categories(data_args.categories_file)
+        pairs["train"] = add_sampled_negatives(pairs["train"], categories, data_args.negatives_per_positive, seed)
+    return pairs
+

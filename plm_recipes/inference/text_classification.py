@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 from transformers import pipeline
 
-from ..errors import ModelLoadError
+from ..loading import load_or_explain
 
 
 def model_max_length(tokenizer, config) -> int:
@@ -33,9 +32,7 @@ class TextClassifier:
     """
 
     def __init__(self, model: str, *, device: str | int | None = None, batch_size: int = 32):
-        if not os.path.isdir(model) and (model.startswith((".", "/")) or model.count("/") > 1):
-            raise ModelLoadError(f"Cannot load the model {model!r}: no such folder.")
-        self.pipeline = pipeline("text-classification", model=model, device=device)
+        self.pipeline = load_or_explain(lambda: pipeline("text-classification", model=model, device=device), model)
         self.batch_size = batch_size
         self.max_length = model_max_length(self.pipeline.tokenizer, self.pipeline.model.config)
 
