@@ -39,10 +39,9 @@ def train(recipe: str, model: Path, data: Path, args: argparse.Namespace) -> tup
         "--max_seq_length", str(args.max_seq_length), "--num_train_epochs", str(args.epochs),
         "--learning_rate", str(args.lr[recipe]), "--per_device_train_batch_size", str(args.batch_size),
         "--per_device_eval_batch_size", "64", "--logging_steps", "20", "--use_cpu", "--seed", "42",
-        "--disable_tqdm", "true", "--freeze_word_embeddings",
+        "--disable_tqdm", "true", "--freeze_word_embeddings", "--train_sampling_strategy", "group_by_length",
     ]
     if recipe == "pointwise":
-        argv += ["--train_sampling_strategy", "group_by_length"]
         if args.pointwise_negatives:
             argv += ["--categories_file", str(data / "types_desc.txt"),
                      "--negatives_per_positive", str(args.pointwise_negatives)]

@@ -11,8 +11,11 @@ import logging
 from collections.abc import Sequence
 
 import numpy as np
+import torch
+from datasets import IterableDataset
 from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer
 from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
+from sentence_transformers.base.sampler import BatchSamplers, DefaultBatchSampler
 
 from .args import ModelArguments
 from .errors import ArgumentError
@@ -36,10 +39,47 @@ Rank categories for a comment (their embeddings cached next to the model):
 """
 
 
+class LengthGroupedBatchSampler(DefaultBatchSampler):
+    """Batches of texts of similar length, in random order: less padding, the way Trainer's
+    ``--train_sampling_strategy group_by_length`` does it for pre-tokenized data.
+
+    Each epoch shuffles the examples, cuts them into chunks of 50 batches, sorts each chunk by the length (in
+    characters) of an example's longest text, splits it into batches and shuffles the batches.
+    """
+
+    def __init__(self, dataset, batch_size: int, drop_last: bool, valid_label_columns=None, generator=None,
+                 seed: int = 0):
+        super().__init__(dataset, batch_size=batch_size, drop_last=drop_last,
+                         valid_label_columns=valid_label_columns, generator=generator, seed=seed)
+        text_columns = [c for c in dataset.column_names if c not in set(valid_label_columns or ())]
+        columns = [dataset[c] for c in text_columns]
+        self.lengths = [max(len(str(texts[i])) for texts in columns) for i in range(len(dataset))]
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        order = torch.randperm(len(self.lengths), generator=generator).tolist()
+        chunk_size = self.batch_size * 50
+        batches = []
+        for start in range(0, len(order), chunk_size):
+            chunk = sorted(order[start:start + chunk_size], key=self.lengths.__getitem__, reverse=True)
+            batches += [chunk[i:i + self.batch_size] for i in range(0, len(chunk), self.batch_size)]
+        if self.drop_last:
+            batches = [batch for batch in batches if len(batch) == self.batch_size]
+        for i in torch.randperm(len(batches), generator=generator).tolist():
+            yield batches[i]
+
+
 class BiEncoderTrainer(RecipeTrainer, SentenceTransformerTrainer):
     """sentence-transformers' ``SentenceTransformerTrainer`` (``loss=``, ``evaluator=``, text columns in, a
     sentence-transformers folder out) with :class:`RecipeTrainer`'s progress lines, curves, model card and
-    pickle-free output folder."""
+    pickle-free output folder. ``--train_sampling_strategy group_by_length`` batches texts of similar length
+    (:class:`LengthGroupedBatchSampler`)."""
+
+    def get_batch_sampler(self, dataset, batch_size, drop_last, valid_label_columns=None, generator=None, seed=0):
+        if (self.args.train_sampling_strategy == "group_by_length"
+                and self.args.batch_sampler == BatchSamplers.BATCH_SAMPLER and not isinstance(dataset, IterableDataset)):
+            return LengthGroupedBatchSampler(dataset, batch_size, drop_last, valid_label_columns, generator, seed)
+        return super().get_batch_sampler(dataset, batch_size, drop_last, valid_label_columns, generator, seed)
 
 
 def load_sentence_transformer(model_args: ModelArguments, max_seq_length: int) -> SentenceTransformer:

@@ -332,3 +332,30 @@ def test_negatives_need_a_category_file():
 
     with pytest.raises(ArgumentError, match="--negatives_per_positive needs --categories_file"):
         PairDataArguments(negatives_per_positive=2)
+
+
+def test_length_grouped_batches_cover_every_example_once_with_less_padding():
+    from datasets import Dataset
+
+    from plm_recipes.bi_encoder import LengthGroupedBatchSampler
+
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 200, size=203)
+    data = Dataset.from_dict({"text_a": ["短"] * 203, "text_b": ["字" * int(n) for n in lengths],
+                              "label": [0.0] * 203})
+    sampler = LengthGroupedBatchSampler(data, batch_size=16, drop_last=False, valid_label_columns=["label"], seed=3)
+    batches = list(sampler)
+    assert sorted(i for batch in batches for i in batch) == list(range(203))
+    assert len(batches) == len(sampler) == 13
+    padded = sum(len(b) * max(lengths[i] for i in b) for b in batches)
+    random_order = rng.permutation(203)
+    padded_random = sum(16 * max(lengths[random_order[i:i + 16]]) for i in range(0, 203, 16))
+    assert padded < 0.7 * padded_random
+    sampler.set_epoch(1)
+    assert list(sampler) != batches  # a new order each epoch
+
+
+def test_dssm_with_length_grouped_batches(tiny_bert, tmp_path):
+    results = run("matching_dssm", tiny_bert, tmp_path, "--max_steps", "3", "--train_sampling_strategy",
+                  "group_by_length", "--eval_strategy", "no", "--load_best_model_at_end", "false")
+    assert results["train"]["train_samples"] == 120
