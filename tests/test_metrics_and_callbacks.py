@@ -35,6 +35,13 @@ def test_classification_report_accumulates_batches():
     assert [label for label, _ in per_class_table(result)] == ["0", "1"]
 
 
+def test_metrics_combine_like_hub_metrics():
+    import evaluate
+
+    combined = evaluate.combine([ClassificationReport(keep_in_memory=True)])
+    assert combined.compute(predictions=[0, 1, 1], references=[0, 1, 0])["accuracy"] == pytest.approx(2 / 3)
+
+
 def test_spearman():
     assert Spearman(keep_in_memory=True).compute(predictions=[0.1, 0.5, 0.3], references=[1, 3, 2])["spearman"] == 1.0
     assert Spearman(keep_in_memory=True).compute(predictions=[0.9, 0.5, 0.1], references=[1, 2, 3])["spearman"] == -1.0

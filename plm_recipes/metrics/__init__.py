@@ -1,7 +1,7 @@
 """Offline metrics as ``evaluate.Metric`` subclasses: instantiate them directly, nothing is downloaded.
 
-``evaluate.load("f1")`` fetches the metric's script from the Hugging Face Hub; these classes give the same
-``add_batch`` / ``compute`` / ``evaluate.combine`` interface with no network.
+Loading a metric by name with ``evaluate.load`` fetches its script from the Hugging Face Hub; these classes
+give the same ``add_batch`` / ``compute`` / ``evaluate.combine`` interface with no network.
 """
 
 from .classification import ClassificationReport, per_class_table
