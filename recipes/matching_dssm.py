@@ -25,7 +25,6 @@ costs one encoder pass per query instead of N. The output folder is a sentence-t
 
 from __future__ import annotations
 
-import logging
 import os
 
 from sentence_transformers import SentenceTransformerTrainingArguments
@@ -44,8 +43,6 @@ from plm_recipes.data.matching import load_pair_splits
 from plm_recipes.inference.matching import save_matching_config, write_pair_predictions
 from plm_recipes.modelcard import ModelCardInfo
 from plm_recipes.utils import run_cli, setup_logging
-
-logger = logging.getLogger("plm_recipes.matching_dssm")
 
 RECIPE_DEFAULTS = {
     **TRAINING_DEFAULTS,

@@ -24,7 +24,6 @@ encoder pass: the most accurate of the three matching recipes, and the slowest t
 
 from __future__ import annotations
 
-import logging
 import os
 
 import numpy as np
@@ -45,8 +44,6 @@ from plm_recipes.metrics.matching import BinaryMatchMetrics
 from plm_recipes.modelcard import ModelCardInfo
 from plm_recipes.trainer import RecipeTrainer
 from plm_recipes.utils import run_cli, setup_logging
-
-logger = logging.getLogger("plm_recipes.matching_pointwise")
 
 RECIPE_DEFAULTS = {
     **TRAINING_DEFAULTS,

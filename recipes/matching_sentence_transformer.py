@@ -28,7 +28,6 @@ evaluation pairs, the F1 any threshold reaches there. The output folder is a sen
 
 from __future__ import annotations
 
-import logging
 import os
 from dataclasses import dataclass, field
 
@@ -51,8 +50,6 @@ from plm_recipes.inference.matching import save_matching_config, write_pair_pred
 from plm_recipes.losses import CoSENTLoss
 from plm_recipes.modelcard import ModelCardInfo
 from plm_recipes.utils import run_cli, setup_logging
-
-logger = logging.getLogger("plm_recipes.matching_sentence_transformer")
 
 RECIPE_DEFAULTS = {
     **TRAINING_DEFAULTS,
