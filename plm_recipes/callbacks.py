@@ -134,7 +134,12 @@ def plot_training_curves(log_history: list[dict], path: str) -> str | None:
 
     train = [(h["step"], h["loss"]) for h in log_history if "loss" in h and "step" in h]
     lr = [(h["step"], h["learning_rate"]) for h in log_history if "learning_rate" in h and "step" in h]
-    evals = [h for h in log_history if any(k.startswith("eval_") for k in h)]
+    evals, steps = [], set()
+    for h in log_history:
+        # keep the first evaluation of a step: a later one there is of the best checkpoint, reloaded at the end
+        if any(k.startswith("eval_") for k in h) and h.get("step") not in steps:
+            evals.append(h)
+            steps.add(h.get("step"))
     eval_loss = [(h["step"], h["eval_loss"]) for h in evals if "eval_loss" in h]
     metric_names = sorted(
         {k for h in evals for k, v in h.items()

@@ -83,6 +83,7 @@ def test_training_curve_png(tmp_path):
         {"loss": 2.0, "learning_rate": 1e-4, "step": 5, "epoch": 0.5},
         {"loss": 1.0, "learning_rate": 5e-5, "step": 10, "epoch": 1.0},
         {"eval_loss": 1.2, "eval_f1": 0.5, "eval_runtime": 1.0, "eval_per_class/a/f1": 1.0, "step": 10, "epoch": 1.0},
+        {"eval_loss": 2.2, "eval_f1": 0.4, "step": 10, "epoch": 1.0},  # the best checkpoint, evaluated again
     ]
     path = plot_training_curves(history, str(tmp_path / "logs" / "curves.png"))
     with open(path, "rb") as f:
