@@ -255,13 +255,3 @@ def read_text_lines(path: str | os.PathLike) -> list[str]:
         raise DataFormatError(path, None, "the file is empty; expected one text per line")
     return lines
 
-
-__all__ = [
-    "Record",
-    "data_format",
-    "read_lines",
-    "read_records",
-    "read_text_lines",
-    "records_to_dataset",
-    "SUPPORTED_SUFFIXES",
-]
