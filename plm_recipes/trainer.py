@@ -6,6 +6,7 @@ import logging
 import os
 from collections.abc import Collection
 
+import torch
 from transformers import Trainer
 from transformers.trainer import TRAINING_ARGS_NAME
 from transformers.trainer_callback import ProgressCallback
@@ -49,6 +50,15 @@ class RecipeTrainer(Trainer):
         self.model_card_info = model_card
         self.new_parameters = frozenset(new_parameters)
         self.new_parameters_learning_rate = new_parameters_learning_rate
+
+    def _get_eval_sampler(self, eval_dataset):
+        """Evaluate and predict in dataset order. Trainer reuses ``--train_sampling_strategy group_by_length`` for
+        evaluation, whose shuffled order would misalign ``predict()``'s rows with the input rows."""
+        if self.args.train_sampling_strategy != "group_by_length" or eval_dataset is None:
+            return super()._get_eval_sampler(eval_dataset)
+        if self.args.world_size <= 1:
+            return torch.utils.data.SequentialSampler(eval_dataset)
+        return None  # accelerate shards the dataset in order across processes
 
     def create_optimizer(self, model=None):
         """Trainer's optimizer, with ``new_parameters`` in groups of their own learning rate when one is set."""
