@@ -25,21 +25,17 @@ encoder pass: the most accurate of the three matching recipes, and the slowest t
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 
 import numpy as np
-from transformers import (
-    AutoModelForSequenceClassification,
-    DataCollatorWithPadding,
-    EvalPrediction,
-    TrainingArguments,
-    default_data_collator,
-    set_seed,
-)
+import torch.nn.functional as F
+from transformers import AutoModelForSequenceClassification, EvalPrediction, TrainingArguments, set_seed
 
 from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments, PairDataArguments, data_files, parse_args
-from plm_recipes.data.matching import load_pair_splits
+from plm_recipes.data.matching import PairGroupCollator, group_pairs, load_pair_splits
 from plm_recipes.inference.matching import save_matching_config, write_pair_predictions
 from plm_recipes.loading import load_config, load_model, load_tokenizer
+from plm_recipes.losses import listwise_softmax_loss
 from plm_recipes.metrics.matching import BinaryMatchMetrics
 from plm_recipes.modelcard import ModelCardInfo
 from plm_recipes.trainer import RecipeTrainer
@@ -64,11 +60,40 @@ Rank categories for a comment: `plm-recipes predict matching --model {model} --l
 """
 
 
+@dataclass
+class ObjectiveArguments:
+    listwise_weight: float = field(
+        default=0.0,
+        metadata={"help": "Weight of a listwise softmax loss over the pairs that share a text (its categories), "
+                          "added to the pairwise binary cross-entropy. With --negatives_per_positive each text is "
+                          "ranked against sampled categories. 0 trains with binary cross-entropy alone."},
+    )
+
+
+class PointwiseMatchingTrainer(RecipeTrainer):
+    """Binary cross-entropy on each pair's logit, plus ``listwise_weight`` times
+    :func:`~plm_recipes.losses.listwise_softmax_loss` over the pairs of each text in the batch."""
+
+    def __init__(self, *args, listwise_weight: float = 0.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.listwise_weight = listwise_weight
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        labels = inputs.pop("labels").reshape(-1)
+        groups = inputs.pop("group_index")
+        outputs = model(**inputs)
+        logits = outputs.logits.reshape(-1).float()
+        loss = F.binary_cross_entropy_with_logits(logits, labels)
+        if self.listwise_weight:
+            loss = loss + self.listwise_weight * listwise_softmax_loss(logits, labels, groups)
+        return (loss, outputs) if return_outputs else loss
+
+
 def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     """Run the recipe; returns the metrics of each stage (``train``, ``eval``, ``test``)."""
     # --- arguments -----------------------------------------------------------------------------------
-    model_args, data_args, training_args = parse_args(
-        (ModelArguments, PairDataArguments, TrainingArguments), args,
+    model_args, data_args, objective_args, training_args = parse_args(
+        (ModelArguments, PairDataArguments, ObjectiveArguments, TrainingArguments), args,
         defaults=RECIPE_DEFAULTS, description=__doc__.split("\n")[0],
     )
     setup_logging(training_args)
@@ -87,20 +112,9 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     tokenizer = load_tokenizer(model_args, train_texts=train_texts)
     model, new_parameters = load_model(AutoModelForSequenceClassification, model_args, config, tokenizer)
 
-    # --- preprocessing: tokenize each pair once --------------------------------------------------------
-    padding = "max_length" if data_args.pad_to_max_length else False
-
-    def tokenize(batch):
-        encoded = tokenizer(batch["text_a"], batch["text_b"], truncation="longest_first",
-                            max_length=data_args.max_seq_length, padding=padding)
-        encoded["label"] = [[float(label)] for label in batch["label"]]
-        return encoded
-
-    datasets = {}
-    for split, dataset in pairs.items():
-        with training_args.main_process_first(desc=f"tokenizing {split}"):
-            datasets[split] = dataset.map(tokenize, batched=True, remove_columns=["text_a", "text_b"],
-                                          num_proc=data_args.preprocessing_num_workers, desc=f"Tokenizing {split}")
+    # --- batches: a training row is a text with all its pairs (one per category); an evaluation row, one pair --
+    datasets = {split: group_pairs(dataset, by_text=split == "train") for split, dataset in pairs.items()}
+    training_args.remove_unused_columns = False  # the collator tokenizes the text columns
 
     # --- trainer -------------------------------------------------------------------------------------
     def compute_metrics(p: EvalPrediction) -> dict[str, float]:
@@ -112,31 +126,35 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     card = ModelCardInfo(
         recipe="matching_pointwise", pipeline_tag="text-classification",
         base_model=model_args.model_name_or_path, config_name=model_args.config_name,
-        data_files=files, num_examples={split: len(ds) for split, ds in datasets.items()}, usage=USAGE,
+        data_files=files, num_examples={split: len(ds) for split, ds in pairs.items()}, usage=USAGE,
     )
-    trainer = RecipeTrainer(
+    trainer = PointwiseMatchingTrainer(
         model=model,
         args=training_args,
         train_dataset=datasets.get("train"),
         eval_dataset=datasets.get("validation"),
         processing_class=tokenizer,
-        data_collator=default_data_collator if padding else DataCollatorWithPadding(tokenizer),
+        data_collator=PairGroupCollator(tokenizer, data_args.max_seq_length, data_args.pad_to_max_length),
         compute_metrics=compute_metrics,
         model_card=card,
         headline_metrics=("precision", "recall", "f1", "spearman"),
         new_parameters=new_parameters,
         new_parameters_learning_rate=model_args.new_parameters_learning_rate,
+        listwise_weight=objective_args.listwise_weight,
     )
 
     # --- train / evaluate / predict ------------------------------------------------------------------
     results: dict[str, dict[str, float]] = {}
     if training_args.do_train:
-        results["train"] = trainer.train_and_report(len(datasets["train"]))
+        results["train"] = trainer.train_and_report(len(pairs["train"]))
         if trainer.is_world_process_zero():
+            objective = "binary cross-entropy"
+            if objective_args.listwise_weight:
+                objective += f" + {objective_args.listwise_weight:g} x listwise softmax"
             save_matching_config(training_args.output_dir, kind="cross-encoder", threshold=threshold,
-                                 objective="binary cross-entropy")
+                                 objective=objective)
     if training_args.do_eval:
-        results["eval"] = trainer.evaluate_and_report(len(datasets["validation"]))
+        results["eval"] = trainer.evaluate_and_report(len(pairs["validation"]))
     if training_args.do_predict:
         output = trainer.predict(datasets["test"], metric_key_prefix="test")
         results["test"] = output.metrics

@@ -8,6 +8,7 @@ import math
 import os
 import shutil
 
+import datasets
 import numpy as np
 import pytest
 import torch
@@ -16,10 +17,10 @@ from sentence_transformers import CrossEncoder, SentenceTransformer
 from transformers import AutoModelForSequenceClassification
 
 from plm_recipes import cli
-from plm_recipes.data.matching import read_categories, read_pairs
+from plm_recipes.data.matching import PairGroupCollator, group_pairs, read_categories, read_pairs
 from plm_recipes.errors import DataFormatError
 from plm_recipes.inference import BiEncoderMatcher, CrossEncoderMatcher, Matcher
-from plm_recipes.losses import CoSENTLoss, cosent_loss
+from plm_recipes.losses import CoSENTLoss, cosent_loss, listwise_softmax_loss
 from plm_recipes.metrics.matching import BinaryMatchMetrics, best_f1_threshold
 
 M = DATA / "matching"
@@ -124,6 +125,47 @@ def test_cosent_module_matches_sentence_transformers():
     assert ours.item() == pytest.approx(theirs.item(), rel=1e-5)
 
 
+def test_listwise_loss_on_two_groups_by_hand():
+    logits = torch.tensor([2.0, 0.0, 1.0, 5.0, 3.0], requires_grad=True)
+    labels = torch.tensor([1.0, 0.0, 0.0, 0.0, 1.0])
+    groups = torch.tensor([7, 7, 7, 3, 3])  # any ids; a group's pairs need not be adjacent
+    loss = listwise_softmax_loss(logits, labels, groups)
+    first = -(2 - math.log(math.exp(2) + math.exp(0) + math.exp(1)))
+    second = -(3 - math.log(math.exp(5) + math.exp(3)))
+    assert loss.item() == pytest.approx((first + second) / 2, rel=1e-6)
+    loss.backward()
+    assert logits.grad[0] < 0 and logits.grad[3] > 0  # raise the positive, lower the negative that outscores it
+
+
+def test_listwise_loss_ignores_groups_with_nothing_to_rank():
+    logits = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    # a group without a positive, and a group of one pair
+    loss = listwise_softmax_loss(logits, torch.tensor([0.0, 0.0, 1.0]), torch.tensor([0, 0, 1]))
+    assert loss.item() == 0.0 and loss.requires_grad
+    two_positives = listwise_softmax_loss(logits[:2], torch.tensor([1.0, 1.0]), torch.tensor([0, 0]))
+    assert two_positives.item() == pytest.approx(-0.5 * (math.log(1 / (1 + math.e)) + math.log(math.e / (1 + math.e))))
+
+
+def test_pairs_grouped_by_text_and_collated():
+    pairs = datasets.Dataset.from_dict({"text_a": ["A", "B", "C", "A"], "text_b": ["x", "x", "yy", "yy"],
+                                        "label": [1, 0, 0, 1]})
+    grouped = group_pairs(pairs)
+    assert grouped["text_b"] == ["x", "yy"] and grouped["candidates"] == [["A", "B"], ["C", "A"]]
+    assert grouped["labels"] == [[1, 0], [0, 1]] and grouped["length"] == [2, 3]
+    singles = group_pairs(pairs, by_text=False)
+    assert singles["candidates"] == [["A"], ["B"], ["C"], ["A"]] and singles["text_b"] == ["x", "x", "yy", "yy"]
+
+    class Tokenizer:
+        def __call__(self, a, b, **kwargs):
+            self.seen = list(zip(a, b))
+            return {"input_ids": torch.zeros(len(a), 3, dtype=torch.long)}
+
+    tokenizer = Tokenizer()
+    batch = PairGroupCollator(tokenizer, max_length=8)([grouped[1], grouped[0]])
+    assert tokenizer.seen == [("C", "yy"), ("A", "yy"), ("A", "x"), ("B", "x")]
+    assert batch["labels"].tolist() == [[0.0], [1.0], [1.0], [0.0]] and batch["group_index"].tolist() == [0, 0, 1, 1]
+
+
 # --- the recipes ------------------------------------------------------------------------------------------
 
 
@@ -145,7 +187,9 @@ def predicted_scores(out):
 @pytest.fixture(scope="module")
 def pointwise(tiny_bert, tmp_path_factory):
     out = tmp_path_factory.mktemp("pointwise") / "model"
-    return out, run("matching_pointwise", tiny_bert, out, "--num_train_epochs", "2", "--learning_rate", "1e-3")
+    return out, run("matching_pointwise", tiny_bert, out, "--num_train_epochs", "2", "--learning_rate", "1e-3",
+                    "--categories_file", str(M / "types_desc.txt"), "--negatives_per_positive", "2",
+                    "--listwise_weight", "1", "--train_sampling_strategy", "group_by_length")
 
 
 @pytest.fixture(scope="module")
@@ -166,7 +210,8 @@ def test_pointwise_end_to_end_and_reload(pointwise):
     for key in ("eval_precision", "eval_recall", "eval_f1", "eval_spearman"):
         assert key in results["eval"]
     assert json.loads((out / "matching_config.json").read_text()) == {
-        "kind": "cross-encoder", "threshold": 0.5, "objective": "binary cross-entropy"}
+        "kind": "cross-encoder", "threshold": 0.5, "objective": "binary cross-entropy + 1 x listwise softmax"}
+    assert results["train"]["train_samples"] > 120  # the sample file's pairs and the sampled negatives
     # loads with plain transformers and as a sentence-transformers CrossEncoder, with the trainer's scores
     text_a, text_b, before = predicted_scores(out)
     model = AutoModelForSequenceClassification.from_pretrained(out)

@@ -137,3 +137,54 @@ def load_pair_splits(data_args, files: Mapping[str, str], seed: int = 0) -> dict
         pairs["train"] = add_sampled_negatives(pairs["train"], categories, data_args.negatives_per_positive, seed)
     return pairs
 
+
+
+def group_pairs(pairs: datasets.Dataset, by_text: bool = True) -> datasets.Dataset:
+    """The pairs as groups: one row per ``text_b`` holding all its pairs (``candidates``: the ``text_a`` sides,
+    ``labels``), in order of first appearance; the unit of a listwise loss, which ranks one text's categories
+    against each other. ``by_text=False`` makes every pair a group of its own, in file order (for evaluation,
+    where each pair is judged alone). A ``length`` column (characters of the text plus its longest candidate)
+    lets ``--train_sampling_strategy group_by_length`` batch groups of similar size."""
+    groups: dict[str, int] = {}
+    rows: dict[str, list] = {"text_b": [], "candidates": [], "labels": [], "length": []}
+    for index, (a, b, label) in enumerate(zip(pairs["text_a"], pairs["text_b"], pairs["label"])):
+        key = b if by_text else index
+        if key not in groups:
+            groups[key] = len(rows["text_b"])
+            rows["text_b"].append(b)
+            rows["candidates"].append([])
+            rows["labels"].append([])
+        row = groups[key]
+        rows["candidates"][row].append(a)
+        rows["labels"][row].append(int(label))
+    rows["length"] = [len(b) + max(map(len, c)) for b, c in zip(rows["text_b"], rows["candidates"])]
+    return datasets.Dataset.from_dict(rows)
+
+
+class PairGroupCollator:
+    """Batches rows of :func:`group_pairs` for a cross-encoder: tokenizes every ``(candidate, text)`` pair of the
+    batch's groups and returns the tokenizer's tensors plus ``labels`` (``(n_pairs, 1)`` floats) and
+    ``group_index`` (``(n_pairs,)``: which row of the batch each pair came from).
+
+    Tokenizing here rather than in ``Dataset.map`` keeps a group's pairs together whatever their number.
+    """
+
+    def __init__(self, tokenizer, max_length: int, pad_to_max_length: bool = False):
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.padding = "max_length" if pad_to_max_length else "longest"
+
+    def __call__(self, rows: Sequence[Mapping]) -> dict:
+        import torch
+
+        text_a, text_b, labels, index = [], [], [], []
+        for i, row in enumerate(rows):
+            text_a.extend(row["candidates"])
+            text_b.extend([row["text_b"]] * len(row["candidates"]))
+            labels.extend(row["labels"])
+            index.extend([i] * len(row["candidates"]))
+        batch = self.tokenizer(text_a, text_b, truncation="longest_first", max_length=self.max_length,
+                               padding=self.padding, return_tensors="pt")
+        batch["labels"] = torch.tensor(labels, dtype=torch.float).unsqueeze(1)
+        batch["group_index"] = torch.tensor(index, dtype=torch.long)
+        return dict(batch)
