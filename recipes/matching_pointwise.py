@@ -65,8 +65,10 @@ class ObjectiveArguments:
     listwise_weight: float = field(
         default=0.0,
         metadata={"help": "Weight of a listwise softmax loss over the pairs that share a text (its categories), "
-                          "added to the pairwise binary cross-entropy. With --negatives_per_positive each text is "
-                          "ranked against sampled categories. 0 trains with binary cross-entropy alone."},
+                          "added to the pairwise binary cross-entropy. A training batch then holds "
+                          "--per_device_train_batch_size texts, each with all its pairs (with "
+                          "--negatives_per_positive, its sampled categories too). 0: binary cross-entropy alone, "
+                          "batches of pairs."},
     )
 
 
@@ -112,8 +114,14 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     tokenizer = load_tokenizer(model_args, train_texts=train_texts)
     model, new_parameters = load_model(AutoModelForSequenceClassification, model_args, config, tokenizer)
 
-    # --- batches: a training row is a text with all its pairs (one per category); an evaluation row, one pair --
-    datasets = {split: group_pairs(dataset, by_text=split == "train") for split, dataset in pairs.items()}
+    # --- batches: a training row is one pair, or, for the listwise loss, a text with all its pairs -----------
+    def length(text_a: str, text_b: str) -> int:  # for --train_sampling_strategy group_by_length
+        return len(tokenizer(text_a, text_b, truncation="longest_first", max_length=data_args.max_seq_length)
+                   ["input_ids"])
+
+    listwise = objective_args.listwise_weight > 0
+    datasets = {split: group_pairs(dataset, by_text=listwise and split == "train", length=length)
+                for split, dataset in pairs.items()}
     training_args.remove_unused_columns = False  # the collator tokenizes the text columns
 
     # --- trainer -------------------------------------------------------------------------------------

@@ -152,6 +152,7 @@ def test_pairs_grouped_by_text_and_collated():
     grouped = group_pairs(pairs)
     assert grouped["text_b"] == ["x", "yy"] and grouped["candidates"] == [["A", "B"], ["C", "A"]]
     assert grouped["labels"] == [[1, 0], [0, 1]] and grouped["length"] == [2, 3]
+    assert group_pairs(pairs, length=lambda a, b: 10 * len(b))["length"] == [10, 20]
     singles = group_pairs(pairs, by_text=False)
     assert singles["candidates"] == [["A"], ["B"], ["C"], ["A"]] and singles["text_b"] == ["x", "x", "yy", "yy"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import datasets
@@ -139,13 +139,18 @@ def load_pair_splits(data_args, files: Mapping[str, str], seed: int = 0) -> dict
 
 
 
-def group_pairs(pairs: datasets.Dataset, by_text: bool = True) -> datasets.Dataset:
+def group_pairs(
+    pairs: datasets.Dataset, by_text: bool = True, length: Callable[[str, str], int] | None = None
+) -> datasets.Dataset:
     """The pairs as groups: one row per ``text_b`` holding all its pairs (``candidates``: the ``text_a`` sides,
     ``labels``), in order of first appearance; the unit of a listwise loss, which ranks one text's categories
-    against each other. ``by_text=False`` makes every pair a group of its own, in file order (for evaluation,
-    where each pair is judged alone). A ``length`` column (characters of the text plus its longest candidate)
-    lets ``--train_sampling_strategy group_by_length`` batch groups of similar size."""
-    groups: dict[str, int] = {}
+    against each other. ``by_text=False`` makes every pair a group of its own, in file order.
+
+    A ``length`` column, ``length(candidate, text)`` of the group's longest pair (default: characters), lets
+    ``--train_sampling_strategy group_by_length`` batch groups of similar size; pass the tokenized length to
+    batch exactly as for pre-tokenized data."""
+    length = length or (lambda a, b: len(a) + len(b))
+    groups: dict[str | int, int] = {}
     rows: dict[str, list] = {"text_b": [], "candidates": [], "labels": [], "length": []}
     for index, (a, b, label) in enumerate(zip(pairs["text_a"], pairs["text_b"], pairs["label"])):
         key = b if by_text else index
@@ -154,10 +159,11 @@ def group_pairs(pairs: datasets.Dataset, by_text: bool = True) -> datasets.Datas
             rows["text_b"].append(b)
             rows["candidates"].append([])
             rows["labels"].append([])
+            rows["length"].append(0)
         row = groups[key]
         rows["candidates"][row].append(a)
         rows["labels"][row].append(int(label))
-    rows["length"] = [len(b) + max(map(len, c)) for b, c in zip(rows["text_b"], rows["candidates"])]
+        rows["length"][row] = max(rows["length"][row], length(a, b))
     return datasets.Dataset.from_dict(rows)
 
 
