@@ -20,6 +20,11 @@ The model is ``AutoModelForSequenceClassification`` with one output, trained wit
 sigmoid is the match probability. It loads as a sentence-transformers ``CrossEncoder(output_dir)`` and in
 ``transformers.pipeline("text-classification")`` with no project code. Every (category, text) pair costs one
 encoder pass: the most accurate of the three matching recipes, and the slowest to rank many categories.
+
+Training options beyond the pairs in the file: ``--categories_file types_desc.txt --negatives_per_positive 3``
+adds pairs of each matched text with other categories; ``--listwise_weight 1`` adds a softmax loss that ranks
+each text's categories against each other (:func:`plm_recipes.losses.listwise_softmax_loss`; a batch then holds
+``--per_device_train_batch_size`` texts with all their pairs).
 """
 
 from __future__ import annotations
@@ -120,7 +125,9 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
                    ["input_ids"])
 
     listwise = objective_args.listwise_weight > 0
-    datasets = {split: group_pairs(dataset, by_text=listwise and split == "train", length=length)
+    grouped_by_length = training_args.train_sampling_strategy == "group_by_length"
+    datasets = {split: group_pairs(dataset, by_text=listwise and split == "train",
+                                   length=length if grouped_by_length else None)
                 for split, dataset in pairs.items()}
     training_args.remove_unused_columns = False  # the collator tokenizes the text columns
 
