@@ -42,7 +42,7 @@ def train(recipe: str, model: Path, data: Path, args: argparse.Namespace) -> tup
         "--max_seq_length", str(args.max_seq_length), "--num_train_epochs", str(args.epochs[recipe]),
         "--learning_rate", str(args.lr[recipe]),
         "--per_device_train_batch_size", str(batch_size),
-        "--per_device_eval_batch_size", "64", "--logging_steps", "20", "--use_cpu", "--seed", "42",
+        "--per_device_eval_batch_size", "64", "--logging_steps", "20", "--use_cpu", "--seed", str(args.seed),
         "--disable_tqdm", "true", "--freeze_word_embeddings", "--train_sampling_strategy", "group_by_length",
     ]
     if recipe == "pointwise":
@@ -98,6 +98,7 @@ def main() -> None:
                         help="Pointwise: learning rate of the head and pooler e5 lacks (0 to disable).")
     parser.add_argument("--pointwise_negatives", type=int, default=3,
                         help="Pointwise: sampled negative pairs per positive one (other categories, same comment).")
+    parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--results_name", default="matching", help="Saved as bench/results/<name>.json.")
     args = parser.parse_args()
     args.lr = {"pointwise": args.pointwise_lr, "dssm": args.bi_encoder_lr, "sentence_transformer": args.bi_encoder_lr}

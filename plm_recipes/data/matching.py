@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import datasets
+import torch
 
 from ..errors import DataFormatError
 from .readers import Record, read_lines, read_records, records_to_dataset
@@ -138,7 +139,6 @@ def load_pair_splits(data_args, files: Mapping[str, str], seed: int = 0) -> dict
     return pairs
 
 
-
 def group_pairs(
     pairs: datasets.Dataset, by_text: bool = True, length: Callable[[str, str], int] | None = None
 ) -> datasets.Dataset:
@@ -181,8 +181,6 @@ class PairGroupCollator:
         self.padding = "max_length" if pad_to_max_length else "longest"
 
     def __call__(self, rows: Sequence[Mapping]) -> dict:
-        import torch
-
         text_a, text_b, labels, index = [], [], [], []
         for i, row in enumerate(rows):
             text_a.extend(row["candidates"])

@@ -13,9 +13,11 @@ def listwise_softmax_loss(logits: Tensor, labels: Tensor, groups: Tensor) -> Ten
     it can call a vague text ("太差了，不能买") a fair match for several categories at once. Putting the pairs of
     one text side by side, ``-sum_i t_i * log softmax(z)_i`` with ``t = labels / sum(labels)``, teaches it which
     category the text belongs to *rather than* the others: ListNet's top-one loss (Cao et al., 2007), or
-    softmax cross-entropy when a group has one positive. Combined with the pointwise binary cross-entropy, which
-    keeps ``sigmoid(z)`` a calibrated match probability, it is the cross-encoder's counterpart of
-    sentence-transformers' ``MultipleNegativesRankingLoss`` with hard negatives.
+    softmax cross-entropy when a group has one positive. It is meant to be added to the pointwise binary
+    cross-entropy, which keeps ``sigmoid(z)`` a match probability; the cross-encoder's counterpart of
+    sentence-transformers' ``MultipleNegativesRankingLoss`` with hard negatives. The softmax keeps pushing the
+    negatives' scores down, so check the decision threshold: on comment_matching it improved the ranking
+    (best-threshold F1 0.911 against 0.906) while the best threshold fell to about 0.01.
 
     Args:
         logits: ``(n_pairs,)`` one score per pair.
