@@ -119,17 +119,23 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     tokenizer = load_tokenizer(model_args, train_texts=train_texts)
     model, new_parameters = load_model(AutoModelForSequenceClassification, model_args, config, tokenizer)
 
-    # --- batches: a training row is one pair, or, for the listwise loss, a text with all its pairs -----------
-    def length(text_a: str, text_b: str) -> int:  # for --train_sampling_strategy group_by_length
-        return len(tokenizer(text_a, text_b, truncation="longest_first", max_length=data_args.max_seq_length)
-                   ["input_ids"])
+    # --- preprocessing: tokenize each pair once; for the listwise loss, a training row is a text's pairs ----
+    padding = "max_length" if data_args.pad_to_max_length else False
 
-    listwise = objective_args.listwise_weight > 0
-    grouped_by_length = training_args.train_sampling_strategy == "group_by_length"
-    datasets = {split: group_pairs(dataset, by_text=listwise and split == "train",
-                                   length=length if grouped_by_length else None)
-                for split, dataset in pairs.items()}
-    training_args.remove_unused_columns = False  # the collator tokenizes the text columns
+    def tokenize(batch):
+        encoded = tokenizer(batch["text_a"], batch["text_b"], truncation="longest_first",
+                            max_length=data_args.max_seq_length, padding=padding)
+        encoded["labels"] = batch["label"]
+        return encoded
+
+    datasets = {}
+    for split, dataset in pairs.items():
+        with training_args.main_process_first(desc=f"tokenizing {split}"):
+            datasets[split] = dataset.map(tokenize, batched=True, remove_columns=["text_a", "label"],
+                                          num_proc=data_args.preprocessing_num_workers, desc=f"Tokenizing {split}")
+        listwise = split == "train" and objective_args.listwise_weight > 0
+        datasets[split] = group_pairs(datasets[split], by_text=listwise)
+    training_args.remove_unused_columns = False  # keeps the groups' length column for group_by_length
 
     # --- trainer -------------------------------------------------------------------------------------
     def compute_metrics(p: EvalPrediction) -> dict[str, float]:
@@ -149,7 +155,7 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
         train_dataset=datasets.get("train"),
         eval_dataset=datasets.get("validation"),
         processing_class=tokenizer,
-        data_collator=PairGroupCollator(tokenizer, data_args.max_seq_length, data_args.pad_to_max_length),
+        data_collator=PairGroupCollator(tokenizer),
         compute_metrics=compute_metrics,
         model_card=card,
         headline_metrics=("precision", "recall", "f1", "spearman"),

@@ -146,24 +146,25 @@ def test_listwise_loss_ignores_groups_with_nothing_to_rank():
     assert two_positives.item() == pytest.approx(-0.5 * (math.log(1 / (1 + math.e)) + math.log(math.e / (1 + math.e))))
 
 
-def test_pairs_grouped_by_text_and_collated():
-    pairs = datasets.Dataset.from_dict({"text_a": ["A", "B", "C", "A"], "text_b": ["x", "x", "yy", "yy"],
-                                        "label": [1, 0, 0, 1]})
-    grouped = group_pairs(pairs)
-    assert grouped["text_b"] == ["x", "yy"] and grouped["candidates"] == [["A", "B"], ["C", "A"]]
-    assert grouped["labels"] == [[1, 0], [0, 1]] and grouped["length"] == [2, 3]
-    assert group_pairs(pairs, length=lambda a, b: 10 * len(b))["length"] == [10, 20]
-    singles = group_pairs(pairs, by_text=False)
-    assert singles["candidates"] == [["A"], ["B"], ["C"], ["A"]] and singles["text_b"] == ["x", "x", "yy", "yy"]
+def test_pairs_grouped_by_text_and_collated(tiny_bert):
+    from transformers import AutoTokenizer
 
-    class Tokenizer:
-        def __call__(self, a, b, **kwargs):
-            self.seen = list(zip(a, b))
-            return {"input_ids": torch.zeros(len(a), 3, dtype=torch.long)}
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+    pairs = datasets.Dataset.from_dict({"text_a": ["水果", "电脑", "手机", "水果"],
+                                        "text_b": ["苹果", "苹果", "屏幕很好", "屏幕很好"], "labels": [1, 0, 0, 1]})
+    tokenized = pairs.map(lambda b: tokenizer(b["text_a"], b["text_b"]), batched=True, remove_columns=["text_a"])
+    grouped = group_pairs(tokenized)
+    assert grouped["labels"] == [[1, 0], [0, 1]] and "text_b" not in grouped.column_names
+    ids = tokenized["input_ids"]
+    assert grouped["input_ids"][0] == ids[:2] and grouped["input_ids"][1] == ids[2:]
+    assert list(grouped["length"]) == [7, 9]  # [CLS] a [SEP] b [SEP] of the group's longest pair
+    singles = group_pairs(tokenized, by_text=False)
+    assert singles["labels"] == [[1], [0], [0], [1]] and list(singles["length"]) == [7, 7, 9, 9]
 
-    tokenizer = Tokenizer()
-    batch = PairGroupCollator(tokenizer, max_length=8)([grouped[1], grouped[0]])
-    assert tokenizer.seen == [("C", "yy"), ("A", "yy"), ("A", "x"), ("B", "x")]
+    batch = PairGroupCollator(tokenizer)([grouped[1], grouped[0]])
+    expected = [tokenized["input_ids"][i] for i in (2, 3, 0, 1)]
+    assert [ids[:len(e)] for ids, e in zip(batch["input_ids"].tolist(), expected)] == expected
+    assert batch["input_ids"].shape == (4, 9) and batch["attention_mask"][2:, 7:].sum() == 0  # padded to the longest
     assert batch["labels"].tolist() == [[0.0], [1.0], [1.0], [0.0]] and batch["group_index"].tolist() == [0, 0, 1, 1]
 
 

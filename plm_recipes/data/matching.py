@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import datasets
@@ -139,56 +139,43 @@ def load_pair_splits(data_args, files: Mapping[str, str], seed: int = 0) -> dict
     return pairs
 
 
-def group_pairs(
-    pairs: datasets.Dataset, by_text: bool = True, length: Callable[[str, str], int] | None = None
-) -> datasets.Dataset:
-    """The pairs as groups: one row per ``text_b`` holding all its pairs (``candidates``: the ``text_a`` sides,
-    ``labels``), in order of first appearance; the unit of a listwise loss, which ranks one text's categories
-    against each other. ``by_text=False`` makes every pair a group of its own, in file order.
-
-    A ``length`` column, ``length(candidate, text)`` of the group's longest pair (default: characters), lets
-    ``--train_sampling_strategy group_by_length`` batch groups of similar size; pass the tokenized length to
-    batch exactly as for pre-tokenized data."""
-    length = length or (lambda a, b: len(a) + len(b))
+def group_pairs(pairs: datasets.Dataset, by_text: bool = True, key: str = "text_b") -> datasets.Dataset:
+    """Tokenized pairs regrouped for a listwise loss: one row per distinct ``key`` (the text whose categories are
+    ranked), in order of first appearance, each column holding that text's pairs as a list (``input_ids`` becomes
+    a list of token lists, ``labels`` a list of labels). ``by_text=False`` makes every pair a group of its own, in
+    dataset order. The ``key`` column is dropped; a ``length`` column (tokens of the group's longest pair) lets
+    ``--train_sampling_strategy group_by_length`` batch groups of similar size."""
+    columns = [name for name in pairs.column_names if name != key]
+    keys = pairs[key] if by_text else range(len(pairs))
     groups: dict[str | int, int] = {}
-    rows: dict[str, list] = {"text_b": [], "candidates": [], "labels": [], "length": []}
-    for index, (a, b, label) in enumerate(zip(pairs["text_a"], pairs["text_b"], pairs["label"])):
-        key = b if by_text else index
-        if key not in groups:
-            groups[key] = len(rows["text_b"])
-            rows["text_b"].append(b)
-            rows["candidates"].append([])
-            rows["labels"].append([])
-            rows["length"].append(0)
-        row = groups[key]
-        rows["candidates"][row].append(a)
-        rows["labels"][row].append(int(label))
-        rows["length"][row] = max(rows["length"][row], length(a, b))
+    for group in keys:
+        groups.setdefault(group, len(groups))
+    members: list[list[int]] = [[] for _ in groups]
+    for index, group in enumerate(keys):
+        members[groups[group]].append(index)
+    rows = {name: [[values[i] for i in member] for member in members]
+            for name, values in ((name, pairs[name]) for name in columns)}
+    rows["length"] = [max(len(ids) for ids in group) for group in rows["input_ids"]]
     return datasets.Dataset.from_dict(rows)
 
 
 class PairGroupCollator:
-    """Batches rows of :func:`group_pairs` for a cross-encoder: tokenizes every ``(candidate, text)`` pair of the
-    batch's groups and returns the tokenizer's tensors plus ``labels`` (``(n_pairs, 1)`` floats) and
-    ``group_index`` (``(n_pairs,)``: which row of the batch each pair came from).
+    """Batches rows of :func:`group_pairs`: flattens the groups into one batch of pairs, pads it with the
+    tokenizer, and adds ``group_index`` (``(n_pairs,)``: which row of the batch each pair came from). ``labels``
+    come out as ``(n_pairs, 1)`` floats, the shape of a one-logit head."""
 
-    Tokenizing here rather than in ``Dataset.map`` keeps a group's pairs together whatever their number.
-    """
-
-    def __init__(self, tokenizer, max_length: int, pad_to_max_length: bool = False):
+    def __init__(self, tokenizer):
         self.tokenizer = tokenizer
-        self.max_length = max_length
-        self.padding = "max_length" if pad_to_max_length else "longest"
 
     def __call__(self, rows: Sequence[Mapping]) -> dict:
-        text_a, text_b, labels, index = [], [], [], []
+        pairs, labels, index = [], [], []
         for i, row in enumerate(rows):
-            text_a.extend(row["candidates"])
-            text_b.extend([row["text_b"]] * len(row["candidates"]))
-            labels.extend(row["labels"])
-            index.extend([i] * len(row["candidates"]))
-        batch = self.tokenizer(text_a, text_b, truncation="longest_first", max_length=self.max_length,
-                               padding=self.padding, return_tensors="pt")
-        batch["labels"] = torch.tensor(labels, dtype=torch.float).unsqueeze(1)
+            names = [name for name in row if name not in ("labels", "length")]
+            for j, label in enumerate(row["labels"]):
+                pairs.append({name: row[name][j] for name in names})
+                labels.append(float(label))
+                index.append(i)
+        batch = dict(self.tokenizer.pad(pairs, padding="longest", return_tensors="pt"))
+        batch["labels"] = torch.tensor(labels).unsqueeze(1)
         batch["group_index"] = torch.tensor(index, dtype=torch.long)
-        return dict(batch)
+        return batch
