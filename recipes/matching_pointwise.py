@@ -113,7 +113,7 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
 
     # --- model: one logit, sigmoid = match probability -----------------------------------------------
     config = load_config(model_args, num_labels=1, id2label={0: "match"}, label2id={"match": 0})
-    config.problem_type = "multi_label_classification"  # one output + BCE-with-logits loss
+    config.problem_type = "multi_label_classification"  # pipelines apply a sigmoid to the one logit
     config.sentence_transformers = {"activation_fn": "torch.nn.modules.activation.Sigmoid"}  # for CrossEncoder
     train_texts = [*pairs["train"]["text_a"], *pairs["train"]["text_b"]] if "train" in pairs else None
     tokenizer = load_tokenizer(model_args, train_texts=train_texts)
