@@ -65,8 +65,7 @@ def latency(model_dir: Path, data: Path, batch: int, cached: bool) -> float:
     the first ``batch`` comments, five times.
     """
     sys.path.insert(0, str(ROOT))
-    from plm_recipes.data.matching import read_categories
-    from plm_recipes.inference import Matcher
+    from plm_recipes.matching import Matcher, read_categories
 
     categories = read_categories(data / "types_desc.txt")
     lines = (data / "dev.txt").read_text(encoding="utf-8").splitlines()

@@ -1,8 +1,12 @@
-"""Argument dataclasses shared by the recipes, and the parser that fills them.
+"""Argument dataclasses shared by the recipes, the parser that fills them, and the record a run leaves.
 
 Values come, lowest priority first, from: the dataclass defaults, the recipe's own defaults, a config file
 (``--config recipe.yaml`` or ``.json``) and the command line. So ``--config x.yaml --learning_rate 1e-4`` runs
 the config with another learning rate.
+
+A recipe's own training settings are fields of a ``TrainingArguments`` subclass (TRL's pattern: ``RewardConfig``,
+``PPOConfig``), built from :class:`RecipeSettings`; everything a run was given is written to its output folder
+as ``run_config.yaml`` (:class:`RunConfig`), which ``--config`` reads back to rerun it.
 """
 
 from __future__ import annotations
@@ -13,19 +17,25 @@ import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
+from enum import Enum
 from typing import Any
 
 import yaml
-from transformers import HfArgumentParser
+from transformers import HfArgumentParser, TrainingArguments
+from transformers.hf_argparser import string_to_bool
 
 from .errors import ArgumentError
 
 DEFAULT_MODEL = "bert-base-chinese"
 
+RUN_CONFIG_NAME = "run_config.yaml"
+
 # The training defaults every fine-tuning recipe starts from (each adds its output_dir, learning rate and
-# metric_for_best_model): evaluate and save every epoch, keep the best checkpoint only.
+# metric_for_best_model): evaluate and save every epoch, keep the best checkpoint only, and batch texts of similar
+# length together (much less padding: bench/defaults.py measures what it is worth).
 TRAINING_DEFAULTS: dict[str, Any] = {
+    "train_sampling_strategy": "group_by_length",
     "num_train_epochs": 3,
     "per_device_train_batch_size": 16,
     "per_device_eval_batch_size": 64,
@@ -68,20 +78,6 @@ class ModelArguments:
         metadata={
             "help": "Train a new WordPiece tokenizer of (at most) this size on the training texts. Only for "
             "training from scratch (the quick start); real use starts from a pretrained model and its tokenizer."
-        },
-    )
-    freeze_word_embeddings: bool = field(
-        default=False,
-        metadata={
-            "help": "Do not train the word embedding matrix. Multilingual models spend most parameters (and "
-            "optimizer time) there; freezing it is much faster on CPU and rarely costs accuracy on small data."
-        },
-    )
-    new_parameters_learning_rate: float | None = field(
-        default=None,
-        metadata={
-            "help": "Learning rate for the weights the checkpoint does not have (the new task head, and a pooler "
-            "when the checkpoint has none, as multilingual-e5 does); default: --learning_rate."
         },
     )
     cache_dir: str | None = field(default=None, metadata={"help": "Where to store models downloaded from the hub."})
@@ -145,6 +141,183 @@ class DataArguments:
                 raise ArgumentError(f"--{name} {path}: file not found")
 
 
+@dataclass
+class RecipeSettings:
+    """Training settings the recipes add to a ``TrainingArguments`` class.
+
+    Mix it into a recipe's config, ``@dataclass class MyConfig(RecipeSettings, TrainingArguments)`` (or TRL's
+    ``RewardConfig``, ``Seq2SeqTrainingArguments``, ...), so that the settings are saved with the run like every
+    other training argument. :class:`~plm_recipes.trainer.RecipeTrainerMixin` reads them.
+    """
+
+    freeze_word_embeddings: bool | None = field(
+        default=None,
+        metadata={
+            "help": "Do not train the input word embedding matrix. Unset (the default): frozen when fine-tuning a "
+            "pretrained checkpoint whose word embeddings are not tied to an output layer, trained when they are "
+            "new (training from scratch) or tied (a language-model head). Multilingual encoders keep most of their "
+            "parameters there (96M of multilingual-e5-small's 117M): freezing them trains about 2x faster on a CPU "
+            "with no loss of F1 in bench/defaults.py. Pass false to train them."
+        },
+    )
+    new_parameters_learning_rate: float | None = field(
+        default=None,
+        metadata={
+            "help": "Learning rate for the weights the checkpoint does not have (the new task head, and a pooler "
+            "when the checkpoint has none, as multilingual-e5 does); default: --learning_rate."
+        },
+    )
+
+
+@dataclass
+class RecipeTrainingArguments(RecipeSettings, TrainingArguments):
+    """``transformers.TrainingArguments`` with :class:`RecipeSettings`: the config of a recipe that trains with
+    :class:`~plm_recipes.trainer.RecipeTrainer`. A recipe with settings of its own subclasses it."""
+
+
+# Training arguments that say where a run's files go or that hold secrets: not part of what made the model, and
+# left out of the model card's settings (secrets are never written at all).
+_LOCATION_KEYS = {"output_dir", "logging_dir", "run_name", "hub_model_id", "resume_from_checkpoint"}
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as YAML can write it (enums by value, tuples as lists)."""
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def _argument_values(arguments: Any) -> dict[str, Any]:
+    if isinstance(arguments, TrainingArguments):
+        values = arguments.to_dict()  # transformers' own serialisation: enums by value, tokens masked
+    else:
+        values = {f.name: getattr(arguments, f.name) for f in fields(arguments) if f.init}
+    return {k: _plain(v) for k, v in values.items() if not k.endswith("_token")}
+
+
+def _argument_defaults(arguments: Any) -> dict[str, Any]:
+    """Each field's declared default. (Not an instance built with no arguments: building a ``TrainingArguments``
+    sets up the process's accelerator state, which would undo a distributed launch.)"""
+    declared = {}
+    for f in fields(arguments):
+        if f.init and f.default is not MISSING:
+            declared[f.name] = _plain(f.default)
+        elif f.init and f.default_factory is not MISSING:
+            declared[f.name] = _plain(f.default_factory())
+    return declared
+
+
+@dataclass
+class RunConfig:
+    """Everything a run was given: every argument of every dataclass the recipe parsed, by name.
+
+    Saved as ``run_config.yaml`` in the output folder (and in each checkpoint) by
+    :class:`~plm_recipes.trainer.RecipeTrainerMixin`; ``--config <output_dir>/run_config.yaml`` reruns the run.
+    The settings that differ from their defaults go into the model card.
+
+    Attributes:
+        recipe: the recipe's name (``recipes/<recipe>.py``).
+        sections: dataclass name -> {argument: value}, in the order the recipe parsed them.
+        defaults: argument -> its default.
+    """
+
+    recipe: str
+    sections: dict[str, dict[str, Any]]
+    defaults: dict[str, Any]
+
+    @classmethod
+    def from_arguments(cls, recipe: str, *arguments: Any) -> RunConfig:
+        """The record of the parsed argument dataclasses ``arguments`` (as returned by :func:`parse_args`)."""
+        sections, defaults = {}, {}
+        for instance in arguments:
+            if not is_dataclass(instance):
+                raise TypeError(f"expected argument dataclasses, got {type(instance).__name__}")
+            values = _argument_values(instance)
+            if isinstance(instance, TrainingArguments):  # the recipe's own settings first, then Trainer's
+                base = {f.name for f in fields(TrainingArguments)}
+                values = {**{k: v for k, v in values.items() if k not in base},
+                          **{k: v for k, v in values.items() if k in base}}
+            sections[type(instance).__name__] = values
+            defaults.update(_argument_defaults(instance))
+        return cls(recipe=recipe, sections=sections, defaults=defaults)
+
+    @property
+    def values(self) -> dict[str, Any]:
+        """All arguments in one flat mapping, as ``--config`` reads them."""
+        return {k: v for section in self.sections.values() for k, v in section.items()}
+
+    def changed(self) -> dict[str, Any]:
+        """The settings that differ from their defaults, without output locations."""
+        return {k: v for k, v in self.values.items()
+                if k not in _LOCATION_KEYS and not _same_setting(v, self.defaults.get(k, MISSING))}
+
+    def to_yaml(self) -> str:
+        from . import __version__
+
+        versions = _library_versions()
+        lines = [
+            f"# The full configuration of a run of recipes/{self.recipe}.py (plm-recipes {__version__}).",
+            f"# Rerun it: python recipes/{self.recipe}.py --config {RUN_CONFIG_NAME} [--flag value ...]",
+            "# Libraries: " + ", ".join(f"{name} {version}" for name, version in versions.items()),
+            "# Lines marked '# default: ...' are the settings this run changed.",
+        ]
+        changed = self.changed()
+        for section, values in self.sections.items():
+            lines += ["", f"# --- {section}"]
+            for key, value in values.items():
+                line = yaml.safe_dump({key: value}, allow_unicode=True, default_flow_style=True, width=10_000,
+                                      sort_keys=False).strip().removeprefix("{").removesuffix("}")
+                if key in changed and key in self.defaults:
+                    line += f"  # default: {json.dumps(self.defaults[key], ensure_ascii=False)}"
+                lines.append(line)
+        return "\n".join(lines) + "\n"
+
+    def save(self, directory: str | os.PathLike) -> str:
+        """Write ``run_config.yaml`` into ``directory``; returns its path."""
+        os.makedirs(directory, exist_ok=True)
+        path = os.path.join(directory, RUN_CONFIG_NAME)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(self.to_yaml())
+        return path
+
+
+def _same_setting(value: Any, default: Any) -> bool:
+    """Whether ``value`` is ``default`` as ``TrainingArguments.__post_init__`` normalises it: ``None`` becomes
+    ``False`` or ``[]``, ``report_to="none"`` becomes ``[]``, ``accelerator_config=None`` its defaults."""
+    if default is MISSING:
+        return False
+    if value == default:
+        return True
+    empty = (None, False, "", "none", (), [], {})
+    if any(value == e and type(value) is type(e) for e in empty) and any(
+            default == e and type(default) is type(e) for e in empty):
+        return True
+    if isinstance(value, dict) and default is None:  # accelerator_config: None means its defaults
+        from transformers.trainer_pt_utils import AcceleratorConfig
+
+        defaults = _plain(AcceleratorConfig().to_dict())
+        return all(defaults.get(k) == v for k, v in value.items())
+    return False
+
+
+def _library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for name in ("torch", "transformers", "accelerate", "datasets", "sentence-transformers", "trl", "peft"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return found
+
+
 def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
     """Argument values from a YAML or JSON file (a flat mapping of argument name to value)."""
     path = os.fspath(path)
@@ -180,6 +353,11 @@ def parse_args(
         One instance per dataclass, in order.
     """
     parser = HfArgumentParser(dataclass_types, description=description)
+    for action in parser._actions:
+        # HfArgumentParser makes a ``bool | None = None`` field take a value; let ``--flag`` alone mean true, as
+        # for a plain bool (``--freeze_word_embeddings`` / ``--freeze_word_embeddings false``; unset stays None)
+        if action.type is string_to_bool and action.nargs is None and action.default is None:
+            action.nargs, action.const = "?", True
     parser.add_argument(
         "--config",
         metavar="FILE",
@@ -214,42 +392,6 @@ def parse_args(
             action.required = False
     outputs = parser.parse_args_into_dataclasses(args=argv)
     return tuple(outputs[: len(dataclass_types)])  # drop the namespace holding --config
-
-
-@dataclass
-class PairDataArguments(DataArguments):
-    """Labelled pairs for the matching recipes: ``text_a<TAB>text_b<TAB>0/1`` lines, or csv/json columns."""
-
-    text_a_column: str = field(default="text_a", metadata={"help": "First text's column in csv/json data."})
-    text_b_column: str = field(default="text_b", metadata={"help": "Second text's column in csv/json data."})
-    label_column: str = field(default="label", metadata={"help": "0/1 label column in csv/json data."})
-    threshold: float | None = field(
-        default=None,
-        metadata={
-            "help": "Score at or above which a pair is a match. Default: 0.5 for models trained towards 0/1 "
-            "(pointwise, DSSM); for a model trained to rank (CoSENT), the best-F1 threshold on the training "
-            "pairs, chosen after training. Saved with the model for prediction."
-        },
-    )
-
-    categories_file: str | None = field(
-        default=None,
-        metadata={"help": "Category file (id<TAB>name<TAB>description) whose 'name：description' texts are the "
-                          "text_a side of the pairs; needed by --negatives_per_positive."},
-    )
-    negatives_per_positive: int = field(
-        default=0,
-        metadata={"help": "Add this many negative training pairs per positive one: the same text with other "
-                          "categories of --categories_file, drawn at random (assumes one category per text)."},
-    )
-
-    def __post_init__(self):
-        super().__post_init__()
-        if self.negatives_per_positive and not self.categories_file:
-            raise ArgumentError("--negatives_per_positive needs --categories_file")
-
-    def columns(self) -> dict[str, str]:
-        return {"text_a": self.text_a_column, "text_b": self.text_b_column, "label": self.label_column}
 
 
 def data_files(data_args: DataArguments, training_args: Any) -> dict[str, str]:

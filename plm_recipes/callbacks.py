@@ -61,14 +61,19 @@ class ProgressLogCallback(TrainerCallback):
             self.best = state.best_metric
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if not state.is_world_process_zero or not logs or "loss" not in logs:
+        if not state.is_world_process_zero or not logs:
+            return
+        # Trainer logs "loss"; TRL's online trainers log parts of it ("loss/policy_avg", "loss/value_avg")
+        losses = {"loss": logs["loss"]} if "loss" in logs else {k: v for k, v in logs.items() if k.startswith("loss/")}
+        if not losses:
             return
         now = time.perf_counter()
         steps = state.global_step - self._last_step
         speed = steps / (now - self._last_time) if now > self._last_time else 0.0
         self._last_time, self._last_step = now, state.global_step
         epoch = max(1, math.ceil(state.epoch or 0))
-        _write(f"global step {state.global_step}, epoch: {epoch}, loss: {logs['loss']:.5f}, speed: {speed:.2f} step/s")
+        shown = ", ".join(f"{name}: {value:.5f}" for name, value in losses.items())
+        _write(f"global step {state.global_step}, epoch: {epoch}, {shown}, speed: {speed:.2f} step/s")
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
         if not state.is_world_process_zero or not metrics:

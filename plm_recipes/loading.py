@@ -102,8 +102,6 @@ def load_model(
 ) -> tuple[PreTrainedModel, list[str]]:
     """``auto_class`` from the checkpoint, or freshly initialised from ``config`` when training from scratch.
 
-    Freezes the word embeddings when ``--freeze_word_embeddings`` is set.
-
     Returns:
         The model, and the names of its parameters that the checkpoint did not have (a new task head; a pooler
         the checkpoint lacks). All of them when training from scratch.
@@ -121,18 +119,14 @@ def load_model(
         new = sorted(info["missing_keys"])
         if new:
             logger.info("Newly initialised (not in the checkpoint): %s", ", ".join(new))
-    if model_args.freeze_word_embeddings:
-        freeze_word_embeddings(model)
     return model, new
 
 
-def freeze_word_embeddings(model: PreTrainedModel) -> int:
-    """Stop training the input word embeddings; returns how many parameters were frozen."""
-    embeddings = model.get_input_embeddings()
-    embeddings.requires_grad_(False)
-    frozen = sum(p.numel() for p in embeddings.parameters())
-    logger.info("Froze the word embeddings (%.1fM parameters).", frozen / 1e6)
-    return frozen
+def model_max_length(tokenizer, config) -> int:
+    """The longest input the model accepts: the tokenizer's limit, capped by the position embeddings."""
+    limits = [tokenizer.model_max_length, getattr(config, "max_position_embeddings", None)]
+    limits = [n for n in limits if isinstance(n, int) and 0 < n < 1_000_000]
+    return min(limits) if limits else 512
 
 
 def is_hub_id(name: str | None) -> bool:

@@ -56,8 +56,13 @@ def render_model_card(
     hyperparameters: dict[str, Any],
     tags: list[str] | None = None,
     license: str | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> str:
-    """The model card's Markdown, with YAML metadata the Hub understands."""
+    """The model card's Markdown, with YAML metadata the Hub understands.
+
+    ``settings`` are the run's settings that differ from their defaults (:meth:`RunConfig.changed`): the model,
+    data and recipe settings as well as the training ones; the card lists them after the hyperparameters.
+    """
     metadata = ModelCardData(
         language=list(info.language),
         license=license,
@@ -100,6 +105,11 @@ def render_model_card(
             ]
     lines += ["", "## Training hyperparameters", ""]
     lines += [f"- {k}: {v}" for k, v in hyperparameters.items()]
+    if settings:
+        lines += ["", "## Run settings", "",
+                  "Every setting of this run that differs from its default (all of them are in `run_config.yaml`; "
+                  "`--config run_config.yaml` reruns the run):", ""]
+        lines += [f"- {k}: `{v}`" for k, v in settings.items()]
     if info.usage:
         lines += ["", "## Usage", "", info.usage.replace("{model}", model_name).strip()]
     return "\n".join(lines) + "\n"

@@ -1,69 +1,91 @@
-"""The Trainer every recipe uses or subclasses (recipes with a custom loss override ``compute_loss``)."""
+"""What the recipes add to a Hugging Face trainer, as a mixin that composes with any ``transformers.Trainer``.
+
+:class:`RecipeTrainerMixin` goes first in the bases of a trainer class::
+
+    class RecipeTrainer(RecipeTrainerMixin, Trainer): ...
+    class RecipeSeq2SeqTrainer(RecipeTrainerMixin, Seq2SeqTrainer): ...
+    class BiEncoderTrainer(RecipeTrainerMixin, SentenceTransformerTrainer): ...
+    class RewardModelTrainer(RecipeTrainerMixin, trl.RewardTrainer): ...
+
+and adds: the progress lines and per-class table, training curves, a model card built from what the recipe
+knows, ``run_config.yaml`` and a JSON ``training_args.json`` (no pickle) in the output folder, frozen word
+embeddings and a learning rate of their own for new weights (:class:`~plm_recipes.args.RecipeSettings`), and
+evaluation in dataset order under ``group_by_length``. It overrides only methods every ``Trainer`` has, with
+their signatures, and each override calls ``super()``. The stage helpers (:func:`train_and_report`,
+:func:`evaluate_and_report`, :func:`finish`) are plain functions of any trainer, because TRL's trainers change
+the signatures they wrap (``PPOTrainer.train()`` takes no ``resume_from_checkpoint``; TRL's
+``create_model_card`` takes ``model_name, dataset_name, tags``).
+"""
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 from collections.abc import Collection
+from typing import Any
 
 import torch
-from transformers import Trainer
+from torch import nn
+from transformers import PreTrainedModel, Trainer
 from transformers.trainer import TRAINING_ARGS_NAME
 from transformers.trainer_callback import ProgressCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
+from .args import RunConfig
 from .callbacks import CompactProgressCallback, ProgressLogCallback, TrainingCurveCallback
 from .modelcard import ModelCardInfo, render_model_card
 
 logger = logging.getLogger(__name__)
 
 
-class RecipeTrainer(Trainer):
-    """:class:`transformers.Trainer` with the project's progress lines, training curves and model card.
+class RecipeTrainerMixin:
+    """The recipes' additions to a ``transformers.Trainer`` subclass; put it first in the bases.
 
     Args:
         model_card: what the recipe knows about the run (data, labels, usage); the card written to
             ``output_dir/README.md`` by :meth:`create_model_card` (and so by ``push_to_hub``) is built from it.
-        new_parameters: names of parameters the checkpoint did not have (a new task head, a pooler missing from
-            the checkpoint), as returned by :func:`plm_recipes.loading.load_model`.
-        new_parameters_learning_rate: a learning rate for ``new_parameters`` (the rest keeps
-            ``args.learning_rate``). Randomly initialised weights learn slowly at a rate made for pretrained
-            ones; a higher rate for them lets the encoder keep a low, stable one.
+            Without it the trainer's own card is written.
+        run_config: the run's full configuration (:meth:`RunConfig.from_arguments`), saved as ``run_config.yaml``
+            with the model and every checkpoint; its changed settings go into the model card.
         headline_metrics: the metrics printed on the ``Evaluation ...`` line.
-        *args, **kwargs: as for :class:`transformers.Trainer`.
+        new_parameters: names of parameters the checkpoint did not have (a new task head, a pooler missing from
+            the checkpoint), as returned by :func:`plm_recipes.loading.load_model`. They get
+            ``args.new_parameters_learning_rate`` when that is set, and decide whether ``freeze_word_embeddings``
+            left unset freezes (see :class:`~plm_recipes.args.RecipeSettings`).
+        *args, **kwargs: as for the trainer class the mixin is combined with.
     """
 
     def __init__(
         self,
         *args,
         model_card: ModelCardInfo | None = None,
+        run_config: RunConfig | None = None,
         headline_metrics: tuple[str, ...] = ("precision", "recall", "f1"),
         new_parameters: Collection[str] = (),
-        new_parameters_learning_rate: float | None = None,
         **kwargs,
     ):
+        # set before the trainer's __init__: some (TRL's PPOTrainer) build the optimizer there
+        self.model_card_info = model_card
+        self.run_config = run_config
+        self.new_parameters = frozenset(new_parameters)
         callbacks = list(kwargs.pop("callbacks", None) or [])
         callbacks += [ProgressLogCallback(headline_metrics), TrainingCurveCallback()]
         super().__init__(*args, callbacks=callbacks, **kwargs)
         if self.pop_callback(ProgressCallback) is not None:
             self.add_callback(CompactProgressCallback)
-        self.model_card_info = model_card
-        self.new_parameters = frozenset(new_parameters)
-        self.new_parameters_learning_rate = new_parameters_learning_rate
 
-    def _get_eval_sampler(self, eval_dataset):
-        """Evaluate and predict in dataset order. Trainer reuses ``--train_sampling_strategy group_by_length`` for
-        evaluation, whose shuffled order would misalign ``predict()``'s rows with the input rows."""
-        if self.args.train_sampling_strategy != "group_by_length" or eval_dataset is None:
-            return super()._get_eval_sampler(eval_dataset)
-        if self.args.world_size <= 1:
-            return torch.utils.data.SequentialSampler(eval_dataset)
-        return None  # accelerate shards the dataset in order across processes
+    # --- optimisation -------------------------------------------------------------------------------------
 
     def create_optimizer(self, model=None):
-        """Trainer's optimizer, with ``new_parameters`` in groups of their own learning rate when one is set."""
+        """The trainer's optimizer, after freezing the word embeddings when asked, with ``new_parameters`` in
+        groups of their own learning rate when ``args.new_parameters_learning_rate`` is set."""
         opt_model = self.model if model is None else model
-        if self.optimizer is not None or not self.new_parameters_learning_rate or not self.new_parameters:
+        if self.optimizer is None:
+            apply_freeze_word_embeddings(opt_model, getattr(self.args, "freeze_word_embeddings", False),
+                                         self.new_parameters)
+        rate = getattr(self.args, "new_parameters_learning_rate", None)
+        if self.optimizer is not None or not rate or not self.new_parameters:
             return super().create_optimizer(model)
         decay = set(self.get_decay_parameter_names(opt_model))
         groups: dict[tuple[bool, bool], list] = {}
@@ -72,7 +94,7 @@ class RecipeTrainer(Trainer):
                 groups.setdefault((name in self.new_parameters, name in decay), []).append(param)
         param_groups = [
             {"params": params, "weight_decay": self.args.weight_decay if decayed else 0.0,
-             **({"lr": self.new_parameters_learning_rate} if new else {})}
+             **({"lr": rate} if new else {})}
             for (new, decayed), params in groups.items()
         ]
         optimizer_cls, optimizer_kwargs = (
@@ -81,92 +103,178 @@ class RecipeTrainer(Trainer):
         self.optimizer = optimizer_cls(param_groups, **optimizer_kwargs)
         return self.optimizer
 
+    # --- evaluation order ---------------------------------------------------------------------------------
+
+    def _get_eval_sampler(self, eval_dataset):
+        """Evaluate and predict in dataset order. Trainer reuses ``--train_sampling_strategy group_by_length`` for
+        evaluation, whose shuffled order would misalign ``predict()``'s rows with the input rows."""
+        if getattr(self.args, "train_sampling_strategy", None) != "group_by_length" or eval_dataset is None:
+            return super()._get_eval_sampler(eval_dataset)
+        if self.args.world_size <= 1:
+            return torch.utils.data.SequentialSampler(eval_dataset)
+        return None  # accelerate shards the dataset in order across processes
+
+    # --- saving -------------------------------------------------------------------------------------------
+
     def _save(self, output_dir: str | None = None, state_dict=None) -> None:
-        """Save as Trainer does, but the training arguments as JSON instead of the pickled ``training_args.bin``,
-        so a shared model folder holds no pickle (checkpoints keep Trainer's own files, for resuming)."""
+        """Save as the trainer does, plus ``run_config.yaml``; in the final output folder the training arguments
+        are JSON instead of the pickled ``training_args.bin``, so a shared model folder holds no pickle
+        (checkpoints keep the trainer's own files, for resuming)."""
         super()._save(output_dir, state_dict=state_dict)
         output_dir = output_dir if output_dir is not None else self.args.output_dir
+        if not self.args.should_save:
+            return
+        if self.run_config is not None:
+            self.run_config.save(output_dir)
         pickled = os.path.join(output_dir, TRAINING_ARGS_NAME)
         is_checkpoint = os.path.basename(os.path.normpath(output_dir)).startswith(PREFIX_CHECKPOINT_DIR)
-        if self.args.should_save and not is_checkpoint and os.path.exists(pickled):
+        if not is_checkpoint and os.path.exists(pickled):
             os.remove(pickled)
             with open(os.path.join(output_dir, "training_args.json"), "w", encoding="utf-8") as f:
                 f.write(self.args.to_json_string())
 
+    # --- reporting ----------------------------------------------------------------------------------------
+
     def train_and_report(self, num_samples: int) -> dict[str, float]:
-        """Train (resuming from ``args.resume_from_checkpoint`` when set), save the model (the best checkpoint
-        with ``load_best_model_at_end``), report the metrics and save the trainer state."""
-        result = self.train(resume_from_checkpoint=self.args.resume_from_checkpoint)
-        self.save_model()
-        metrics = {**result.metrics, "train_samples": num_samples}
-        self.report("train", metrics)
-        self.save_state()
-        logger.warning("Process rank %d finished training: %d steps.", self.args.process_index, self.state.global_step)
-        return metrics
+        return train_and_report(self, num_samples)
 
     def evaluate_and_report(self, num_samples: int) -> dict[str, float]:
-        """Evaluate on the evaluation set and report the metrics (into the model card too)."""
-        metrics = {**self.evaluate(), "eval_samples": num_samples}
-        self.report("eval", metrics)
-        return metrics
-
-    def finish(self, tags: list[str]) -> None:
-        """Push to the Hub when ``--push_to_hub`` (the model card goes with it), else write the model card."""
-        if self.args.push_to_hub:
-            self.push_to_hub(tags=tags)
-        else:
-            self.create_model_card(tags=tags)
+        return evaluate_and_report(self, num_samples)
 
     def report(self, split: str, metrics: dict[str, float]) -> None:
-        """Log ``metrics`` (without the per-class entries, which the progress table shows) and save them all to
-        ``<split>_results.json``; evaluation metrics also go into the model card."""
-        self.log_metrics(split, {k: v for k, v in metrics.items() if "per_class/" not in k})
-        self.save_metrics(split, metrics)
-        if self.model_card_info is not None and split != "train":
-            self.model_card_info.metrics[{"eval": "validation"}.get(split, split)] = metrics
+        report(self, split, metrics)
 
-    def create_model_card(
-        self,
-        language: str | None = None,
-        license: str | None = None,
-        tags: str | list[str] | None = None,
-        model_name: str | None = None,
-        finetuned_from: str | None = None,
-        tasks: str | list[str] | None = None,
-        dataset_tags: str | list[str] | None = None,
-        dataset: str | list[str] | None = None,
-        dataset_args: str | list[str] | None = None,
-    ) -> None:
+    def finish(self, tags: list[str]) -> None:
+        finish(self, tags)
+
+    def create_model_card(self, *args, **kwargs) -> None:
         """Write ``README.md`` in the output folder from the recipe's :class:`ModelCardInfo`.
 
-        Falls back to the Trainer's own card when the recipe gave none. The signature is Trainer's, so
-        ``push_to_hub`` calls this one.
+        Takes the keywords of whichever trainer this is combined with (``transformers.Trainer``'s
+        ``model_name, license, tags, ...`` or TRL's ``model_name, dataset_name, tags``), so that ``push_to_hub``
+        calls this one. Without a :class:`ModelCardInfo` it is the trainer's own card.
         """
         if self.model_card_info is None:
-            return super().create_model_card(
-                language=language, license=license, tags=tags, model_name=model_name, finetuned_from=finetuned_from,
-                tasks=tasks, dataset_tags=dataset_tags, dataset=dataset, dataset_args=dataset_args,
-            )
+            return super().create_model_card(*args, **kwargs)
         if not self.is_world_process_zero():
             return
         args = self.args
+        model_name = kwargs.get("model_name")
         name = model_name or (args.hub_model_id if args.push_to_hub else None) or args.output_dir
-        hyperparameters = {
-            "learning_rate": args.learning_rate,
-            "per_device_train_batch_size": args.per_device_train_batch_size,
-            "gradient_accumulation_steps": args.gradient_accumulation_steps,
-            "num_train_epochs": args.num_train_epochs,
-            "max_steps": args.max_steps if args.max_steps > 0 else None,
-            "lr_scheduler_type": str(getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type)),
-            "warmup": args.warmup_steps or getattr(args, "warmup_ratio", None),
-            "weight_decay": args.weight_decay,
-            "seed": args.seed,
-            "global_steps": self.state.global_step,
-        }
-        hyperparameters = {k: v for k, v in hyperparameters.items() if v is not None}
+        tags = kwargs.get("tags")
         tags = [tags] if isinstance(tags, str) else list(tags or [])
-        card = render_model_card(self.model_card_info, model_name=name, hyperparameters=hyperparameters,
-                                 tags=tags, license=license)
+        card = render_model_card(
+            self.model_card_info, model_name=name, hyperparameters=_hyperparameters(self), tags=tags,
+            license=kwargs.get("license"), settings=self.run_config.changed() if self.run_config else None,
+        )
         os.makedirs(args.output_dir, exist_ok=True)
         with open(os.path.join(args.output_dir, "README.md"), "w", encoding="utf-8") as f:
             f.write(card)
+
+
+class RecipeTrainer(RecipeTrainerMixin, Trainer):
+    """:class:`transformers.Trainer` with :class:`RecipeTrainerMixin`; recipes with a custom loss subclass it and
+    override ``compute_loss``."""
+
+
+# --- word embeddings --------------------------------------------------------------------------------------
+
+
+def input_embeddings(model: nn.Module) -> tuple[nn.Module, PreTrainedModel | None] | None:
+    """The input word embedding module of ``model`` (a transformers model, or a module holding one, such as a
+    sentence-transformers model) and the transformers model it belongs to."""
+    owner = model if isinstance(model, PreTrainedModel) else next(
+        (m for m in model.modules() if isinstance(m, PreTrainedModel)), None)
+    if owner is None:
+        return None
+    try:
+        return owner.get_input_embeddings(), owner
+    except (NotImplementedError, AttributeError):
+        return None
+
+
+def apply_freeze_word_embeddings(model: nn.Module, setting: bool | None, new_parameters: Collection[str] = ()) -> bool:
+    """Freeze the input word embeddings of ``model`` according to ``setting``; returns whether they are frozen.
+
+    ``True`` freezes, ``False`` leaves them alone, ``None`` decides: freeze when the checkpoint provided them
+    (they are not in ``new_parameters``) and no output layer shares their weights (a language-model head tied to
+    them must keep training).
+    """
+    found = input_embeddings(model)
+    if setting is False or found is None:
+        return False
+    embeddings, owner = found
+    weight = getattr(embeddings, "weight", None)
+    if setting is None:
+        names = {id(p): n for n, p in model.named_parameters()}
+        if weight is None or names.get(id(weight)) in set(new_parameters):
+            return False
+        output = owner.get_output_embeddings() if hasattr(owner, "get_output_embeddings") else None
+        if output is not None and getattr(output, "weight", None) is weight:
+            return False
+    embeddings.requires_grad_(False)
+    frozen = sum(p.numel() for p in embeddings.parameters())
+    logger.info("Froze the word embeddings (%.1fM parameters; --freeze_word_embeddings false trains them).",
+                frozen / 1e6)
+    return True
+
+
+# --- stages -----------------------------------------------------------------------------------------------
+
+
+def train_and_report(trainer: Trainer, num_samples: int) -> dict[str, float]:
+    """Train (resuming from ``args.resume_from_checkpoint`` where the trainer's ``train`` takes it), save the model
+    (the best checkpoint with ``load_best_model_at_end``), report the metrics and save the trainer state."""
+    if "resume_from_checkpoint" in inspect.signature(trainer.train).parameters:
+        result = trainer.train(resume_from_checkpoint=trainer.args.resume_from_checkpoint)
+    else:
+        result = trainer.train()
+    trainer.save_model()
+    metrics = {**(getattr(result, "metrics", None) or {}), "train_samples": num_samples}
+    report(trainer, "train", metrics)
+    trainer.save_state()
+    logger.warning("Process rank %d finished training: %d steps.", trainer.args.process_index,
+                   trainer.state.global_step)
+    return metrics
+
+
+def evaluate_and_report(trainer: Trainer, num_samples: int) -> dict[str, float]:
+    """Evaluate on the evaluation set and report the metrics (into the model card too)."""
+    metrics = {**trainer.evaluate(), "eval_samples": num_samples}
+    report(trainer, "eval", metrics)
+    return metrics
+
+
+def report(trainer: Trainer, split: str, metrics: dict[str, float]) -> None:
+    """Log ``metrics`` (without the per-class entries, which the progress table shows) and save them all to
+    ``<split>_results.json``; evaluation metrics also go into the model card."""
+    trainer.log_metrics(split, {k: v for k, v in metrics.items() if "per_class/" not in k})
+    trainer.save_metrics(split, metrics)
+    card = getattr(trainer, "model_card_info", None)
+    if card is not None and split != "train":
+        card.metrics[{"eval": "validation"}.get(split, split)] = metrics
+
+
+def finish(trainer: Trainer, tags: list[str]) -> None:
+    """Push to the Hub when ``--push_to_hub`` (the model card goes with it), else write the model card."""
+    if trainer.args.push_to_hub:
+        trainer.push_to_hub(tags=tags)
+    else:
+        trainer.create_model_card(tags=tags)
+
+
+def _hyperparameters(trainer: Trainer) -> dict[str, Any]:
+    args = trainer.args
+    values = {
+        "learning_rate": args.learning_rate,
+        "per_device_train_batch_size": args.per_device_train_batch_size,
+        "gradient_accumulation_steps": args.gradient_accumulation_steps,
+        "num_train_epochs": args.num_train_epochs,
+        "max_steps": args.max_steps if args.max_steps > 0 else None,
+        "lr_scheduler_type": str(getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type)),
+        "warmup": args.warmup_steps or getattr(args, "warmup_ratio", None),
+        "weight_decay": args.weight_decay,
+        "seed": args.seed,
+        "global_steps": trainer.state.global_step,
+    }
+    return {k: v for k, v in values.items() if v is not None}

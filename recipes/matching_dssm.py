@@ -27,20 +27,15 @@ from __future__ import annotations
 
 import os
 
-from sentence_transformers import SentenceTransformerTrainingArguments
 from sentence_transformers.sentence_transformer.losses import CosineSimilarityLoss
 from transformers import set_seed
 
-from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments, PairDataArguments, data_files, parse_args
-from plm_recipes.bi_encoder import (
-    USAGE,
-    BiEncoderTrainer,
-    PairMatchEvaluator,
-    load_sentence_transformer,
-    pair_similarities,
-)
-from plm_recipes.data.matching import load_pair_splits
-from plm_recipes.inference.matching import save_matching_config, write_pair_predictions
+from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments, RunConfig, data_files, parse_args
+from plm_recipes.matching import BiEncoderConfig, PairDataArguments
+from plm_recipes.matching.bi_encoder import USAGE, BiEncoderTrainer, PairMatchEvaluator, load_sentence_transformer
+from plm_recipes.matching.data import load_pair_splits
+from plm_recipes.matching.model_files import save_matching_config, write_pair_predictions
+from plm_recipes.matching.similarity import pair_similarities
 from plm_recipes.modelcard import ModelCardInfo
 from plm_recipes.utils import run_cli, setup_logging
 
@@ -56,9 +51,10 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     """Run the recipe; returns the metrics of each stage (``train``, ``eval``); --do_predict writes scores."""
     # --- arguments -----------------------------------------------------------------------------------
     model_args, data_args, training_args = parse_args(
-        (ModelArguments, PairDataArguments, SentenceTransformerTrainingArguments), args,
+        (ModelArguments, PairDataArguments, BiEncoderConfig), args,
         defaults=RECIPE_DEFAULTS, description=__doc__.split("\n")[0],
     )
+    run_config = RunConfig.from_arguments("matching_dssm", model_args, data_args, training_args)
     setup_logging(training_args)
     set_seed(training_args.seed)
     files = data_files(data_args, training_args)
@@ -88,6 +84,7 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
         loss=CosineSimilarityLoss(model),
         evaluator=evaluator,
         model_card=card,
+        run_config=run_config,
         headline_metrics=("precision", "recall", "f1", "spearman"),
     )
 

@@ -23,25 +23,25 @@ encoder pass: the most accurate of the three matching recipes, and the slowest t
 
 Training options beyond the pairs in the file: ``--categories_file types_desc.txt --negatives_per_positive 3``
 adds pairs of each matched text with other categories; ``--listwise_weight 1`` adds a softmax loss that ranks
-each text's categories against each other (:func:`plm_recipes.losses.listwise_softmax_loss`; a batch then holds
+each text's categories against each other (:func:`plm_recipes.matching.losses.listwise_softmax_loss`; a batch then holds
 ``--per_device_train_batch_size`` texts with all their pairs).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch.nn.functional as F
-from transformers import AutoModelForSequenceClassification, EvalPrediction, TrainingArguments, set_seed
+from transformers import AutoModelForSequenceClassification, EvalPrediction, set_seed
 
-from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments, PairDataArguments, data_files, parse_args
-from plm_recipes.data.matching import PairGroupCollator, group_pairs, load_pair_splits
-from plm_recipes.inference.matching import save_matching_config, write_pair_predictions
+from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments, RunConfig, data_files, parse_args
 from plm_recipes.loading import load_config, load_model, load_tokenizer
-from plm_recipes.losses import listwise_softmax_loss
-from plm_recipes.metrics.matching import BinaryMatchMetrics
+from plm_recipes.matching import PairDataArguments, PointwiseMatchingConfig
+from plm_recipes.matching.data import PairGroupCollator, group_pairs, load_pair_splits
+from plm_recipes.matching.losses import listwise_softmax_loss
+from plm_recipes.matching.model_files import save_matching_config, write_pair_predictions
+from plm_recipes.metrics import BinaryMatchMetrics
 from plm_recipes.modelcard import ModelCardInfo
 from plm_recipes.trainer import RecipeTrainer
 from plm_recipes.utils import run_cli, setup_logging
@@ -65,25 +65,9 @@ Rank categories for a comment: `plm-recipes predict matching --model {model} --l
 """
 
 
-@dataclass
-class ObjectiveArguments:
-    listwise_weight: float = field(
-        default=0.0,
-        metadata={"help": "Weight of a listwise softmax loss over the pairs that share a text (its categories), "
-                          "added to the pairwise binary cross-entropy. A training batch then holds "
-                          "--per_device_train_batch_size texts, each with all its pairs (with "
-                          "--negatives_per_positive, its sampled categories too). 0: binary cross-entropy alone, "
-                          "batches of pairs."},
-    )
-
-
 class PointwiseMatchingTrainer(RecipeTrainer):
-    """Binary cross-entropy on each pair's logit, plus ``listwise_weight`` times
-    :func:`~plm_recipes.losses.listwise_softmax_loss` over the pairs of each text in the batch."""
-
-    def __init__(self, *args, listwise_weight: float = 0.0, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.listwise_weight = listwise_weight
+    """Binary cross-entropy on each pair's logit, plus ``args.listwise_weight`` times
+    :func:`~plm_recipes.matching.losses.listwise_softmax_loss` over the pairs of each text in the batch."""
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         labels = inputs.pop("labels").reshape(-1)
@@ -91,18 +75,19 @@ class PointwiseMatchingTrainer(RecipeTrainer):
         outputs = model(**inputs)
         logits = outputs.logits.reshape(-1).float()
         loss = F.binary_cross_entropy_with_logits(logits, labels)
-        if self.listwise_weight:
-            loss = loss + self.listwise_weight * listwise_softmax_loss(logits, labels, groups)
+        if self.args.listwise_weight:
+            loss = loss + self.args.listwise_weight * listwise_softmax_loss(logits, labels, groups)
         return (loss, outputs) if return_outputs else loss
 
 
 def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     """Run the recipe; returns the metrics of each stage (``train``, ``eval``, ``test``)."""
     # --- arguments -----------------------------------------------------------------------------------
-    model_args, data_args, objective_args, training_args = parse_args(
-        (ModelArguments, PairDataArguments, ObjectiveArguments, TrainingArguments), args,
+    model_args, data_args, training_args = parse_args(
+        (ModelArguments, PairDataArguments, PointwiseMatchingConfig), args,
         defaults=RECIPE_DEFAULTS, description=__doc__.split("\n")[0],
     )
+    run_config = RunConfig.from_arguments("matching_pointwise", model_args, data_args, training_args)
     setup_logging(training_args)
     set_seed(training_args.seed)
     files = data_files(data_args, training_args)
@@ -133,7 +118,7 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
         with training_args.main_process_first(desc=f"tokenizing {split}"):
             datasets[split] = dataset.map(tokenize, batched=True, remove_columns=["text_a", "label"],
                                           num_proc=data_args.preprocessing_num_workers, desc=f"Tokenizing {split}")
-        listwise = split == "train" and objective_args.listwise_weight > 0
+        listwise = split == "train" and training_args.listwise_weight > 0
         datasets[split] = group_pairs(datasets[split], by_text=listwise)
     training_args.remove_unused_columns = False  # keeps the groups' length column for group_by_length
 
@@ -158,10 +143,9 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
         data_collator=PairGroupCollator(tokenizer),
         compute_metrics=compute_metrics,
         model_card=card,
+        run_config=run_config,
         headline_metrics=("precision", "recall", "f1", "spearman"),
         new_parameters=new_parameters,
-        new_parameters_learning_rate=model_args.new_parameters_learning_rate,
-        listwise_weight=objective_args.listwise_weight,
     )
 
     # --- train / evaluate / predict ------------------------------------------------------------------
@@ -170,8 +154,8 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
         results["train"] = trainer.train_and_report(len(pairs["train"]))
         if trainer.is_world_process_zero():
             objective = "binary cross-entropy"
-            if objective_args.listwise_weight:
-                objective += f" + {objective_args.listwise_weight:g} x listwise softmax"
+            if training_args.listwise_weight:
+                objective += f" + {training_args.listwise_weight:g} x listwise softmax"
             save_matching_config(training_args.output_dir, kind="cross-encoder", threshold=threshold,
                                  objective=objective)
     if training_args.do_eval:

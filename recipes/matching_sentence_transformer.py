@@ -18,7 +18,7 @@ Usage:
 
 Data: ``text_a<TAB>text_b<TAB>0/1`` lines, or csv/json with --text_a_column / --text_b_column / --label_column.
 
-CoSENT (:class:`plm_recipes.losses.CoSENTLoss`) asks only that every matching pair of a batch score a higher
+CoSENT (sentence-transformers' ``CoSENTLoss``) asks only that every matching pair of a batch score a higher
 cosine than every non-matching one: it trains the ranking the model is used for. A ranking has no built-in
 threshold, so unless --threshold is given the recipe picks the best-F1 cosine on the training pairs after
 training and saves it (``matching_config.json``); the best checkpoint is chosen by ``best_f1`` on the
@@ -29,25 +29,23 @@ evaluation pairs, the F1 any threshold reaches there. The output folder is a sen
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 
 from datasets import Value
-from sentence_transformers import SentenceTransformerTrainingArguments
-from sentence_transformers.sentence_transformer.losses import SoftmaxLoss
+from sentence_transformers.sentence_transformer.losses import CoSENTLoss, SoftmaxLoss
 from transformers import set_seed
 
-from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments, PairDataArguments, data_files, parse_args
-from plm_recipes.bi_encoder import (
+from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments, RunConfig, data_files, parse_args
+from plm_recipes.matching import PairDataArguments, SentenceTransformerMatchingConfig
+from plm_recipes.matching.bi_encoder import (
     USAGE,
     BiEncoderTrainer,
     PairMatchEvaluator,
     calibrate_threshold,
     load_sentence_transformer,
-    pair_similarities,
 )
-from plm_recipes.data.matching import load_pair_splits
-from plm_recipes.inference.matching import save_matching_config, write_pair_predictions
-from plm_recipes.losses import CoSENTLoss
+from plm_recipes.matching.data import load_pair_splits
+from plm_recipes.matching.model_files import save_matching_config, write_pair_predictions
+from plm_recipes.matching.similarity import pair_similarities
 from plm_recipes.modelcard import ModelCardInfo
 from plm_recipes.utils import run_cli, setup_logging
 
@@ -59,24 +57,14 @@ RECIPE_DEFAULTS = {
 }
 
 
-@dataclass
-class ObjectiveArguments:
-    objective: str = field(
-        default="cosent",
-        metadata={"help": "cosent: CoSENT ranking loss on the cosine; softmax: Sentence-BERT's classifier over "
-                          "(u, v, |u-v|) with cross-entropy (the classifier is dropped after training).",
-                  "choices": ["cosent", "softmax"]},
-    )
-    cosent_scale: float = field(default=20.0, metadata={"help": "CoSENT's inverse temperature."})
-
-
 def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     """Run the recipe; returns the metrics of each stage (``train``, ``eval``); --do_predict writes scores."""
     # --- arguments -----------------------------------------------------------------------------------
-    model_args, data_args, objective_args, training_args = parse_args(
-        (ModelArguments, PairDataArguments, ObjectiveArguments, SentenceTransformerTrainingArguments), args,
+    model_args, data_args, training_args = parse_args(
+        (ModelArguments, PairDataArguments, SentenceTransformerMatchingConfig), args,
         defaults=RECIPE_DEFAULTS, description=__doc__.split("\n")[0],
     )
+    run_config = RunConfig.from_arguments("matching_sentence_transformer", model_args, data_args, training_args)
     setup_logging(training_args)
     set_seed(training_args.seed)
     files = data_files(data_args, training_args)
@@ -84,13 +72,13 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     # --- data: columns text_a, text_b, label --------------------------------------------------------------
     pairs = load_pair_splits(data_args, files, seed=training_args.seed)
     train = pairs.get("train")
-    if train is not None and objective_args.objective == "cosent":
+    if train is not None and training_args.objective == "cosent":
         train = train.cast_column("label", Value("float32"))
 
     # --- model, loss, evaluator ----------------------------------------------------------------------
     model = load_sentence_transformer(model_args, data_args.max_seq_length)
-    if objective_args.objective == "cosent":
-        loss = CoSENTLoss(model, scale=objective_args.cosent_scale)
+    if training_args.objective == "cosent":
+        loss = CoSENTLoss(model, scale=training_args.cosent_scale)
     else:
         loss = SoftmaxLoss(model, embedding_dimension=model.get_sentence_embedding_dimension(), num_labels=2)
     evaluator = None
@@ -115,6 +103,7 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
         loss=loss,
         evaluator=evaluator,
         model_card=card,
+        run_config=run_config,
         headline_metrics=("precision", "recall", "f1", "spearman", "best_f1"),
     )
 
@@ -128,7 +117,7 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
                                             batch_size=training_args.per_device_eval_batch_size)
         if trainer.is_world_process_zero():
             save_matching_config(training_args.output_dir, kind="bi-encoder", threshold=threshold,
-                                 objective=objective_args.objective)
+                                 objective=training_args.objective)
     if training_args.do_eval:
         if threshold is not None:
             evaluator.threshold = threshold
@@ -141,7 +130,7 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
 
     # --- model card / hub ----------------------------------------------------------------------------
     if training_args.do_train:
-        trainer.finish(tags=["text-matching", "sentence-transformers", objective_args.objective])
+        trainer.finish(tags=["text-matching", "sentence-transformers", training_args.objective])
     return results
 
 

@@ -31,19 +31,18 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
 
 import numpy as np
 from transformers import (
     AutoModelForSequenceClassification,
     DataCollatorWithPadding,
     EvalPrediction,
-    TrainingArguments,
     default_data_collator,
     set_seed,
 )
 
-from plm_recipes.args import TRAINING_DEFAULTS, DataArguments, ModelArguments, data_files, parse_args
+from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments, RunConfig, data_files, parse_args
+from plm_recipes.classification import ClassificationDataArguments, TextClassificationConfig
 from plm_recipes.data import LabelMap, read_records, records_to_dataset
 from plm_recipes.loading import load_config, load_model, load_tokenizer
 from plm_recipes.metrics import ClassificationReport
@@ -72,26 +71,14 @@ or from the command line: `plm-recipes predict text-classification --model {mode
 """
 
 
-@dataclass
-class ClassificationDataArguments(DataArguments):
-    label_mapping_file: str | None = field(
-        default=None,
-        metadata={
-            "help": "File of 'id,name' lines (or one name per line). Needed when the data writes labels as ids; "
-            "without it the label names are the distinct labels of the training data."
-        },
-    )
-    text_column: str = field(default="text", metadata={"help": "Text column of csv/json data."})
-    label_column: str = field(default="label", metadata={"help": "Label column of csv/json data."})
-
-
 def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     """Run the recipe; returns the metrics of each stage (``train``, ``eval``, ``test``)."""
     # --- arguments -----------------------------------------------------------------------------------
     model_args, data_args, training_args = parse_args(
-        (ModelArguments, ClassificationDataArguments, TrainingArguments), args,
+        (ModelArguments, ClassificationDataArguments, TextClassificationConfig), args,
         defaults=RECIPE_DEFAULTS, description=__doc__.split("\n")[0],
     )
+    run_config = RunConfig.from_arguments("text_classification", model_args, data_args, training_args)
     setup_logging(training_args)
     set_seed(training_args.seed)
     files = data_files(data_args, training_args)
@@ -167,8 +154,8 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
         data_collator=default_data_collator if padding else DataCollatorWithPadding(tokenizer),
         compute_metrics=compute_metrics,
         model_card=card,
+        run_config=run_config,
         new_parameters=new_parameters,
-        new_parameters_learning_rate=model_args.new_parameters_learning_rate,
     )
 
     # --- train / evaluate / predict ------------------------------------------------------------------

@@ -27,8 +27,9 @@ def character_vocab(paths) -> list[str]:
     return SPECIAL_TOKENS + sorted(chars)
 
 
-def build_tiny_bert(path: Path, vocab: list[str], **config_overrides) -> Path:
+def build_tiny_bert(path: Path, vocab: list[str], seed: int = 0, **config_overrides) -> Path:
     """A randomly initialised 2-layer BERT (hidden 32) with a character tokenizer, saved to ``path``."""
+    import torch
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
     path.mkdir(parents=True, exist_ok=True)
@@ -39,6 +40,7 @@ def build_tiny_bert(path: Path, vocab: list[str], **config_overrides) -> Path:
         vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
         max_position_embeddings=128, pad_token_id=0, **config_overrides,
     )
+    torch.manual_seed(seed)  # the same tiny model in every session: a test's numbers must not depend on the draw
     BertModel(config).save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path

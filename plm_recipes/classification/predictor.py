@@ -6,14 +6,7 @@ from collections.abc import Sequence
 
 from transformers import pipeline
 
-from ..loading import load_or_explain
-
-
-def model_max_length(tokenizer, config) -> int:
-    """The longest input the model accepts: the tokenizer's limit, capped by the position embeddings."""
-    limits = [tokenizer.model_max_length, getattr(config, "max_position_embeddings", None)]
-    limits = [n for n in limits if isinstance(n, int) and 0 < n < 1_000_000]
-    return min(limits) if limits else 512
+from ..loading import load_or_explain, model_max_length
 
 
 class TextClassifier:

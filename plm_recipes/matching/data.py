@@ -12,7 +12,7 @@ import datasets
 import torch
 
 from ..errors import DataFormatError
-from .readers import Record, read_lines, read_records, records_to_dataset
+from ..data.readers import Record, read_lines, read_records, records_to_dataset
 
 logger = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ def add_sampled_negatives(
 
 
 def load_pair_splits(data_args, files: Mapping[str, str], seed: int = 0) -> dict[str, datasets.Dataset]:
-    """Each split's pairs (``data_args`` is a :class:`~plm_recipes.args.PairDataArguments`), cut to
+    """Each split's pairs (``data_args`` is a :class:`~plm_recipes.matching.arguments.PairDataArguments`), cut to
     ``--max_*_samples``, with ``--negatives_per_positive`` sampled negatives added to the training split."""
     limits = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples,
               "test": data_args.max_predict_samples}

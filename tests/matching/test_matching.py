@@ -1,4 +1,4 @@
-"""Supervised matching: data checks, metrics, CoSENT by hand, the three recipes end to end, reloading,
+"""Supervised matching: data checks, metrics, the listwise loss by hand, the three recipes end to end, reloading,
 ranking with the category-embedding cache, and the CLI."""
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from sentence_transformers import CrossEncoder, SentenceTransformer
 from transformers import AutoModelForSequenceClassification
 
 from plm_recipes import cli
-from plm_recipes.data.matching import PairGroupCollator, group_pairs, read_categories, read_pairs
 from plm_recipes.errors import DataFormatError
-from plm_recipes.inference import BiEncoderMatcher, CrossEncoderMatcher, Matcher
-from plm_recipes.losses import CoSENTLoss, cosent_loss, listwise_softmax_loss
-from plm_recipes.metrics.matching import BinaryMatchMetrics, best_f1_threshold
+from plm_recipes.matching import BiEncoderMatcher, CrossEncoderMatcher, Matcher
+from plm_recipes.matching.data import PairGroupCollator, group_pairs, read_categories, read_pairs
+from plm_recipes.matching.losses import listwise_softmax_loss
+from plm_recipes.metrics import BinaryMatchMetrics, best_f1_threshold
 
 M = DATA / "matching"
 
@@ -97,34 +97,6 @@ def test_best_threshold_never_splits_tied_scores():
     assert threshold == 0.5 and f1 == pytest.approx(2 / 3)
 
 
-def test_cosent_on_a_three_pair_example_by_hand():
-    # cosines 0.9 (match), 0.2 (no match), 0.5 (match); matches must outscore the non-match:
-    # loss = log(1 + exp(20 * (0.2 - 0.9)) + exp(20 * (0.2 - 0.5)))
-    scores = torch.tensor([0.9, 0.2, 0.5], dtype=torch.float64)
-    labels = torch.tensor([1.0, 0.0, 1.0])
-    expected = math.log(1 + math.exp(20 * (0.2 - 0.9)) + math.exp(20 * (0.2 - 0.5)))
-    assert cosent_loss(scores, labels).item() == pytest.approx(expected, rel=1e-6)
-    # a wrongly ordered batch costs more
-    assert cosent_loss(torch.tensor([0.2, 0.9, 0.5], dtype=torch.float64), labels).item() > expected
-
-
-def test_cosent_module_matches_sentence_transformers():
-    from sentence_transformers.sentence_transformer.losses import CoSENTLoss as STCoSENT
-
-    torch.manual_seed(0)
-    a, b = torch.randn(6, 8), torch.randn(6, 8)
-    labels = torch.tensor([1.0, 0.0, 1.0, 0.0, 0.0, 1.0])
-
-    class FakeModel(torch.nn.Module):
-        def forward(self, features):
-            return {"sentence_embedding": features["embedding"]}
-
-    features = [{"embedding": a}, {"embedding": b}]
-    ours = CoSENTLoss(FakeModel())(features, labels)
-    theirs = STCoSENT(FakeModel()).compute_loss_from_embeddings([a, b], labels)
-    assert ours.item() == pytest.approx(theirs.item(), rel=1e-5)
-
-
 def test_listwise_loss_on_two_groups_by_hand():
     logits = torch.tensor([2.0, 0.0, 1.0, 5.0, 3.0], requires_grad=True)
     labels = torch.tensor([1.0, 0.0, 0.0, 0.0, 1.0])
@@ -177,6 +149,7 @@ def run(name, model, out, *extra):
         "--train_file", str(M / "train.txt"), "--validation_file", str(M / "dev.txt"), "--test_file", str(M / "dev.txt"),
         "--do_train", "--do_eval", "--do_predict", "--output_dir", str(out),
         "--use_cpu", "--disable_tqdm", "true", "--seed", "0", "--per_device_train_batch_size", "16",
+        "--freeze_word_embeddings", "false",  # the tiny model's embeddings are random: they must learn
         *extra,
     ])
 
@@ -336,15 +309,15 @@ def test_cli_predict_matching_and_embed(dssm, pointwise, tmp_path, capsys):
 
 
 def test_new_parameters_get_their_own_learning_rate(tiny_bert, tmp_path):
-    from transformers import TrainingArguments
-
+    from plm_recipes.args import RecipeTrainingArguments
     from plm_recipes.trainer import RecipeTrainer
 
     model, info = AutoModelForSequenceClassification.from_pretrained(tiny_bert, num_labels=2, output_loading_info=True)
     new = set(info["missing_keys"])
     assert "classifier.weight" in new
-    trainer = RecipeTrainer(model=model, args=TrainingArguments(str(tmp_path), learning_rate=1e-5, use_cpu=True),
-                            new_parameters=new, new_parameters_learning_rate=1e-3)
+    args = RecipeTrainingArguments(str(tmp_path), learning_rate=1e-5, use_cpu=True, new_parameters_learning_rate=1e-3,
+                                   freeze_word_embeddings=False)
+    trainer = RecipeTrainer(model=model, args=args, new_parameters=new)
     optimizer = trainer.create_optimizer()
     by_lr = {}
     for group in optimizer.param_groups:
@@ -355,7 +328,7 @@ def test_new_parameters_get_their_own_learning_rate(tiny_bert, tmp_path):
 
 
 def test_sampled_negatives_never_pair_a_text_with_its_own_category():
-    from plm_recipes.data.matching import add_sampled_negatives
+    from plm_recipes.matching.data import add_sampled_negatives
 
     categories = read_categories(M / "types_desc.txt")
     pairs = read_pairs(M / "train.txt")
@@ -374,7 +347,7 @@ def test_sampled_negatives_never_pair_a_text_with_its_own_category():
 
 
 def test_negatives_need_a_category_file():
-    from plm_recipes.args import PairDataArguments
+    from plm_recipes.matching import PairDataArguments
     from plm_recipes.errors import ArgumentError
 
     with pytest.raises(ArgumentError, match="--negatives_per_positive needs --categories_file"):
@@ -384,7 +357,7 @@ def test_negatives_need_a_category_file():
 def test_length_grouped_batches_cover_every_example_once_with_less_padding():
     from datasets import Dataset
 
-    from plm_recipes.bi_encoder import LengthGroupedBatchSampler
+    from plm_recipes.matching.bi_encoder import LengthGroupedBatchSampler
 
     rng = np.random.default_rng(0)
     lengths = rng.integers(1, 200, size=203)

@@ -2,7 +2,8 @@
 
 Trained models are ordinary sentence-transformers folders: ``SentenceTransformer(output_dir)`` loads them with
 no project code. Training runs through :class:`BiEncoderTrainer`, which is sentence-transformers' trainer (a
-``transformers.Trainer``) with this project's progress lines, curves and model card.
+``transformers.Trainer``) with this project's progress lines, curves and model card. This module is for
+training; :mod:`~plm_recipes.matching.predictor` loads and uses the saved models.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from sentence_transformers import SentenceTransformer, SentenceTransformerTraine
 from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
 from sentence_transformers.base.sampler import BatchSamplers, DefaultBatchSampler
 
-from .args import ModelArguments
-from .errors import ArgumentError
-from .loading import freeze_word_embeddings, load_or_explain
-from .metrics.matching import BinaryMatchMetrics, best_f1_threshold
-from .trainer import RecipeTrainer
+from ..args import ModelArguments
+from ..errors import ArgumentError
+from ..loading import load_or_explain
+from ..metrics.binary import BinaryMatchMetrics, best_f1_threshold
+from ..trainer import RecipeTrainerMixin
+from .similarity import pair_similarities
 
 logger = logging.getLogger(__name__)
 
@@ -43,8 +45,10 @@ class LengthGroupedBatchSampler(DefaultBatchSampler):
     """Batches of texts of similar length, in random order: less padding, the way Trainer's
     ``--train_sampling_strategy group_by_length`` does it for pre-tokenized data.
 
-    Each epoch shuffles the examples, cuts them into chunks of 50 batches, sorts each chunk by the length (in
-    characters) of an example's longest text, splits it into batches and shuffles the batches.
+    Each epoch shuffles the examples, cuts them into chunks of 50 batches (fewer for a small dataset: at least 4
+    chunks, as transformers' ``LengthGroupedSampler`` does, so that a batch's members change from epoch to epoch),
+    sorts each chunk by the length (in characters) of an example's longest text, splits it into batches and
+    shuffles the batches.
     """
 
     def __init__(self, dataset, batch_size: int, drop_last: bool, valid_label_columns=None, generator=None,
@@ -58,7 +62,7 @@ class LengthGroupedBatchSampler(DefaultBatchSampler):
     def __iter__(self):
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
         order = torch.randperm(len(self.lengths), generator=generator).tolist()
-        chunk_size = self.batch_size * 50
+        chunk_size = self.batch_size * max(1, min(len(order) // (self.batch_size * 4), 50))
         batches = []
         for start in range(0, len(order), chunk_size):
             chunk = sorted(order[start:start + chunk_size], key=self.lengths.__getitem__, reverse=True)
@@ -69,10 +73,10 @@ class LengthGroupedBatchSampler(DefaultBatchSampler):
             yield batches[i]
 
 
-class BiEncoderTrainer(RecipeTrainer, SentenceTransformerTrainer):
+class BiEncoderTrainer(RecipeTrainerMixin, SentenceTransformerTrainer):
     """sentence-transformers' ``SentenceTransformerTrainer`` (``loss=``, ``evaluator=``, text columns in, a
-    sentence-transformers folder out) with :class:`RecipeTrainer`'s progress lines, curves, model card and
-    pickle-free output folder. ``--train_sampling_strategy group_by_length`` batches texts of similar length
+    sentence-transformers folder out) with :class:`~plm_recipes.trainer.RecipeTrainerMixin`'s progress lines,
+    curves, model card, run record and pickle-free output folder. ``--train_sampling_strategy group_by_length`` batches texts of similar length
     (:class:`LengthGroupedBatchSampler`)."""
 
     def get_batch_sampler(self, dataset, batch_size, drop_last, valid_label_columns=None, generator=None, seed=0):
@@ -96,22 +100,7 @@ def load_sentence_transformer(model_args: ModelArguments, max_seq_length: int) -
         name,
     )
     model.max_seq_length = max_seq_length
-    if model_args.freeze_word_embeddings:
-        freeze_word_embeddings(model[0].model)
     return model
-
-
-def pair_similarities(
-    model: SentenceTransformer, text_a: Sequence[str], text_b: Sequence[str], batch_size: int = 32
-) -> np.ndarray:
-    """Cosine similarity of each pair ``(text_a[i], text_b[i])``; each distinct text is encoded once."""
-    unique = list(dict.fromkeys([*text_a, *text_b]))
-    index = {text: i for i, text in enumerate(unique)}
-    embeddings = model.encode(unique, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
-                              show_progress_bar=False)
-    a = embeddings[[index[t] for t in text_a]]
-    b = embeddings[[index[t] for t in text_b]]
-    return (a * b).sum(axis=1)
 
 
 def calibrate_threshold(
@@ -131,7 +120,7 @@ def calibrate_threshold(
 
 class PairMatchEvaluator(BaseEvaluator):
     """Evaluates a bi-encoder on labelled pairs: cosine similarity as the score, then
-    :class:`~plm_recipes.metrics.matching.BinaryMatchMetrics` (P/R/F1 at ``threshold``, spearman, best F1).
+    :class:`~plm_recipes.metrics.BinaryMatchMetrics` (P/R/F1 at ``threshold``, spearman, best F1).
 
     Args:
         text_a, text_b, labels: the pairs and their 0/1 labels.

@@ -14,47 +14,20 @@ editing a description rebuilds it. A query then costs one encoder pass. A cross-
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 from collections.abc import Sequence
 
 import numpy as np
 
-from ..data.matching import Category
 from ..errors import ModelLoadError
+from .data import Category
+from .model_files import load_matching_config
+from .similarity import pair_similarities
 
 logger = logging.getLogger(__name__)
 
-MATCHING_CONFIG = "matching_config.json"
 CACHE_DIR = "label_embeddings"
-
-
-def save_matching_config(output_dir: str, *, kind: str, threshold: float, objective: str) -> None:
-    """Write what a predictor needs beyond the weights: the model kind and its decision threshold."""
-    os.makedirs(output_dir, exist_ok=True)
-    with open(os.path.join(output_dir, MATCHING_CONFIG), "w", encoding="utf-8") as f:
-        json.dump({"kind": kind, "threshold": threshold, "objective": objective}, f, indent=2)
-
-
-def write_pair_predictions(path: str, text_a: Sequence[str], text_b: Sequence[str], scores: Sequence[float],
-                           threshold: float) -> None:
-    """``index, text_a, text_b, score, match`` rows as TSV (the ``--do_predict`` output of the matching recipes)."""
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write("index\ttext_a\ttext_b\tscore\tmatch\n")
-        for i, (a, b, score) in enumerate(zip(text_a, text_b, scores)):
-            f.write(f"{i}\t{a}\t{b}\t{score:.6f}\t{int(score >= threshold)}\n")
-    logger.info("Predictions written to %s", path)
-
-
-def load_matching_config(model_dir: str) -> dict:
-    path = os.path.join(model_dir, MATCHING_CONFIG)
-    if os.path.isfile(path):
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    kind = "bi-encoder" if os.path.isfile(os.path.join(model_dir, "modules.json")) else "cross-encoder"
-    return {"kind": kind, "threshold": 0.5}
 
 
 def model_fingerprint(model_dir: str) -> str:
@@ -209,8 +182,6 @@ class BiEncoderMatcher(Matcher):
         return embeddings
 
     def score_pairs(self, text_a, text_b):
-        from ..bi_encoder import pair_similarities
-
         return pair_similarities(self.model, text_a, text_b, self.batch_size).astype(np.float64)
 
     def score(self, texts, categories):
