@@ -360,19 +360,27 @@ def test_length_grouped_batches_cover_every_example_once_with_less_padding():
     from plm_recipes.matching.bi_encoder import LengthGroupedBatchSampler
 
     rng = np.random.default_rng(0)
-    lengths = rng.integers(1, 200, size=203)
-    data = Dataset.from_dict({"text_a": ["短"] * 203, "text_b": ["字" * int(n) for n in lengths],
-                              "label": [0.0] * 203})
+    n = 1003
+    lengths = rng.integers(1, 200, size=n)
+    data = Dataset.from_dict({"text_a": ["短"] * n, "text_b": ["字" * int(x) for x in lengths], "label": [0.0] * n})
     sampler = LengthGroupedBatchSampler(data, batch_size=16, drop_last=False, valid_label_columns=["label"], seed=3)
     batches = list(sampler)
-    assert sorted(i for batch in batches for i in batch) == list(range(203))
-    assert len(batches) == len(sampler) == 13
+    assert sorted(i for batch in batches for i in batch) == list(range(n))
+    assert len(batches) == len(sampler) == 63
     padded = sum(len(b) * max(lengths[i] for i in b) for b in batches)
-    random_order = rng.permutation(203)
-    padded_random = sum(16 * max(lengths[random_order[i:i + 16]]) for i in range(0, 203, 16))
+    random_order = rng.permutation(n)
+    padded_random = sum(len(random_order[i:i + 16]) * max(lengths[random_order[i:i + 16]]) for i in range(0, n, 16))
     assert padded < 0.7 * padded_random
     sampler.set_epoch(1)
-    assert list(sampler) != batches  # a new order each epoch
+    again = list(sampler)
+    assert again != batches  # a new order each epoch ...
+    assert {frozenset(b) for b in again} != {frozenset(b) for b in batches}  # ... and new batches
+    # a small dataset is still cut into 4 chunks, so that its batches change between epochs
+    small = LengthGroupedBatchSampler(data.select(range(96)), batch_size=16, drop_last=False,
+                                      valid_label_columns=["label"], seed=3)
+    first = {frozenset(b) for b in small}
+    small.set_epoch(1)
+    assert {frozenset(b) for b in small} != first
 
 
 def test_dssm_with_length_grouped_batches(tiny_bert, tmp_path):
