@@ -225,27 +225,30 @@ class RunConfig:
         recipe: the recipe's name (``recipes/<recipe>.py``).
         sections: dataclass name -> {argument: value}, in the order the recipe parsed them.
         defaults: argument -> its default.
+        own: the settings the recipe's config adds to its trainer's arguments (``listwise_weight``, ...).
     """
 
     recipe: str
     sections: dict[str, dict[str, Any]]
     defaults: dict[str, Any]
+    own: list[str] = field(default_factory=list)
 
     @classmethod
     def from_arguments(cls, recipe: str, *arguments: Any) -> RunConfig:
         """The record of the parsed argument dataclasses ``arguments`` (as returned by :func:`parse_args`)."""
-        sections, defaults = {}, {}
+        sections, defaults, own = {}, {}, []
         for instance in arguments:
             if not is_dataclass(instance):
                 raise TypeError(f"expected argument dataclasses, got {type(instance).__name__}")
             values = _argument_values(instance)
-            if isinstance(instance, TrainingArguments):  # the recipe's own settings first, then Trainer's
-                base = {f.name for f in fields(TrainingArguments)}
+            if isinstance(instance, TrainingArguments):  # the recipe's own settings first, then the trainer's
+                base = _library_fields(type(instance))
+                own += [k for k in values if k not in base]
                 values = {**{k: v for k, v in values.items() if k not in base},
                           **{k: v for k, v in values.items() if k in base}}
             sections[type(instance).__name__] = values
             defaults.update(_argument_defaults(instance))
-        return cls(recipe=recipe, sections=sections, defaults=defaults)
+        return cls(recipe=recipe, sections=sections, defaults=defaults, own=own)
 
     @property
     def values(self) -> dict[str, Any]:
@@ -256,6 +259,12 @@ class RunConfig:
         """The settings that differ from their defaults, without output locations."""
         return {k: v for k, v in self.values.items()
                 if k not in _LOCATION_KEYS and not _same_setting(v, self.defaults.get(k, MISSING))}
+
+    def card_settings(self) -> dict[str, Any]:
+        """What the model card lists: the recipe's own settings (also at their defaults) and every other setting
+        that differs from its default."""
+        own = {k: self.values[k] for k in self.own if self.values.get(k) is not None}
+        return {**own, **self.changed()}
 
     def to_yaml(self) -> str:
         from . import __version__
@@ -285,6 +294,15 @@ class RunConfig:
         with open(path, "w", encoding="utf-8") as f:
             f.write(self.to_yaml())
         return path
+
+
+def _library_fields(cls: type) -> set[str]:
+    """The fields of the first class in ``cls``'s bases that comes from a library (transformers,
+    sentence-transformers, TRL): what the recipe's config did not add."""
+    for base in cls.__mro__:
+        if base.__module__.split(".")[0] in ("transformers", "sentence_transformers", "trl"):
+            return {f.name for f in fields(base)}
+    return {f.name for f in fields(TrainingArguments)}
 
 
 def _same_setting(value: Any, default: Any) -> bool:

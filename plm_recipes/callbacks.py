@@ -137,8 +137,18 @@ def plot_training_curves(log_history: list[dict], path: str) -> str | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    train = [(h["step"], h["loss"]) for h in log_history if "loss" in h and "step" in h]
-    lr = [(h["step"], h["learning_rate"]) for h in log_history if "learning_rate" in h and "step" in h]
+    # Trainer logs "loss" and "learning_rate"; TRL's online trainers "loss/policy_avg", "loss/value_avg" and "lr"
+    train: dict[str, list[tuple[int, float]]] = {}
+    lr = []
+    for h in log_history:
+        if "step" not in h:
+            continue
+        for key, value in h.items():
+            if key == "loss" or key.startswith("loss/"):
+                train.setdefault("train loss" if key == "loss" else key, []).append((h["step"], value))
+        rate = h.get("learning_rate", h.get("lr"))
+        if rate is not None:
+            lr.append((h["step"], rate))
     evals, steps = [], set()
     for h in log_history:
         # keep the first evaluation of a step: a later one there is of the best checkpoint, reloaded at the end
@@ -156,8 +166,8 @@ def plot_training_curves(log_history: list[dict], path: str) -> str | None:
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
     for ax, panel in zip(axes[0], panels):
         if panel == "loss":
-            if train:
-                ax.plot(*zip(*train), label="train loss")
+            for name, points in train.items():
+                ax.plot(*zip(*points), label=name)
             if eval_loss:
                 ax.plot(*zip(*eval_loss), marker="o", label="eval loss")
             ax.set_title("loss")

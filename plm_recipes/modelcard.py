@@ -60,8 +60,8 @@ def render_model_card(
 ) -> str:
     """The model card's Markdown, with YAML metadata the Hub understands.
 
-    ``settings`` are the run's settings that differ from their defaults (:meth:`RunConfig.changed`): the model,
-    data and recipe settings as well as the training ones; the card lists them after the hyperparameters.
+    ``settings`` are the recipe's own settings and every other one that differs from its default
+    (:meth:`RunConfig.card_settings`); the card lists them after the hyperparameters.
     """
     metadata = ModelCardData(
         language=list(info.language),
@@ -107,8 +107,8 @@ def render_model_card(
     lines += [f"- {k}: {v}" for k, v in hyperparameters.items()]
     if settings:
         lines += ["", "## Run settings", "",
-                  "Every setting of this run that differs from its default (all of them are in `run_config.yaml`; "
-                  "`--config run_config.yaml` reruns the run):", ""]
+                  "The recipe's own settings and every other setting that differs from its default (all of them are "
+                  "in `run_config.yaml`; `--config run_config.yaml` reruns the run):", ""]
         lines += [f"- {k}: `{v}`" for k, v in settings.items()]
     if info.usage:
         lines += ["", "## Usage", "", info.usage.replace("{model}", model_name).strip()]

@@ -1,8 +1,10 @@
-"""Every shipped recipe config runs as written (on the bundled samples, with a tiny local model)."""
+"""Every shipped recipe config runs as written (on the bundled samples, with a tiny local model), and the
+run_config.yaml it leaves reruns the same run."""
 
 from __future__ import annotations
 
 import pytest
+import yaml
 from conftest import ROOT, load_recipe
 
 CONFIGS = {
@@ -11,16 +13,36 @@ CONFIGS = {
     "matching_dssm": "recipes/configs/matching_dssm.yaml",
     "matching_sentence_transformer": "recipes/configs/matching_sentence_transformer.yaml",
 }
+# Settings each config sets that are the recipe's own: the model card and run_config.yaml must show them.
+OWN_SETTINGS = {
+    "text_classification": {"label_mapping_file": "data/classification/label_mapping.txt"},
+    "matching_pointwise": {"negatives_per_positive": 3, "new_parameters_learning_rate": 1e-3},
+    "matching_dssm": {"learning_rate": 3e-5, "train_sampling_strategy": "group_by_length"},
+    "matching_sentence_transformer": {"objective": "cosent", "metric_for_best_model": "best_f1"},
+}
+WHERE = {"output_dir", "logging_dir", "run_name"}
 
 
 @pytest.mark.parametrize("recipe", sorted(CONFIGS))
-def test_recipe_config(recipe, tiny_bert, tmp_path, monkeypatch):
+def test_recipe_config_runs_and_its_record_reruns_it(recipe, tiny_bert, tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)  # the configs name data/ paths relative to the repository
+    first, second = tmp_path / "first", tmp_path / "second"
     results = load_recipe(recipe).main([
         "--config", CONFIGS[recipe],
         "--model_name_or_path", str(tiny_bert),  # the config's hub id cannot be reached in tests
-        "--output_dir", str(tmp_path), "--max_steps", "2", "--use_cpu", "--disable_tqdm", "true",
+        "--output_dir", str(first), "--max_steps", "2", "--use_cpu", "--disable_tqdm", "true",
     ])
     assert {"train", "eval"} <= set(results)
-    assert (tmp_path / "README.md").is_file() and (tmp_path / "model.safetensors").is_file()
-    assert (tmp_path / "predict_results.tsv").is_file()
+    assert (first / "README.md").is_file() and (first / "model.safetensors").is_file()
+    assert (first / "predict_results.tsv").is_file()
+
+    record = yaml.safe_load((first / "run_config.yaml").read_text(encoding="utf-8"))
+    assert record["model_name_or_path"] == str(tiny_bert) and record["max_steps"] == 2
+    card = (first / "README.md").read_text(encoding="utf-8")
+    for name, value in OWN_SETTINGS[recipe].items():
+        assert record[name] == value, name
+        assert f"- {name}: `{value}`" in card, name
+
+    load_recipe(recipe).main(["--config", str(first / "run_config.yaml"), "--output_dir", str(second)])
+    again = yaml.safe_load((second / "run_config.yaml").read_text(encoding="utf-8"))
+    assert {k: v for k, v in again.items() if k not in WHERE} == {k: v for k, v in record.items() if k not in WHERE}
