@@ -53,10 +53,9 @@ def main() -> None:
         ]
         if args.new_parameters_learning_rate:
             argv += ["--new_parameters_learning_rate", str(args.new_parameters_learning_rate)]
-        if not args.no_freeze:
-            argv.append("--freeze_word_embeddings")
+        argv += ["--freeze_word_embeddings", "false" if args.no_freeze else "true"]
         if mode == "padded":
-            argv.append("--pad_to_max_length")
+            argv += ["--pad_to_max_length", "--train_sampling_strategy", "random"]
         else:
             argv += ["--train_sampling_strategy", "group_by_length"]
         print(f"running {mode} padding ... (log: {out}/bench.log)", flush=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from conftest import ROOT, load_recipe
+from helpers import ROOT, load_recipe
 
 CONFIGS = {
     "text_classification": "recipes/configs/text_classification.yaml",

@@ -12,11 +12,13 @@ from ..loading import load_or_explain, model_max_length
 class TextClassifier:
     """A saved text classifier (any ``AutoModelForSequenceClassification`` folder with ``id2label``).
 
-    Example::
+    Example (a trained model answers ``[[{'label': '电脑', 'score': 0.97}, {'label': '平板', 'score': 0.01}]]``)::
 
         >>> classifier = TextClassifier("outputs/text_classification")
+        >>> classifier.labels
+        ['电脑', '水果', '平板', '书籍', '衣服', '酒店', '蒙牛', '洗浴']
         >>> classifier.predict(["这个笔记本电脑运行很快"], top_k=2)
-        [[{'label': '电脑', 'score': 0.97}, {'label': '平板', 'score': 0.01}]]
+        [[{'label': '...', 'score': ...}, {'label': '...', 'score': ...}]]
 
     Args:
         model: the output folder of ``recipes/text_classification.py`` (or a hub id).

@@ -30,6 +30,16 @@ def listwise_softmax_loss(logits: Tensor, labels: Tensor, groups: Tensor) -> Ten
         rank); zero, still attached to the graph, when there is none.
 
     Reference: Cao et al., "Learning to Rank: From Pairwise Approach to Listwise Approach", ICML 2007.
+
+    Example: two texts, with three and two categories; the first's match scores 2.0, the second's 3.0 (below a
+    non-match at 5.0). Their losses are ``log(e^2 + e^0 + e^1) - 2 = 0.408`` and ``log(e^5 + e^3) - 3 = 2.127``::
+
+        >>> import torch
+        >>> logits = torch.tensor([2.0, 0.0, 1.0, 5.0, 3.0])
+        >>> labels = torch.tensor([1.0, 0.0, 0.0, 0.0, 1.0])
+        >>> groups = torch.tensor([0, 0, 0, 1, 1])
+        >>> round(listwise_softmax_loss(logits, labels, groups).item(), 4)
+        1.2673
     """
     logits = logits.reshape(-1).float()
     labels = labels.reshape(-1).to(logits.dtype)

@@ -1,9 +1,13 @@
 """Ranking categories for texts with a trained matching model (cross-encoder or bi-encoder).
 
+    >>> from plm_recipes.matching import Matcher, read_categories
     >>> matcher = Matcher.from_pretrained("outputs/matching_dssm")
     >>> categories = read_categories("data/matching/types_desc.txt")
-    >>> matcher.rank(["屏幕很清晰，追剧很爽"], categories)
-    [[('平板', 0.93), ('电脑', 0.71)]]
+    >>> matcher.rank(["屏幕很清晰，追剧很爽"], categories, threshold=0.0, top_k=2)
+    [[('...', ...), ('...', ...)]]
+
+(a trained model ranks ``[[('平板', 0.93), ('电脑', 0.71)]]``; without ``threshold`` the model's own, saved in
+``matching_config.json``, applies).
 
 A bi-encoder embeds the category descriptions once and keeps them on disk next to the model
 (``label_embeddings/``); the cache key covers the model's files and the descriptions, so retraining the model or

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 import torch
-from conftest import DATA, ROOT
+from helpers import DATA, ROOT
 from transformers import AutoModelForSequenceClassification, Trainer, pipeline
 
 from plm_recipes import cli
@@ -33,7 +33,7 @@ def base_args(model, out, *extra):
 @pytest.fixture(scope="module")
 def trained(tiny_bert, tmp_path_factory):
     """One real (tiny) training run shared by the tests below: 25 epochs on 96 learnable examples."""
-    from conftest import load_recipe
+    from helpers import load_recipe
 
     out = tmp_path_factory.mktemp("tc") / "model"
     results = load_recipe("text_classification").main(base_args(

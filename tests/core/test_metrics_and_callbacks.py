@@ -6,7 +6,7 @@ import pytest
 from transformers import TrainerControl, TrainerState, TrainingArguments
 
 from plm_recipes.callbacks import ProgressLogCallback, plot_training_curves
-from plm_recipes.metrics import ClassificationReport, Spearman, per_class_table
+from plm_recipes.metrics import BinaryMatchMetrics, ClassificationReport, Spearman, per_class_table
 
 
 def test_classification_report_on_a_hand_example():
@@ -89,3 +89,17 @@ def test_training_curve_png(tmp_path):
     with open(path, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     assert plot_training_curves([], str(tmp_path / "empty.png")) is None
+
+
+@pytest.mark.parametrize("metric", [ClassificationReport, Spearman, BinaryMatchMetrics])
+def test_the_examples_in_metric_descriptions_run(metric):
+    """The usage example of each metric lives in its ``inputs_description`` (evaluate's convention), which
+    doctest does not collect from a module: run it here."""
+    import doctest
+
+    description = metric(keep_in_memory=True)._info().inputs_description
+    assert ">>>" in description
+    test = doctest.DocTestParser().get_doctest(description, {metric.__name__: metric}, metric.__name__, None, 0)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    runner.run(test)
+    assert runner.failures == 0 and runner.tries > 0

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import pytest
 import torch
-from conftest import character_vocab
+from helpers import character_vocab
 from datasets import Dataset
 from transformers import (
     BertTokenizerFast,

@@ -1,0 +1,49 @@
+"""Helpers the tests share: tiny BERT models built from a config and a character vocabulary (no hub), and a
+way to import a recipe (recipes are scripts, not a package). Fixtures that use them are in conftest.py."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "data"
+
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def character_vocab(paths) -> list[str]:
+    """Special tokens, then every character of the given files (sorted), as a BERT vocabulary."""
+    chars = set()
+    for path in paths:
+        chars.update(c for c in Path(path).read_text(encoding="utf-8") if not c.isspace())
+    return SPECIAL_TOKENS + sorted(chars)
+
+
+def build_tiny_bert(path: Path, vocab: list[str], seed: int = 0, **config_overrides) -> Path:
+    """A randomly initialised 2-layer BERT (hidden 32) with a character tokenizer, saved to ``path``."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    tokenizer = BertTokenizerFast(vocab=str(path / "vocab.txt"))
+    tokenizer.model_max_length = 128
+    config = BertConfig(
+        vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
+        max_position_embeddings=128, pad_token_id=0, **config_overrides,
+    )
+    torch.manual_seed(seed)  # the same tiny model in every session: a test's numbers must not depend on the draw
+    BertModel(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def load_recipe(name: str):
+    """Import ``recipes/<name>.py`` as a module (recipes are scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(f"recipe_{name}", ROOT / "recipes" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
