@@ -22,7 +22,7 @@ from transformers import (
     T5Config,
     T5ForConditionalGeneration,
 )
-from trl import RewardConfig, RewardTrainer, SFTConfig, SFTTrainer
+from trl import RewardConfig, RewardTrainer, RLOOConfig, RLOOTrainer, SFTConfig, SFTTrainer
 from trl.experimental.ppo import PPOConfig, PPOTrainer
 
 from plm_recipes.args import RecipeSettings, RunConfig
@@ -102,6 +102,15 @@ class SFTRecipeConfig(RecipeSettings, SFTConfig):
 
 
 class RecipeSFTTrainer(RecipeTrainerMixin, SFTTrainer):
+    pass
+
+
+@dataclass
+class RLOORecipeConfig(RecipeSettings, RLOOConfig):
+    pass
+
+
+class RecipeRLOOTrainer(RecipeTrainerMixin, RLOOTrainer):
     pass
 
 
@@ -205,6 +214,32 @@ def test_mixin_with_trl_ppo_trainer(tokenizer, tmp_path, capsys):
     check_run_folder(tmp_path, "rlhf_sentiment", capsys)
     assert (tmp_path / "model.safetensors").is_file()  # the policy alone
     changed = changed_parameters(before, policy)
+    assert not changed["model.embed_tokens.weight"] and changed["lm_head.weight"]
+
+
+# --- TRL: RLOOTrainer (rewards from a function: any classifier fits) -------------------------------------------
+
+
+def test_mixin_with_trl_rloo_trainer(tokenizer, tmp_path, capsys):
+    tiny_llama(tokenizer).save_pretrained(tmp_path / "policy")  # RLOO loads its reference model from the path
+    tokenizer.save_pretrained(tmp_path / "policy")
+    model = LlamaForCausalLM.from_pretrained(tmp_path / "policy")
+
+    def reward_length(completions, **kwargs):  # a stand-in for a sentiment classifier's score
+        return [float(len(c)) for c in completions]
+
+    args = RLOORecipeConfig(str(tmp_path / "out"), max_steps=2, per_device_train_batch_size=4, num_generations=2,
+                            max_completion_length=6, learning_rate=1e-3, logging_steps=1, use_cpu=True,
+                            report_to="none", save_strategy="no", disable_tqdm=True)
+    trainer = RecipeRLOOTrainer(model=model, reward_funcs=reward_length, args=args, processing_class=tokenizer,
+                                train_dataset=Dataset.from_dict({"prompt": [t[:3] for t in TEXTS]}),
+                                model_card=card("rlhf_sentiment"),
+                                run_config=RunConfig.from_arguments("rlhf_sentiment", args))
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    train_and_report(trainer, len(TEXTS))
+    trainer.finish(tags=["rloo"])
+    check_run_folder(tmp_path / "out", "rlhf_sentiment", capsys)
+    changed = changed_parameters(before, model)
     assert not changed["model.embed_tokens.weight"] and changed["lm_head.weight"]
 
 
