@@ -167,6 +167,13 @@ class RecipeSettings:
             "when the checkpoint has none, as multilingual-e5 does); default: --learning_rate."
         },
     )
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={
+            "help": "Train into an --output_dir that holds another run, replacing it. Without it such a folder is "
+            "refused (--resume_from_checkpoint continues the run there instead)."
+        },
+    )
 
 
 @dataclass
@@ -402,14 +409,47 @@ def parse_args(
         raise ArgumentError(f"{source[name]}: unknown argument {name!r}{hint}")
     for action in parser._actions:
         if action.dest in values:
-            value = values[action.dest]
-            # YAML reads 2e-5 as a string (YAML 1.1 wants 2.0e-5): convert the way the command line would.
-            if isinstance(value, str) and action.type not in (None, str) and callable(action.type):
-                value = action.type(value)
-            action.default = value
+            action.default = _file_value(action, values[action.dest], source[action.dest])
             action.required = False
-    outputs = parser.parse_args_into_dataclasses(args=argv)
+    try:
+        outputs = parser.parse_args_into_dataclasses(args=argv)
+    except ArgumentError:
+        raise
+    except (ValueError, TypeError) as e:  # a dataclass refusing a combination (TrainingArguments' own checks)
+        raise ArgumentError(" ".join(str(e).split())) from e
     return tuple(outputs[: len(dataclass_types)])  # drop the namespace holding --config
+
+
+_EXPECTED = {int: "a whole number", float: "a number", string_to_bool: "true or false"}
+
+
+def _file_value(action: argparse.Action, value: Any, source: str) -> Any:
+    """A value from the recipe defaults or a config file, converted and checked as the command line would do it:
+    YAML reads 2e-5 as a string (YAML 1.1 wants 2.0e-5), and ``num_train_epochs: three`` must be refused here, in
+    one line naming the file and the setting, not with a traceback from deep inside the trainer."""
+    if value is None:
+        return None
+    if isinstance(value, list) and action.nargs in ("+", "*"):
+        return [_file_value(action, item, source) for item in value]
+    expected = action.type
+    try:
+        if isinstance(value, str) and callable(expected) and expected is not str:
+            value = expected(value)
+        elif expected is int and (isinstance(value, bool) or not isinstance(value, int)):
+            if not (isinstance(value, float) and value.is_integer()):
+                raise ValueError
+            value = int(value)
+        elif expected is float and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise ValueError
+        elif expected is string_to_bool and not isinstance(value, bool):
+            raise ValueError
+    except (ValueError, TypeError, argparse.ArgumentTypeError):
+        what = _EXPECTED.get(expected, "a valid value")
+        raise ArgumentError(f"{source}: {action.dest}: expected {what}, found {value!r}") from None
+    if action.choices is not None and value not in action.choices:
+        raise ArgumentError(f"{source}: {action.dest}: {value!r} is not one of: "
+                            f"{', '.join(map(str, action.choices))}")
+    return value
 
 
 def data_files(data_args: DataArguments, training_args: Any) -> dict[str, str]:

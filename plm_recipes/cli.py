@@ -10,7 +10,7 @@ Training runs the recipes themselves (``python recipes/<name>.py`` or ``accelera
 Each task family adds its own commands: ``plm_recipes/<family>/cli.py`` has ``add_commands(commands, predict)``,
 which adds subcommands to ``plm-recipes`` (``commands``) and tasks to ``plm-recipes predict`` (``predict``), and
 the family is listed in :data:`FAMILIES`. The helpers here (:func:`add_io_arguments`, :func:`texts_from_args`,
-:func:`write_jsonl`) keep the commands alike.
+:func:`write_jsonl`, the argument types :func:`positive_int` and :func:`finite_float`) keep the commands alike.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import math
+import os
 import sys
 from collections.abc import Sequence
 
@@ -48,6 +50,28 @@ def add_io_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: GPU when there is one).")
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1 (``--top_k 0`` or ``-1`` would silently drop results)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value
+
+
+def finite_float(text: str) -> float:
+    """An argparse type: a finite number (``nan`` compares false with everything, ``inf`` matches nothing)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
 def write_jsonl(path: str, rows: list[dict]) -> None:
     """Write ``rows`` as JSON lines (UTF-8, Chinese unescaped) and say so on stderr."""
     with open(path, "w", encoding="utf-8") as f:
@@ -67,12 +91,39 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    parser.add_argument("--debug", action="store_true", help="Show the traceback of errors in the input too.")
+    args = parser.parse_args(argv)
+    debug = args.debug or os.environ.get("PLM_RECIPES_DEBUG", "") not in ("", "0")
     try:
+        if getattr(args, "output", None):
+            check_writable(args.output)  # before the work, not after it: an unwritable --output loses nothing
         args.func(args)
     except PlmRecipesError as e:
+        if debug:
+            raise
         print(f"error: {e}", file=sys.stderr)
+        sys.exit(e.exit_code)
+    except OSError as e:
+        if debug or e.filename is None:
+            raise
+        print(f"error: {e.filename}: {e.strerror or e}", file=sys.stderr)
         sys.exit(2)
+
+
+def check_writable(path: str) -> None:
+    """Raise a one-line error now when ``path`` cannot be written (a missing folder, a folder in its place, a
+    read-only disk, no permission), by opening it for appending; a file created by the check is removed."""
+    if os.path.isdir(path):
+        raise PlmRecipesError(f"--output {path}: is a folder; give a file name")
+    existed = os.path.exists(path)
+    try:
+        with open(path, "a", encoding="utf-8"):
+            pass
+    except OSError as e:
+        raise PlmRecipesError(f"--output {path}: cannot write it ({e.strerror or e})") from e
+    if not existed:
+        os.remove(path)
 
 
 if __name__ == "__main__":

@@ -8,8 +8,11 @@ import os
 class PlmRecipesError(Exception):
     """Base class for errors caused by the user's input (data, arguments, paths), not by a bug.
 
-    Entry points print these as one line, without a traceback.
+    Entry points print these as one line, without a traceback (``--debug`` shows it), and exit with
+    :attr:`exit_code`.
     """
+
+    exit_code = 2
 
 
 class DataFormatError(PlmRecipesError, ValueError):
@@ -33,3 +36,9 @@ class ModelLoadError(PlmRecipesError, OSError):
 
 class ArgumentError(PlmRecipesError, ValueError):
     """Arguments that do not fit together, or a config file with an unknown key."""
+
+
+class TrainingInterrupted(PlmRecipesError):
+    """Training stopped by Ctrl-C (or SIGINT); the message says which checkpoint to resume from."""
+
+    exit_code = 130

@@ -6,6 +6,7 @@ error says how to pass a local folder instead of ending in a stack trace.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Callable, Iterable
@@ -37,9 +38,18 @@ def from_pretrained(cls: Any, name_or_path: str, what: str = "model", **kwargs) 
 
 def load_or_explain(load: Callable[[], Any], name_or_path: str, what: str = "model") -> Any:
     """Call ``load()``, which loads ``name_or_path``; when that is a hub id the hub cannot provide, raise a
-    :class:`ModelLoadError` that says how to pass a local folder instead."""
+    :class:`ModelLoadError` that says how to pass a local folder instead. A local folder whose files cannot be
+    read (a truncated download, a damaged ``config.json`` or weights file) gets one sentence naming the folder and
+    the library's own reason."""
     if os.path.isdir(name_or_path) or os.path.isfile(name_or_path):
-        return load()
+        try:
+            return load()
+        except ModelLoadError:
+            raise
+        except (OSError, ValueError, RuntimeError, *_safetensors_errors()) as e:
+            reason = " ".join(str(e).split())[:300]
+            raise ModelLoadError(f"Cannot load the {what} from {name_or_path}: {type(e).__name__}: {reason}; the "
+                                 "folder's files look damaged or incomplete (copy or download it again).") from e
     if _looks_like_path(name_or_path):
         raise ModelLoadError(f"Cannot load the {what} {name_or_path!r}: no such folder.")
     try:
@@ -52,6 +62,17 @@ def load_or_explain(load: Callable[[], Any], name_or_path: str, what: str = "mod
             f"(`hf download {name_or_path} --local-dir {local}`) and pass the folder instead, "
             f"e.g. --model_name_or_path ./{local}."
         ) from e
+
+
+def _safetensors_errors() -> tuple[type[BaseException], ...]:
+    try:
+        from safetensors import SafetensorError
+    except ImportError:  # older safetensors keep it in the compiled module
+        try:
+            from safetensors.safetensors_rust import SafetensorError
+        except ImportError:
+            return ()
+    return (SafetensorError,)
 
 
 def load_config(model_args: ModelArguments, **config_kwargs) -> PretrainedConfig:
@@ -94,7 +115,22 @@ def load_tokenizer(model_args: ModelArguments, train_texts: Iterable[str] | None
             raise ArgumentError("--train_tokenizer_vocab_size needs a --train_file to learn the vocabulary from")
         return train_tokenizer(train_texts, model_args.train_tokenizer_vocab_size)
     name = model_args.tokenizer_name or model_args.model_name_or_path or model_args.config_name
-    return from_pretrained(AutoTokenizer, name, "tokenizer", **model_args.hub_kwargs())
+    return load_tokenizer_from(name, **model_args.hub_kwargs())
+
+
+# The files a saved tokenizer keeps its vocabulary in (fast tokenizers, WordPiece, BPE, sentencepiece).
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model",
+                   "tokenizer.model")
+
+
+def load_tokenizer_from(name_or_path: str, **kwargs):
+    """``AutoTokenizer.from_pretrained``, refusing a local folder that holds no vocabulary: transformers then
+    builds a tokenizer of special tokens only, which turns every text into [UNK] without a word."""
+    if os.path.isdir(name_or_path) and not any(os.path.isfile(os.path.join(name_or_path, f)) for f in TOKENIZER_FILES):
+        raise ModelLoadError(f"Cannot load the tokenizer from {name_or_path}: it holds no vocabulary file (one of "
+                             f"{', '.join(TOKENIZER_FILES)}); copy the tokenizer's files into it or pass "
+                             "--tokenizer_name.")
+    return from_pretrained(AutoTokenizer, name_or_path, "tokenizer", **kwargs)
 
 
 def load_model(
@@ -122,11 +158,72 @@ def load_model(
     return model, new
 
 
+def _read_json(path: str) -> dict | None:
+    try:
+        with open(path, encoding="utf-8") as f:
+            value = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def describe_model_folder(folder: str) -> str:
+    """What a local model folder holds, in a few words, for messages that refuse it."""
+    if os.path.isfile(os.path.join(folder, "modules.json")):
+        return "a sentence-transformers model (a bi-encoder: it embeds texts, it has no classifier)"
+    config = _read_json(os.path.join(folder, "config.json"))
+    if config is None:
+        return "not a transformers model folder (no readable config.json)"
+    architectures = ", ".join(config.get("architectures") or []) or "none named"
+    labels = len(config.get("id2label") or {})
+    if any(a.endswith("ForSequenceClassification") for a in config.get("architectures") or []):
+        return f"a sequence classifier with {labels} output{'s' if labels != 1 else ''} ({architectures})"
+    return f"a model without a sequence-classification head ({architectures}): a pretrained encoder, not a " \
+           f"fine-tuned one"
+
+
+def load_trained_sequence_classifier(folder: str, task: str, *, num_labels: int | None = None, **kwargs):
+    """``AutoModelForSequenceClassification`` from ``folder``, refusing, in one sentence naming what the folder
+    is, one that was not trained for the task: no classification head in the config, a head whose weights the
+    checkpoint lacks (it would be randomly initialised), or another number of outputs than ``num_labels``.
+
+    Args:
+        task: what the caller does, for the message (``"text classification"``).
+    """
+    from transformers import AutoModelForSequenceClassification
+
+    if os.path.isdir(folder):
+        what = describe_model_folder(folder)
+        if not what.startswith("a sequence classifier"):
+            raise ModelLoadError(f"{folder} is {what}; {task} needs a model fine-tuned for it.")
+    model, info = from_pretrained(AutoModelForSequenceClassification, folder, "model", output_loading_info=True,
+                                  **kwargs)
+    if info["missing_keys"]:
+        raise ModelLoadError(
+            f"{folder} is {describe_model_folder(folder) if os.path.isdir(folder) else 'a model'} whose checkpoint "
+            f"lacks the head's weights ({', '.join(sorted(info['missing_keys'])[:3])}): it was never trained for "
+            f"{task}.")
+    if num_labels is not None and model.config.num_labels != num_labels:
+        raise ModelLoadError(f"{folder} is {describe_model_folder(folder)}; {task} needs {num_labels} output.")
+    return model
+
+
 def model_max_length(tokenizer, config) -> int:
     """The longest input the model accepts: the tokenizer's limit, capped by the position embeddings."""
     limits = [tokenizer.model_max_length, getattr(config, "max_position_embeddings", None)]
     limits = [n for n in limits if isinstance(n, int) and 0 < n < 1_000_000]
     return min(limits) if limits else 512
+
+
+def capped_max_seq_length(requested: int, tokenizer, config) -> int:
+    """``requested`` (``--max_seq_length``), capped at what the model accepts, with a warning when it is cut, as
+    transformers' run_glue does: longer inputs would fail in the middle of training, at the first long text."""
+    limit = model_max_length(tokenizer, config)
+    if requested > limit:
+        logger.warning("--max_seq_length %d is longer than the model accepts (%d positions); using %d.",
+                       requested, limit, limit)
+        return limit
+    return requested
 
 
 def is_hub_id(name: str | None) -> bool:

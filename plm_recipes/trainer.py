@@ -14,7 +14,8 @@ evaluation in dataset order under ``group_by_length``. It overrides only methods
 their signatures, and each override calls ``super()``. The stage helpers (:func:`train_and_report`,
 :func:`evaluate_and_report`, :func:`finish`) are plain functions of any trainer, because TRL's trainers change
 the signatures they wrap (``PPOTrainer.train()`` takes no ``resume_from_checkpoint``; TRL's
-``create_model_card`` takes ``model_name, dataset_name, tags``).
+``create_model_card`` takes ``model_name, dataset_name, tags``). :func:`train_and_report` also claims the output
+folder for the run (:class:`OutputDirLock`) and turns Ctrl-C into one line naming the checkpoint to resume from.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from .args import RunConfig
 from .callbacks import CompactProgressCallback, ProgressLogCallback, TrainingCurveCallback
+from .errors import ArgumentError, TrainingInterrupted
 from .modelcard import ModelCardInfo, render_model_card
 
 logger = logging.getLogger(__name__)
@@ -222,20 +224,114 @@ def apply_freeze_word_embeddings(model: nn.Module, setting: bool | None, new_par
 # --- stages -----------------------------------------------------------------------------------------------
 
 
+# What a finished or running training run leaves in its output folder.
+_RUN_FILES = ("run_config.yaml", "trainer_state.json", "config.json", "model.safetensors", "modules.json")
+LOCK_NAME = ".plm-recipes.lock"
+
+
+class OutputDirLock:
+    """Claims ``output_dir`` for one training run (on the main process), so that two live runs never write one
+    folder, and refuses a folder that holds another run unless ``overwrite_output_dir`` or a resume is asked.
+
+    The lock is a file holding the process id, created exclusively and removed when the run ends; one left by a
+    process that no longer exists (killed) is taken over.
+    """
+
+    def __init__(self, args):
+        self.args = args
+        self.path = os.path.join(args.output_dir, LOCK_NAME)
+        self.held = False
+
+    def __enter__(self) -> OutputDirLock:
+        args = self.args
+        if not args.should_save:  # replicas write nothing of their own
+            return self
+        os.makedirs(args.output_dir, exist_ok=True)
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                owner = _lock_owner(self.path)
+                if owner is not None:
+                    raise ArgumentError(f"--output_dir {args.output_dir}: another run (process {owner}) is writing "
+                                        "it; wait for it to finish or choose another folder") from None
+                os.remove(self.path)  # left by a process that is gone
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write(str(os.getpid()))
+            self.held = True
+            break
+        resuming = bool(getattr(args, "resume_from_checkpoint", None))
+        if not resuming and not getattr(args, "overwrite_output_dir", False):
+            found = [name for name in os.listdir(args.output_dir)
+                     if name in _RUN_FILES or name.startswith(PREFIX_CHECKPOINT_DIR)]
+            if found:
+                self.__exit__()
+                raise ArgumentError(
+                    f"--output_dir {args.output_dir} holds another run ({', '.join(sorted(found)[:3])}); pass "
+                    "--overwrite_output_dir to replace it, --resume_from_checkpoint to continue it, or choose "
+                    "another folder")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.held:
+            try:
+                os.remove(self.path)
+            except OSError:
+                pass
+            self.held = False
+
+
+def _lock_owner(path: str) -> int | None:
+    """The process id in a lock file when that process is alive, else ``None``."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            pid = int(f.read().strip() or 0)
+    except (OSError, ValueError):
+        return None
+    if pid <= 0:
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid
+    return pid
+
+
 def train_and_report(trainer: Trainer, num_samples: int) -> dict[str, float]:
     """Train (resuming from ``args.resume_from_checkpoint`` where the trainer's ``train`` takes it), save the model
-    (the best checkpoint with ``load_best_model_at_end``), report the metrics and save the trainer state."""
-    if "resume_from_checkpoint" in inspect.signature(trainer.train).parameters:
-        result = trainer.train(resume_from_checkpoint=trainer.args.resume_from_checkpoint)
-    else:
-        result = trainer.train()
-    trainer.save_model()
-    metrics = {**(getattr(result, "metrics", None) or {}), "train_samples": num_samples}
-    report(trainer, "train", metrics)
-    trainer.save_state()
+    (the best checkpoint with ``load_best_model_at_end``), report the metrics and save the trainer state. The
+    output folder is claimed for the run (:class:`OutputDirLock`)."""
+    with OutputDirLock(trainer.args):
+        try:
+            if "resume_from_checkpoint" in inspect.signature(trainer.train).parameters:
+                result = trainer.train(resume_from_checkpoint=trainer.args.resume_from_checkpoint)
+            else:
+                result = trainer.train()
+        except KeyboardInterrupt:
+            raise TrainingInterrupted(_interrupted_message(trainer)) from None
+        trainer.save_model()
+        metrics = {**(getattr(result, "metrics", None) or {}), "train_samples": num_samples}
+        report(trainer, "train", metrics)
+        trainer.save_state()
     logger.warning("Process rank %d finished training: %d steps.", trainer.args.process_index,
                    trainer.state.global_step)
     return metrics
+
+
+def _interrupted_message(trainer: Trainer) -> str:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    args = trainer.args
+    step = f"at step {trainer.state.global_step}"
+    last = get_last_checkpoint(args.output_dir) if os.path.isdir(args.output_dir) else None
+    if last is None:
+        return (f"training interrupted {step}, before any checkpoint was saved (--save_strategy "
+                f"{getattr(args.save_strategy, 'value', args.save_strategy)}); nothing to resume from")
+    return (f"training interrupted {step}; the last checkpoint is {last}: add --resume_from_checkpoint {last} "
+            "to the same command to continue from it")
 
 
 def evaluate_and_report(trainer: Trainer, num_samples: int) -> dict[str, float]:

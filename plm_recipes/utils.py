@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable
 
@@ -40,9 +41,28 @@ def setup_logging(training_args: TrainingArguments) -> logging.Logger:
 
 
 def run_cli(main: Callable[[], object]) -> None:
-    """Run ``main``; an error caused by the user's input is printed as one line (exit code 2), not a traceback."""
+    """Run ``main`` as a command: an error caused by the user's input, whichever layer raises it, is printed as
+    one line and the process exits with code 2 (130 for Ctrl-C); a bug of ours keeps its traceback.
+
+    ``--debug`` on the command line (or ``PLM_RECIPES_DEBUG=1``) shows the traceback of user errors too.
+    """
+    debug = "--debug" in sys.argv[1:] or os.environ.get("PLM_RECIPES_DEBUG", "") not in ("", "0")
+    if "--debug" in sys.argv[1:]:
+        sys.argv.remove("--debug")
     try:
         main()
     except PlmRecipesError as e:
+        if debug:
+            raise
         print(f"error: {e}", file=sys.stderr)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    except OSError as e:  # the machine refused (a read-only or full disk, a permission): the user can act on it
+        if debug or e.filename is None:
+            raise
+        print(f"error: {e.filename}: {e.strerror or e}", file=sys.stderr)
         sys.exit(2)

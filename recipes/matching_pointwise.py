@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from transformers import AutoModelForSequenceClassification, EvalPrediction, set_seed
 
 from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments, RunConfig, data_files, parse_args
-from plm_recipes.loading import load_config, load_model, load_tokenizer
+from plm_recipes.loading import capped_max_seq_length, load_config, load_model, load_tokenizer
 from plm_recipes.matching import PairDataArguments, PointwiseMatchingConfig
 from plm_recipes.matching.data import PairGroupCollator, group_pairs, load_pair_splits
 from plm_recipes.matching.losses import listwise_softmax_loss
@@ -106,10 +106,11 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
 
     # --- preprocessing: tokenize each pair once; for the listwise loss, a training row is a text's pairs ----
     padding = "max_length" if data_args.pad_to_max_length else False
+    max_seq_length = capped_max_seq_length(data_args.max_seq_length, tokenizer, model.config)
 
     def tokenize(batch):
         encoded = tokenizer(batch["text_a"], batch["text_b"], truncation="longest_first",
-                            max_length=data_args.max_seq_length, padding=padding)
+                            max_length=max_seq_length, padding=padding)
         encoded["labels"] = batch["label"]
         return encoded
 

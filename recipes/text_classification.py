@@ -44,7 +44,7 @@ from transformers import (
 from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments, RunConfig, data_files, parse_args
 from plm_recipes.classification import ClassificationDataArguments, TextClassificationConfig
 from plm_recipes.data import LabelMap, read_records, records_to_dataset
-from plm_recipes.loading import load_config, load_model, load_tokenizer
+from plm_recipes.loading import capped_max_seq_length, load_config, load_model, load_tokenizer
 from plm_recipes.metrics import ClassificationReport
 from plm_recipes.modelcard import ModelCardInfo
 from plm_recipes.trainer import RecipeTrainer
@@ -109,9 +109,10 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
 
     # --- preprocessing: tokenize once, here, not in the collator -------------------------------------
     padding = "max_length" if data_args.pad_to_max_length else False
+    max_seq_length = capped_max_seq_length(data_args.max_seq_length, tokenizer, model.config)
 
     def tokenize(batch):
-        return tokenizer(batch["text"], truncation=True, max_length=data_args.max_seq_length, padding=padding)
+        return tokenizer(batch["text"], truncation=True, max_length=max_seq_length, padding=padding)
 
     limits = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples,
               "test": data_args.max_predict_samples}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..cli import add_io_arguments, texts_from_args, write_jsonl
+from ..cli import add_io_arguments, positive_int, texts_from_args, write_jsonl
 
 
 def predict(args: argparse.Namespace) -> None:
@@ -23,5 +23,5 @@ def predict(args: argparse.Namespace) -> None:
 def add_commands(commands: argparse._SubParsersAction, predict_tasks: argparse._SubParsersAction) -> None:
     p = predict_tasks.add_parser("text-classification", help="Label names with scores for each text.")
     add_io_arguments(p)
-    p.add_argument("--top_k", type=int, default=1, help="How many labels to show per text (default 1).")
+    p.add_argument("--top_k", type=positive_int, default=1, help="How many labels to show per text (default 1).")
     p.set_defaults(func=predict)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 from transformers import pipeline
 
-from ..loading import load_or_explain, model_max_length
+from ..errors import ModelLoadError
+from ..loading import load_tokenizer_from, load_trained_sequence_classifier, model_max_length
+
+# What the matching family writes next to its models (the families do not import each other: the name is enough).
+MATCHING_CONFIG_NAME = "matching_config.json"
 
 
 class TextClassifier:
@@ -27,7 +32,12 @@ class TextClassifier:
     """
 
     def __init__(self, model: str, *, device: str | int | None = None, batch_size: int = 32):
-        self.pipeline = load_or_explain(lambda: pipeline("text-classification", model=model, device=device), model)
+        if os.path.isfile(os.path.join(model, MATCHING_CONFIG_NAME)):  # a cross-encoder is a 1-output classifier
+            raise ModelLoadError(f"{model} is a text-matching model (it has {MATCHING_CONFIG_NAME}); use "
+                                 "`plm-recipes predict matching`.")
+        classifier = load_trained_sequence_classifier(model, "text classification")
+        tokenizer = load_tokenizer_from(model)
+        self.pipeline = pipeline("text-classification", model=classifier, tokenizer=tokenizer, device=device)
         self.batch_size = batch_size
         self.max_length = model_max_length(self.pipeline.tokenizer, self.pipeline.model.config)
 
@@ -38,6 +48,8 @@ class TextClassifier:
 
     def predict(self, texts: str | Sequence[str], top_k: int | None = 1) -> list[list[dict]]:
         """For each text, its ``top_k`` labels (all when ``None``) as ``{"label", "score"}``, best first."""
+        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
+            raise ValueError(f"top_k must be a whole number >= 1 or None, got {top_k!r}")
         texts = [texts] if isinstance(texts, str) else list(texts)
         if not texts:
             return []

@@ -60,6 +60,16 @@ class LabelMap:
             if sorted(by_id) != list(range(len(by_id))):
                 raise DataFormatError(path, None, f"ids must be 0..{len(by_id) - 1}, found {sorted(by_id)}")
             names = [by_id[i][0] for i in range(len(by_id))]
+            for i, (name, number) in sorted(by_id.items()):
+                # data may write a label as its id or as its name: a name that is another label's id is ambiguous
+                if name.isdigit() and int(name) != i and int(name) in by_id:
+                    other, other_line = by_id[int(name)]
+                    raise DataFormatError(
+                        path, number,
+                        f"label name {name!r} (id {i}) is also the id of {other!r} (line {other_line}), so a label "
+                        f"written {name!r} in the data could mean either; use names that are not ids (e.g. "
+                        f"'class_{name}'), or write the data with names and list one name per line here",
+                    )
         seen: dict[str, int] = {}
         for i, name in enumerate(names):
             if name in seen:

@@ -20,7 +20,7 @@ from sentence_transformers.base.sampler import BatchSamplers, DefaultBatchSample
 
 from ..args import ModelArguments
 from ..errors import ArgumentError
-from ..loading import load_or_explain
+from ..loading import capped_max_seq_length, load_or_explain
 from ..metrics.binary import BinaryMatchMetrics, best_f1_threshold
 from ..trainer import RecipeTrainerMixin
 from .similarity import pair_similarities
@@ -99,7 +99,8 @@ def load_sentence_transformer(model_args: ModelArguments, max_seq_length: int) -
         ),
         name,
     )
-    model.max_seq_length = max_seq_length
+    transformer = model[0]
+    model.max_seq_length = capped_max_seq_length(max_seq_length, transformer.tokenizer, transformer.auto_model.config)
     return model
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..cli import add_io_arguments, texts_from_args, write_jsonl
+from ..cli import add_io_arguments, finite_float, positive_int, texts_from_args, write_jsonl
 from ..data import read_text_lines
 from ..errors import PlmRecipesError
 
@@ -47,9 +47,9 @@ def add_commands(commands: argparse._SubParsersAction, predict_tasks: argparse._
     add_io_arguments(p)
     p.add_argument("--labels", required=True,
                    help="Category file: id<TAB>name<TAB>description lines (e.g. types_desc.txt).")
-    p.add_argument("--threshold", type=float, default=None,
+    p.add_argument("--threshold", type=finite_float, default=None,
                    help="Show categories scoring at least this (default: the model's, from matching_config.json).")
-    p.add_argument("--top_k", type=int, default=None, help="Show at most this many categories per text.")
+    p.add_argument("--top_k", type=positive_int, default=None, help="Show at most this many categories per text.")
     p.set_defaults(func=predict)
 
     p = commands.add_parser("embed", help="Embed texts with a bi-encoder and save them as a .npy matrix.")

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from collections.abc import Sequence
+
+from ..errors import ModelLoadError
 
 logger = logging.getLogger(__name__)
 
@@ -31,10 +34,22 @@ def write_pair_predictions(path: str, text_a: Sequence[str], text_b: Sequence[st
     logger.info("Predictions written to %s", path)
 
 
-def load_matching_config(model_dir: str) -> dict:
+def load_matching_config(model_dir: str) -> dict | None:
+    """The folder's ``matching_config.json``; for a sentence-transformers folder without one, a bi-encoder at
+    threshold 0.5; ``None`` for any other folder (the caller decides whether it can match)."""
     path = os.path.join(model_dir, MATCHING_CONFIG)
     if os.path.isfile(path):
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    kind = "bi-encoder" if os.path.isfile(os.path.join(model_dir, "modules.json")) else "cross-encoder"
-    return {"kind": kind, "threshold": 0.5}
+        try:
+            with open(path, encoding="utf-8") as f:
+                config = json.load(f)
+        except (OSError, ValueError) as e:
+            raise ModelLoadError(f"{path}: cannot read it ({e}); it is written by the matching recipes") from None
+        kind, threshold = config.get("kind"), config.get("threshold")
+        if kind not in ("bi-encoder", "cross-encoder") or not isinstance(threshold, int | float) or \
+                not math.isfinite(threshold):
+            raise ModelLoadError(f"{path}: expected kind 'bi-encoder' or 'cross-encoder' and a finite threshold, "
+                                 f"found kind {kind!r}, threshold {threshold!r}")
+        return config
+    if os.path.isfile(os.path.join(model_dir, "modules.json")):
+        return {"kind": "bi-encoder", "threshold": 0.5}
+    return None

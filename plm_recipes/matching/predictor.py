@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
+import tempfile
 from collections.abc import Sequence
 
 import numpy as np
 
 from ..errors import ModelLoadError
+from ..loading import load_or_explain, load_trained_sequence_classifier
 from .data import Category
 from .model_files import load_matching_config
 from .similarity import pair_similarities
@@ -64,27 +67,49 @@ class EmbeddingCache:
         return hashlib.sha256("\n".join([self.fingerprint, *texts]).encode()).hexdigest()[:32]
 
     def get(self, texts: Sequence[str]) -> np.ndarray | None:
+        """The cached ``(len(texts), dim)`` embeddings, or ``None``. An entry that cannot be read or has the wrong
+        shape (a truncated write, a file edited by hand) is removed, so that the caller rebuilds it."""
         key = self.key(texts)
         if key not in self._memory:
             path = os.path.join(self.dir, f"{key}.npy")
             if not os.path.isfile(path):
                 self.misses += 1
                 return None
-            self._memory[key] = np.load(path, allow_pickle=False)
+            try:
+                embeddings = np.load(path, allow_pickle=False)
+                if embeddings.ndim != 2 or embeddings.shape[0] != len(texts) or not np.isfinite(embeddings).all():
+                    raise ValueError(f"shape {embeddings.shape} for {len(texts)} texts, or values not finite")
+            except (OSError, ValueError, EOFError) as e:
+                logger.warning("Ignoring a damaged embedding cache entry %s (%s); rebuilding it.", path, e)
+                self._remove(path)
+                self.misses += 1
+                return None
+            self._memory[key] = embeddings
         self.hits += 1
         return self._memory[key]
 
     def put(self, texts: Sequence[str], embeddings: np.ndarray) -> None:
+        """Keep ``embeddings`` for ``texts``, in memory and on disk. The file is written whole or not at all (a
+        temporary file renamed into place), so an interrupted write leaves no truncated entry."""
         key = self.key(texts)
         self._memory[key] = embeddings
         try:
             os.makedirs(self.dir, exist_ok=True)
             for stale in os.listdir(self.dir):  # one set of descriptions per model: drop what it replaces
                 if stale.endswith(".npy"):
-                    os.remove(os.path.join(self.dir, stale))
-            np.save(os.path.join(self.dir, f"{key}.npy"), embeddings, allow_pickle=False)
+                    self._remove(os.path.join(self.dir, stale))
+            with tempfile.NamedTemporaryFile(dir=self.dir, suffix=".tmp", delete=False) as f:
+                np.save(f, embeddings, allow_pickle=False)
+            os.replace(f.name, os.path.join(self.dir, f"{key}.npy"))
         except OSError as e:  # a read-only model folder: keep the cache in memory only
             logger.warning("Cannot write the embedding cache in %s (%s); keeping it in memory.", self.dir, e)
+
+    @staticmethod
+    def _remove(path: str) -> None:
+        try:
+            os.remove(path)
+        except OSError:
+            pass
 
 
 class Matcher:
@@ -100,10 +125,15 @@ class Matcher:
     @staticmethod
     def from_pretrained(model_dir: str, *, device: str | None = None, batch_size: int = 32,
                         use_cache: bool = True) -> Matcher:
-        """The right matcher for a folder saved by one of the matching recipes."""
+        """The right matcher for a folder saved by one of the matching recipes, or for a sentence-transformers
+        model (a bi-encoder) or a one-output cross-encoder made elsewhere. Any other folder (a text classifier, a
+        bare pretrained encoder) is refused in one sentence saying what it is."""
         if not os.path.isdir(model_dir):
             raise ModelLoadError(f"Cannot load the model {model_dir!r}: no such folder.")
         config = load_matching_config(model_dir)
+        if config is None:  # not made by a matching recipe: it must be a one-output cross-encoder
+            load_trained_sequence_classifier(model_dir, "text matching (a cross-encoder)", num_labels=1)
+            config = {"kind": "cross-encoder", "threshold": 0.5}
         if config["kind"] == "bi-encoder":
             return BiEncoderMatcher(model_dir, threshold=config["threshold"], batch_size=batch_size, device=device,
                                     use_cache=use_cache)
@@ -123,6 +153,10 @@ class Matcher:
     ) -> list[list[tuple[str, float]]]:
         """For each text, the categories scoring at least ``threshold`` (the model's own by default), best first:
         ``[('平板', 0.93), ('电脑', 0.71)]``."""
+        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
+            raise ValueError(f"top_k must be a whole number >= 1 or None, got {top_k!r}")
+        if threshold is not None and not math.isfinite(threshold):
+            raise ValueError(f"threshold must be a finite number or None, got {threshold!r}")
         texts = [texts] if isinstance(texts, str) else list(texts)
         if not texts:
             return []
@@ -144,7 +178,7 @@ class CrossEncoderMatcher(Matcher):
         from sentence_transformers import CrossEncoder
 
         super().__init__(model_dir, threshold, batch_size)
-        self.model = CrossEncoder(model_dir, device=device)
+        self.model = load_or_explain(lambda: CrossEncoder(model_dir, device=device), model_dir)
 
     def score_pairs(self, text_a, text_b):
         pairs = list(zip(text_a, text_b))
@@ -168,7 +202,7 @@ class BiEncoderMatcher(Matcher):
         from sentence_transformers import SentenceTransformer
 
         super().__init__(model_dir, threshold, batch_size)
-        self.model = SentenceTransformer(model_dir, device=device)
+        self.model = load_or_explain(lambda: SentenceTransformer(model_dir, device=device), model_dir)
         self.cache = EmbeddingCache(model_dir) if use_cache else None
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:

@@ -252,3 +252,71 @@ def test_two_processes_with_torchrun(tiny_bert, tmp_path):
     assert (out / "model.safetensors").is_file()
     train = json.loads((out / "train_results.json").read_text())
     assert train["train_samples"] == 96
+
+
+@pytest.mark.parametrize("top_k", ["-1", "0", "two"])
+def test_cli_refuses_a_top_k_that_would_drop_results(trained, capsys, top_k):
+    out, _ = trained
+    with pytest.raises(SystemExit) as e:
+        cli.main(["predict", "text-classification", "--model", str(out), "--text", "苹果很甜", "--top_k", top_k])
+    assert e.value.code == 2 and "argument --top_k: expected a whole number >= 1" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="top_k must be a whole number >= 1"):
+        TextClassifier(str(out), device="cpu").predict(["苹果很甜"], top_k=-1)
+
+
+def test_max_seq_length_beyond_the_model_is_capped(tiny_bert, tmp_path, recipe, capsys):
+    train = tmp_path / "train.txt"
+    lines = (TC / "train.txt").read_text(encoding="utf-8").splitlines()[:16]
+    lines.append(lines[0].split("\t")[0] + "\t" + "这箱苹果又大又甜" * 40)  # 320 characters; the model has 128 positions
+    train.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    results = recipe("text_classification").main([
+        "--model_name_or_path", str(tiny_bert), "--train_file", str(train), "--do_train",
+        "--label_mapping_file", str(TC / "label_mapping.txt"), "--output_dir", str(tmp_path / "out"),
+        "--max_seq_length", "1000", "--max_steps", "2", "--per_device_train_batch_size", "17", "--use_cpu",
+        "--eval_strategy", "no", "--load_best_model_at_end", "false", "--disable_tqdm", "true",
+    ])
+    assert results["train"]["train_samples"] == 17
+    # (the recipe logs to stdout, as transformers' examples do)
+    assert "--max_seq_length 1000 is longer than the model accepts (128 positions); using 128." in capsys.readouterr().out
+
+
+def test_an_output_dir_holding_another_run_is_refused(trained, tiny_bert, capsys):
+    out, _ = trained
+    before = (out / "model.safetensors").stat().st_mtime_ns
+    with pytest.raises(SystemExit) as e:
+        run_recipe_cli(base_args(tiny_bert, out, "--max_steps", "1"))
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and f"--output_dir {out} holds another run" in err and "--overwrite_output_dir" in err
+    assert (out / "model.safetensors").stat().st_mtime_ns == before  # nothing of the earlier run was touched
+
+
+def test_two_live_runs_never_share_an_output_dir(tiny_bert, tmp_path, capsys):
+    import subprocess as sp
+
+    out = tmp_path / "busy"
+    out.mkdir()
+    holder = sp.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (out / ".plm-recipes.lock").write_text(str(holder.pid))
+        with pytest.raises(SystemExit):
+            run_recipe_cli(base_args(tiny_bert, out, "--max_steps", "1"))
+        assert f"another run (process {holder.pid}) is writing it" in capsys.readouterr().err
+    finally:
+        holder.kill()
+        holder.wait()
+    # the holder is gone: its lock is stale and taken over; the run trains and releases it
+    run_recipe_cli(base_args(tiny_bert, out, "--max_steps", "1", "--eval_strategy", "no",
+                                   "--load_best_model_at_end", "false"))
+    assert (out / "model.safetensors").is_file() and not (out / ".plm-recipes.lock").exists()
+    # and --overwrite_output_dir replaces the run it left
+    run_recipe_cli(base_args(tiny_bert, out, "--max_steps", "1", "--eval_strategy", "no",
+                                   "--load_best_model_at_end", "false", "--overwrite_output_dir"))
+
+
+def run_recipe_cli(argv):
+    """The recipe's command-line entry point (errors as one line and exit code 2), in this process."""
+    from helpers import load_recipe
+
+    from plm_recipes.utils import run_cli
+
+    run_cli(lambda: load_recipe("text_classification").main(argv))

@@ -168,3 +168,15 @@ def test_read_text_lines(tmp_path):
     assert read_text_lines(write(tmp_path / "t.txt", "一\n\n二\n")) == ["一", "二"]
     with pytest.raises(DataFormatError, match="expected one text per line"):
         read_text_lines(write(tmp_path / "e.txt", "\n"))
+
+
+def test_label_names_that_are_other_labels_ids_are_refused(tmp_path):
+    # ids 0,1,2 named "1","2","3": a data label "1" could be id 1 or the name of id 0
+    path = tmp_path / "label_mapping.txt"
+    path.write_text("0,1\n1,2\n2,3\n", encoding="utf-8")
+    with pytest.raises(DataFormatError, match=r"label_mapping\.txt, line 1: label name '1' \(id 0\) is also the id "
+                                              r"of '2' \(line 2\)"):
+        LabelMap.from_file(path)
+    # names equal to their own ids are not ambiguous
+    path.write_text("0,0\n1,1\n", encoding="utf-8")
+    assert LabelMap.from_file(path).encode("1") == 1

@@ -289,6 +289,27 @@ def test_category_embeddings_are_cached_and_invalidated(dssm, tmp_path):
     assert third.cache.misses == 1 and third.cache.hits == 0
 
 
+@pytest.mark.parametrize("damage", ["truncate", "wrong_shape", "not_numpy"])
+def test_a_damaged_cache_entry_is_rebuilt(dssm, damage):
+    out, _ = dssm
+    shutil.rmtree(out / "label_embeddings", ignore_errors=True)
+    categories = read_categories(M / "types_desc.txt")
+    expected = Matcher.from_pretrained(str(out), device="cpu").rank(["橘子很甜"], categories, threshold=-1)
+    [entry] = (out / "label_embeddings").glob("*.npy")
+    if damage == "truncate":
+        entry.write_bytes(entry.read_bytes()[:100])
+    elif damage == "wrong_shape":
+        np.save(entry, np.zeros((3, 7), dtype=np.float32))
+    else:
+        entry.write_text("not an array", encoding="utf-8")
+    matcher = Matcher.from_pretrained(str(out), device="cpu")
+    assert matcher.rank(["橘子很甜"], categories, threshold=-1) == expected
+    assert matcher.cache.misses == 1 and matcher.cache.hits == 0
+    [rebuilt] = (out / "label_embeddings").glob("*.npy")  # written again, whole; no temporary file left
+    assert np.load(rebuilt).shape[0] == len(categories)
+    assert Matcher.from_pretrained(str(out), device="cpu").category_embeddings(categories).shape[0] == len(categories)
+
+
 def test_cli_predict_matching_and_embed(dssm, pointwise, tmp_path, capsys):
     out, _ = dssm
     cli.main(["predict", "matching", "--model", str(out), "--labels", str(M / "types_desc.txt"),
@@ -387,3 +408,16 @@ def test_dssm_with_length_grouped_batches(tiny_bert, tmp_path):
     results = run("matching_dssm", tiny_bert, tmp_path, "--max_steps", "3", "--train_sampling_strategy",
                   "group_by_length", "--eval_strategy", "no", "--load_best_model_at_end", "false")
     assert results["train"]["train_samples"] == 120
+
+
+@pytest.mark.parametrize(("flag", "value", "message"), [
+    ("--threshold", "nan", "argument --threshold: expected a finite number, got 'nan'"),
+    ("--threshold", "inf", "argument --threshold: expected a finite number, got 'inf'"),
+    ("--top_k", "-1", "argument --top_k: expected a whole number >= 1, got -1"),
+])
+def test_cli_refuses_values_that_would_silently_drop_results(dssm, capsys, flag, value, message):
+    out, _ = dssm
+    with pytest.raises(SystemExit) as e:
+        cli.main(["predict", "matching", "--model", str(out), "--labels", str(M / "types_desc.txt"),
+                  "--text", "屏幕很清晰", flag, value])
+    assert e.value.code == 2 and message in capsys.readouterr().err

@@ -1,0 +1,166 @@
+"""Every user error, whichever layer raises it (our checks, TrainingArguments, YAML, torch/safetensors, the file
+system), ends in one line on stderr and exit code 2, with nothing lost; Ctrl-C stops training cleanly and says
+which checkpoint to resume from (exit code 130)."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+
+import pytest
+from helpers import DATA, load_recipe
+
+from plm_recipes import cli
+from plm_recipes.utils import run_cli
+
+TC = DATA / "classification"
+
+
+def train_args(model, out, *extra):
+    return ["--model_name_or_path", str(model), "--train_file", str(TC / "train.txt"),
+            "--label_mapping_file", str(TC / "label_mapping.txt"), "--do_train", "--output_dir", str(out),
+            "--use_cpu", "--disable_tqdm", "true", "--eval_strategy", "no", "--load_best_model_at_end", "false",
+            "--max_steps", "1", "--log_level", "error", *extra]
+
+
+def run_recipe(argv, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["text_classification.py"])
+    run_cli(lambda: load_recipe("text_classification").main(argv))
+
+
+def one_line_error(capsys, code, e) -> str:
+    """The one error line on stderr (progress bars may come before it), with no traceback."""
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert e.value.code == code and len(errors) == 1 and "Traceback" not in err, err[-2000:]
+    assert err.rstrip().endswith(errors[0]), err[-2000:]
+    return errors[0]
+
+
+@pytest.fixture
+def damaged(tiny_bert, tmp_path):
+    """Copies of the tiny model with one file damaged."""
+    def make(name: str, damage) -> str:
+        folder = tmp_path / name
+        shutil.copytree(tiny_bert, folder)
+        damage(folder)
+        return str(folder)
+    return make
+
+
+def truncate(path):
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+RECIPE_CASES = {
+    "yaml value of the wrong type": (
+        lambda tmp, model: ["--config", str(_yaml(tmp, "num_train_epochs: three\n"))],
+        "num_train_epochs: expected a number, found 'three'"),
+    "yaml value that is a list": (
+        lambda tmp, model: ["--config", str(_yaml(tmp, "learning_rate: [1.0e-4, 2.0e-4]\n"))],
+        "learning_rate: expected a number, found [0.0001, 0.0002]"),
+    "yaml choice that does not exist": (
+        lambda tmp, model: ["--config", str(_yaml(tmp, "lr_scheduler_type: sometimes\n"))],
+        "lr_scheduler_type: 'sometimes' is not one of: linear, cosine"),
+    "conflicting Trainer arguments": (
+        lambda tmp, model: ["--load_best_model_at_end", "true", "--eval_strategy", "epoch", "--save_strategy",
+                            "steps", "--validation_file", str(TC / "dev.txt")],
+        "--load_best_model_at_end requires the save and eval strategy to match"),
+}
+
+
+def _yaml(folder, text):
+    path = folder / "run.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("case", sorted(RECIPE_CASES))
+def test_recipe_user_errors_are_one_line(case, tiny_bert, tmp_path, capsys, monkeypatch):
+    extra, message = RECIPE_CASES[case]
+    with pytest.raises(SystemExit) as e:
+        run_recipe(train_args(tiny_bert, tmp_path / "out", *extra(tmp_path, tiny_bert)), monkeypatch)
+    assert message in one_line_error(capsys, 2, e)
+
+
+def no_tokenizer(folder):
+    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json"):
+        (folder / name).unlink(missing_ok=True)
+
+
+@pytest.mark.parametrize(("name", "damage"), [
+    ("weights", lambda folder: truncate(folder / "model.safetensors")),
+    ("config", lambda folder: truncate(folder / "config.json")),
+    ("tokenizer", no_tokenizer),
+])
+def test_a_damaged_model_folder_is_one_line(name, damage, damaged, tmp_path, capsys, monkeypatch):
+    model = damaged(name, damage)
+    with pytest.raises(SystemExit) as e:
+        run_recipe(train_args(model, tmp_path / "out"), monkeypatch)
+    line = one_line_error(capsys, 2, e)
+    assert model in line, line
+
+
+def test_debug_shows_the_traceback(tiny_bert, tmp_path, monkeypatch):
+    from plm_recipes.errors import ArgumentError
+
+    monkeypatch.setattr(sys, "argv", ["text_classification.py", "--debug"])
+    with pytest.raises(ArgumentError, match="expected a number"):
+        run_cli(lambda: load_recipe("text_classification").main(
+            train_args(tiny_bert, tmp_path / "out", "--config", str(_yaml(tmp_path, "num_train_epochs: x\n")))))
+
+
+@pytest.fixture(scope="module")
+def classifier(tiny_bert, tmp_path_factory):
+    out = tmp_path_factory.mktemp("errors") / "classifier"
+    load_recipe("text_classification").main(train_args(tiny_bert, out))
+    return out
+
+
+@pytest.mark.parametrize(("output", "message"), [
+    ("missing/predictions.jsonl", "--output missing/predictions.jsonl: cannot write it (No such file or directory)"),
+    (".", "is a folder; give a file name"),
+])
+def test_an_unwritable_output_is_refused_before_predicting(classifier, tmp_path, capsys, monkeypatch, output,
+                                                           message):
+    monkeypatch.chdir(tmp_path)
+    calls = []
+    monkeypatch.setattr("plm_recipes.classification.predictor.TextClassifier.predict",
+                        lambda self, *a, **k: calls.append(1))
+    with pytest.raises(SystemExit) as e:
+        cli.main(["predict", "text-classification", "--model", str(classifier), "--text", "苹果很甜",
+                  "--output", output])
+    assert message in one_line_error(capsys, 2, e) and not calls  # refused before any work was done
+
+
+def test_a_damaged_model_for_prediction_is_one_line(classifier, tmp_path, capsys):
+    copy = tmp_path / "copy"
+    shutil.copytree(classifier, copy)
+    truncate(copy / "model.safetensors")
+    with pytest.raises(SystemExit) as e:
+        cli.main(["predict", "text-classification", "--model", str(copy), "--text", "苹果很甜"])
+    line = one_line_error(capsys, 2, e)
+    assert f"Cannot load the model from {copy}" in line and "damaged or incomplete" in line
+
+
+def test_ctrl_c_stops_cleanly_and_names_the_checkpoint_to_resume_from(tiny_bert, tmp_path, capsys, monkeypatch):
+    from plm_recipes.callbacks import ProgressLogCallback
+
+    def interrupt_at_step_3(self, args, state, control, **kwargs):
+        if state.global_step == 3:
+            raise KeyboardInterrupt
+
+    out = tmp_path / "out"
+    argv = train_args(tiny_bert, out, "--max_steps", "5", "--save_strategy", "steps", "--save_steps", "2",
+                      "--per_device_train_batch_size", "8")
+    with monkeypatch.context() as patch:
+        patch.setattr(ProgressLogCallback, "on_step_end", interrupt_at_step_3, raising=False)
+        with pytest.raises(SystemExit) as e:
+            run_recipe(argv, monkeypatch)
+    line = one_line_error(capsys, 130, e)
+    checkpoint = out / "checkpoint-2"
+    assert f"training interrupted at step 3; the last checkpoint is {checkpoint}" in line
+    assert f"--resume_from_checkpoint {checkpoint}" in line
+    assert not (out / ".plm-recipes.lock").exists()  # the folder is free again
+    run_recipe([*argv, "--resume_from_checkpoint", str(checkpoint)], monkeypatch)  # ... and the advice works
+    assert (out / "model.safetensors").is_file()

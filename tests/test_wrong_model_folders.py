@@ -1,0 +1,80 @@
+"""A predictor refuses a folder that was not trained for its task, in one line saying what the folder is, instead
+of a traceback or scores from a randomly initialised head."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from helpers import DATA, load_recipe
+
+from plm_recipes import cli
+
+QUICK = ["--do_train", "--max_steps", "1", "--use_cpu", "--disable_tqdm", "true", "--eval_strategy", "no",
+         "--save_strategy", "no", "--load_best_model_at_end", "false", "--log_level", "error"]
+
+
+@pytest.fixture(scope="module")
+def folders(tiny_bert, tmp_path_factory):
+    root = tmp_path_factory.mktemp("folders")
+    load_recipe("text_classification").main([
+        "--model_name_or_path", str(tiny_bert), "--train_file", str(DATA / "classification" / "train.txt"),
+        "--output_dir", str(root / "classifier"), *QUICK])
+    load_recipe("matching_dssm").main([
+        "--model_name_or_path", str(tiny_bert), "--train_file", str(DATA / "matching" / "train.txt"),
+        "--output_dir", str(root / "dssm"), *QUICK])
+    load_recipe("matching_pointwise").main([
+        "--model_name_or_path", str(tiny_bert), "--train_file", str(DATA / "matching" / "train.txt"),
+        "--output_dir", str(root / "pointwise"), *QUICK])
+    bi_encoder = root / "bi_encoder"  # a sentence-transformers model made elsewhere: no matching_config.json
+    shutil.copytree(root / "dssm", bi_encoder)
+    (bi_encoder / "matching_config.json").unlink()
+    return {"classifier": root / "classifier", "dssm": root / "dssm", "pointwise": root / "pointwise",
+            "bi_encoder": bi_encoder, "encoder": tiny_bert}
+
+
+@pytest.mark.parametrize(("folder", "message"), [
+    ("dssm", "is a text-matching model (it has matching_config.json); use `plm-recipes predict matching`."),
+    ("bi_encoder", "is a sentence-transformers model (a bi-encoder: it embeds texts, it has no classifier); text "
+             "classification needs a model fine-tuned for it."),
+    ("encoder", "is a model without a sequence-classification head (BertModel): a pretrained encoder, not a "
+                "fine-tuned one; text classification needs a model fine-tuned for it."),
+    ("pointwise", "is a text-matching model (it has matching_config.json); use `plm-recipes predict matching`."),
+])
+def test_predict_text_classification_refuses(folders, capsys, folder, message):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["predict", "text-classification", "--model", str(folders[folder]), "--text", "苹果很甜"])
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]  # progress bars may come first
+    assert e.value.code == 2 and len(errors) == 1 and message in errors[0] and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize(("folder", "message"), [
+    ("classifier", "is a sequence classifier with 8 outputs (BertForSequenceClassification); text matching (a "
+                   "cross-encoder) needs 1 output."),
+    ("encoder", "is a model without a sequence-classification head (BertModel): a pretrained encoder, not a "
+                "fine-tuned one; text matching (a cross-encoder) needs a model fine-tuned for it."),
+])
+def test_predict_matching_refuses(folders, capsys, folder, message):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["predict", "matching", "--model", str(folders[folder]), "--labels",
+                  str(DATA / "matching" / "types_desc.txt"), "--text", "屏幕很清晰"])
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]  # progress bars may come first
+    assert e.value.code == 2 and len(errors) == 1 and message in errors[0] and "Traceback" not in err, err
+
+
+def test_a_head_the_checkpoint_lacks_is_refused(folders, tmp_path):
+    """A config that names a classifier over weights without one: the head would be random."""
+    import json
+
+    from plm_recipes.classification import TextClassifier
+    from plm_recipes.errors import ModelLoadError
+
+    fake = tmp_path / "fake"
+    shutil.copytree(folders["encoder"], fake)
+    config = json.loads((fake / "config.json").read_text())
+    config["architectures"] = ["BertForSequenceClassification"]
+    (fake / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelLoadError, match="whose checkpoint lacks the head's weights .*classifier"):
+        TextClassifier(str(fake), device="cpu")
