@@ -182,9 +182,10 @@ class RecipeTrainingArguments(RecipeSettings, TrainingArguments):
     :class:`~plm_recipes.trainer.RecipeTrainer`. A recipe with settings of its own subclasses it."""
 
 
-# Training arguments that say where a run's files go or that hold secrets: not part of what made the model, and
-# left out of the model card's settings (secrets are never written at all).
-_LOCATION_KEYS = {"output_dir", "logging_dir", "run_name", "hub_model_id", "resume_from_checkpoint"}
+# Training arguments that say where a run's files go: not part of what made the model, and left out of the model
+# card's settings (secrets, the *_token arguments, are never written at all).
+_LOCATION_KEYS = {"output_dir", "logging_dir", "run_name", "hub_model_id", "resume_from_checkpoint",
+                  "overwrite_output_dir"}
 
 
 def _plain(value: Any) -> Any:
@@ -270,7 +271,7 @@ class RunConfig:
     def card_settings(self) -> dict[str, Any]:
         """What the model card lists: the recipe's own settings (also at their defaults) and every other setting
         that differs from its default."""
-        own = {k: self.values[k] for k in self.own if self.values.get(k) is not None}
+        own = {k: self.values[k] for k in self.own if self.values.get(k) is not None and k not in _LOCATION_KEYS}
         return {**own, **self.changed()}
 
     def to_yaml(self) -> str:

@@ -88,7 +88,8 @@ class RecipeTrainerMixin:
                                          self.new_parameters)
         rate = getattr(self.args, "new_parameters_learning_rate", None)
         if self.optimizer is not None or not rate or not self.new_parameters:
-            return super().create_optimizer(model)
+            # transformers 5.2's create_optimizer takes no model argument (later ones do)
+            return super().create_optimizer() if model is None else super().create_optimizer(model)
         decay = set(self.get_decay_parameter_names(opt_model))
         groups: dict[tuple[bool, bool], list] = {}
         for name, param in opt_model.named_parameters():

@@ -66,7 +66,16 @@ RECIPE_CASES = {
         lambda tmp, model: ["--load_best_model_at_end", "true", "--eval_strategy", "epoch", "--save_strategy",
                             "steps", "--validation_file", str(TC / "dev.txt")],
         "--load_best_model_at_end requires the save and eval strategy to match"),
+    "an output folder that cannot be made": (
+        lambda tmp, model: ["--output_dir", str(_file(tmp) / "out")],
+        "file.txt/out: Not a directory"),
 }
+
+
+def _file(folder):
+    path = folder / "file.txt"
+    path.write_text("a file where a folder should be", encoding="utf-8")
+    return path
 
 
 def _yaml(folder, text):
