@@ -158,6 +158,11 @@ def load_model(
     return model, new
 
 
+# What a matching model's folder holds beyond the weights (written by the matching family, recognised by the
+# predictors of every family, so that none loads another family's model as its own).
+MATCHING_CONFIG_NAME = "matching_config.json"
+
+
 def _read_json(path: str) -> dict | None:
     try:
         with open(path, encoding="utf-8") as f:

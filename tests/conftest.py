@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 from helpers import DATA, build_tiny_bert, character_vocab, load_recipe

@@ -8,10 +8,7 @@ from collections.abc import Sequence
 from transformers import pipeline
 
 from ..errors import ModelLoadError
-from ..loading import load_tokenizer_from, load_trained_sequence_classifier, model_max_length
-
-# What the matching family writes next to its models (the families do not import each other: the name is enough).
-MATCHING_CONFIG_NAME = "matching_config.json"
+from ..loading import MATCHING_CONFIG_NAME, load_tokenizer_from, load_trained_sequence_classifier, model_max_length
 
 
 class TextClassifier:

@@ -10,10 +10,11 @@ import os
 from collections.abc import Sequence
 
 from ..errors import ModelLoadError
+from ..loading import MATCHING_CONFIG_NAME
 
 logger = logging.getLogger(__name__)
 
-MATCHING_CONFIG = "matching_config.json"
+MATCHING_CONFIG = MATCHING_CONFIG_NAME
 
 
 def save_matching_config(output_dir: str, *, kind: str, threshold: float, objective: str) -> None:
