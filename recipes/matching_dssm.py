@@ -31,11 +31,12 @@ from sentence_transformers.sentence_transformer.losses import CosineSimilarityLo
 from transformers import set_seed
 
 from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments, RunConfig, data_files, parse_args
-from plm_recipes.matching import BiEncoderConfig, PairDataArguments
-from plm_recipes.matching.bi_encoder import USAGE, BiEncoderTrainer, PairMatchEvaluator, load_sentence_transformer
+from plm_recipes.bi_encoder import BiEncoderConfig, BiEncoderTrainer, PairMatchEvaluator, load_sentence_transformer
+from plm_recipes.matching import PairDataArguments
 from plm_recipes.matching.data import load_pair_splits
-from plm_recipes.matching.model_files import save_matching_config, write_pair_predictions
-from plm_recipes.matching.similarity import pair_similarities
+from plm_recipes.matching.usage import BI_ENCODER_USAGE
+from plm_recipes.model_files import save_matching_config, write_pair_predictions
+from plm_recipes.similarity import pair_similarities
 from plm_recipes.modelcard import ModelCardInfo
 from plm_recipes.utils import run_cli, setup_logging
 
@@ -75,7 +76,7 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     card = ModelCardInfo(
         recipe="matching_dssm", pipeline_tag="sentence-similarity", library_name="sentence-transformers",
         base_model=model_args.model_name_or_path,
-        data_files=files, num_examples={split: len(ds) for split, ds in pairs.items()}, usage=USAGE,
+        data_files=files, num_examples={split: len(ds) for split, ds in pairs.items()}, usage=BI_ENCODER_USAGE,
     )
     trainer = BiEncoderTrainer(
         model=model,

@@ -4,13 +4,18 @@
 * :mod:`.data`: labelled pairs, category description files, sampled negatives, groups of a text's pairs.
 * :mod:`.losses`: the listwise softmax loss (CoSENT and the bi-encoders' other losses come from
   sentence-transformers).
-* :mod:`.bi_encoder`: training bi-encoders (length-grouped sampler, trainer, evaluator, threshold calibration).
-* :mod:`.model_files`: ``matching_config.json`` and the prediction files.
+* :mod:`.usage`: the bi-encoders' model card usage.
 * :mod:`.predictor`: :class:`Matcher` ranks categories with any saved matching model.
+
+Training bi-encoders (the trainer, sampler, evaluator, threshold calibration, :class:`BiEncoderConfig`) and the
+``matching_config.json`` file are in the core (:mod:`plm_recipes.bi_encoder`, :mod:`plm_recipes.model_files`): the
+sentence-embedding family uses them too.
 """
 
-from .arguments import BiEncoderConfig, PairDataArguments, PointwiseMatchingConfig, SentenceTransformerMatchingConfig
-from .data import Category, read_categories, read_pairs
+from ..bi_encoder import BiEncoderConfig
+from ..data.pairs import read_pairs
+from .arguments import PairDataArguments, PointwiseMatchingConfig, SentenceTransformerMatchingConfig
+from .data import Category, read_categories
 from .predictor import BiEncoderMatcher, CrossEncoderMatcher, EmbeddingCache, Matcher
 
 __all__ = [

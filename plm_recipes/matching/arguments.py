@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sentence_transformers import SentenceTransformerTrainingArguments
-
-from ..args import DataArguments, RecipeSettings, RecipeTrainingArguments
+from ..args import DataArguments, RecipeTrainingArguments
+from ..bi_encoder import BiEncoderConfig
 from ..errors import ArgumentError
 
 
@@ -58,12 +57,6 @@ class PointwiseMatchingConfig(RecipeTrainingArguments):
                           "--negatives_per_positive, its sampled categories too). 0: binary cross-entropy alone, "
                           "batches of pairs."},
     )
-
-
-@dataclass
-class BiEncoderConfig(RecipeSettings, SentenceTransformerTrainingArguments):
-    """Training configuration of a bi-encoder recipe (``recipes/matching_dssm.py``): sentence-transformers'
-    training arguments with the recipes' shared settings."""
 
 
 @dataclass

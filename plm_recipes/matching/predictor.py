@@ -28,9 +28,9 @@ import numpy as np
 
 from ..errors import ModelLoadError
 from ..loading import load_or_explain, load_trained_sequence_classifier
+from ..model_files import load_matching_config
+from ..similarity import pair_similarities
 from .data import Category
-from .model_files import load_matching_config
-from .similarity import pair_similarities
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,5 @@
-"""Cosine similarity of text pairs with a sentence-transformers model (for evaluation and prediction)."""
+"""Cosine similarity of text pairs with a sentence-transformers model (for evaluation and prediction, in the
+matching and sentence-embedding families)."""
 
 from __future__ import annotations
 

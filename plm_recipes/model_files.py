@@ -1,5 +1,6 @@
-"""What a matching model's folder holds beyond the weights: ``matching_config.json`` (the model kind and its
-decision threshold), written at training time and read by the predictor; and the recipes' prediction files."""
+"""What a pair-scoring model's folder holds beyond the weights: ``matching_config.json`` (the model kind and its
+decision threshold), written at training time and read by the predictors; and the pair prediction files.
+Written by the matching and sentence-embedding recipes."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import math
 import os
 from collections.abc import Sequence
 
-from ..errors import ModelLoadError
-from ..loading import MATCHING_CONFIG_NAME
+from .errors import ModelLoadError
+from .loading import MATCHING_CONFIG_NAME
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ def load_matching_config(model_dir: str) -> dict | None:
             with open(path, encoding="utf-8") as f:
                 config = json.load(f)
         except (OSError, ValueError) as e:
-            raise ModelLoadError(f"{path}: cannot read it ({e}); it is written by the matching recipes") from None
+            raise ModelLoadError(f"{path}: cannot read it ({e}); it is written by the matching and sentence-embedding recipes") from None
         kind, threshold = config.get("kind"), config.get("threshold")
         if kind not in ("bi-encoder", "cross-encoder") or not isinstance(threshold, int | float) or \
                 not math.isfinite(threshold):

@@ -1,44 +1,40 @@
-"""Bi-encoders: two towers sharing one encoder, trained and saved as sentence-transformers models.
+"""Bi-encoders: one encoder embeds each text on its own, trained and saved as a sentence-transformers model.
 
-Trained models are ordinary sentence-transformers folders: ``SentenceTransformer(output_dir)`` loads them with
-no project code. Training runs through :class:`BiEncoderTrainer`, which is sentence-transformers' trainer (a
-``transformers.Trainer``) with this project's progress lines, curves and model card. This module is for
-training; :mod:`~plm_recipes.matching.predictor` loads and uses the saved models.
+Used by two families (supervised matching and unsupervised sentence embeddings). Trained models are ordinary
+sentence-transformers folders: ``SentenceTransformer(output_dir)`` loads them with no project code. Training runs
+through :class:`BiEncoderTrainer`, which is sentence-transformers' trainer (a ``transformers.Trainer``) with this
+project's progress lines, curves and model card, configured by :class:`BiEncoderConfig`; :class:`PairMatchEvaluator`
+scores labelled pairs during training and :func:`calibrate_threshold` picks a decision threshold for a model
+trained to rank.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from datasets import IterableDataset
-from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer
+from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
 from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
 from sentence_transformers.base.sampler import BatchSamplers, DefaultBatchSampler
 
-from ..args import ModelArguments
-from ..errors import ArgumentError
-from ..loading import capped_max_seq_length, load_or_explain
-from ..metrics.binary import BinaryMatchMetrics, best_f1_threshold
-from ..trainer import RecipeTrainerMixin
+from .args import ModelArguments, RecipeSettings
+from .errors import ArgumentError
+from .loading import capped_max_seq_length, load_or_explain
+from .metrics.binary import BinaryMatchMetrics, best_f1_threshold
 from .similarity import pair_similarities
+from .trainer import RecipeTrainerMixin
 
 logger = logging.getLogger(__name__)
 
-USAGE = """\
-```python
-from sentence_transformers import SentenceTransformer
 
-model = SentenceTransformer("{model}")
-embeddings = model.encode(["平板：可以触屏的便携电脑。", "屏幕很清晰，追剧很爽"])
-model.similarity(embeddings[:1], embeddings[1:])  # cosine; >= the threshold in matching_config.json is a match
-```
-
-Rank categories for a comment (their embeddings cached next to the model):
-`plm-recipes predict matching --model {model} --labels types_desc.txt --text "..."`
-"""
+@dataclass
+class BiEncoderConfig(RecipeSettings, SentenceTransformerTrainingArguments):
+    """Training configuration of a bi-encoder recipe: sentence-transformers' training arguments with the recipes'
+    shared settings. A recipe with settings of its own subclasses it."""
 
 
 class LengthGroupedBatchSampler(DefaultBatchSampler):
