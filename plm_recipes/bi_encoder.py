@@ -102,16 +102,17 @@ def load_sentence_transformer(model_args: ModelArguments, max_seq_length: int) -
 
 def calibrate_threshold(
     model: SentenceTransformer, text_a: Sequence[str], text_b: Sequence[str], labels: Sequence[int],
-    batch_size: int = 32,
+    batch_size: int = 32, source: str = "training",
 ) -> float:
-    """The similarity threshold with the best F1 on the given (training) pairs: a bi-encoder trained to rank
-    (CoSENT) has no fixed threshold of its own. Returns the midpoint below the best cut."""
+    """The similarity threshold with the best F1 on the given pairs (``source`` names them in the log): a
+    bi-encoder trained to rank (CoSENT, SimCSE) has no fixed threshold of its own. Returns the midpoint below the
+    best cut."""
     scores = pair_similarities(model, text_a, text_b, batch_size)
     threshold, f1 = best_f1_threshold(scores, np.asarray(labels))
     below = scores[scores < threshold]
     if len(below):  # cut between the two scores, not on a training example's score
         threshold = (threshold + below.max()) / 2
-    logger.info("Threshold %.4f calibrated on %d training pairs (F1 %.4f there).", threshold, len(scores), f1)
+    logger.info("Threshold %.4f calibrated on %d %s pairs (F1 %.4f there).", threshold, len(scores), source, f1)
     return float(threshold)
 
 
@@ -121,13 +122,14 @@ class PairMatchEvaluator(BaseEvaluator):
 
     Args:
         text_a, text_b, labels: the pairs and their 0/1 labels.
-        threshold: a pair matches when its cosine similarity is at least this.
-        primary_metric: the metric that picks the best checkpoint (``"f1"``, or ``"best_f1"`` for a model
-            whose threshold is set after training).
+        threshold: a pair matches when its cosine similarity is at least this; ``None``: the best-F1 threshold on
+            these pairs (reported as ``threshold``), for a model whose threshold is chosen on them after training.
+        primary_metric: the metric that picks the best checkpoint (``"f1"``; ``"best_f1"`` or ``"spearman"`` for
+            a model whose threshold is set after training).
     """
 
     def __init__(
-        self, text_a: Sequence[str], text_b: Sequence[str], labels: Sequence[int], threshold: float = 0.5,
+        self, text_a: Sequence[str], text_b: Sequence[str], labels: Sequence[int], threshold: float | None = 0.5,
         batch_size: int = 32, primary_metric: str = "f1", name: str = "",
     ):
         super().__init__()
@@ -139,8 +141,12 @@ class PairMatchEvaluator(BaseEvaluator):
 
     def __call__(self, model, output_path=None, epoch: int = -1, steps: int = -1) -> dict[str, float]:
         scores = pair_similarities(model, self.text_a, self.text_b, self.batch_size)
-        metrics = BinaryMatchMetrics(keep_in_memory=True).compute(
-            predictions=scores, references=self.labels, threshold=self.threshold
-        )
-        metrics["threshold"] = self.threshold
+        metric = BinaryMatchMetrics(keep_in_memory=True)
+        metrics = metric.compute(predictions=scores, references=self.labels,
+                                 threshold=0.5 if self.threshold is None else self.threshold)
+        threshold = self.threshold
+        if threshold is None:
+            threshold = metrics["best_threshold"]
+            metrics = metric.compute(predictions=scores, references=self.labels, threshold=threshold)
+        metrics["threshold"] = threshold
         return self.prefix_name_to_metrics(metrics, self.name)

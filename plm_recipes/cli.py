@@ -4,6 +4,7 @@
     plm-recipes predict text-classification --model outputs/text_classification --file texts.txt --top_k 3
     plm-recipes predict matching --model outputs/matching_dssm --labels types_desc.txt --text "屏幕很清晰"
     plm-recipes embed --model outputs/matching_dssm --input texts.txt --output embeddings.npy
+    plm-recipes predict similarity --model outputs/simcse --a "怎么开初婚未育证明" --b "初婚未育证明怎么开？"
 
 Training runs the recipes themselves (``python recipes/<name>.py`` or ``accelerate launch recipes/<name>.py``).
 
@@ -27,7 +28,7 @@ from .data import read_text_lines
 from .errors import PlmRecipesError
 
 # The task families with commands, each a package with a cli module (imported when the parser is built).
-FAMILIES = ("classification", "matching")
+FAMILIES = ("classification", "matching", "sentence_embedding")
 
 
 def texts_from_args(args: argparse.Namespace) -> list[str]:

@@ -1,0 +1,178 @@
+#!/usr/bin/env python
+"""Benchmark: unsupervised SimCSE / ESimCSE on LCQMC with multilingual-e5-small (and an encoder trained from
+scratch, never trained for similarity).
+
+Training text: the sentences of ``../shared/data/lcqmc/unlabeled.tsv`` (12,500 lines of two sentences, no labels).
+Evaluation: ``lcqmc/dev.tsv`` pairs. The issue measures on the **first 2,000 dev pairs**; they are the test pairs
+here and are used for nothing else. The next 2,000 dev pairs are the validation pairs: the best checkpoint
+(spearman, evaluated every ``--eval_steps``) and the saved match threshold are chosen on them, so the F1 on the
+test pairs is at a threshold chosen elsewhere.
+
+Runs, one after the other:
+
+* ``untouched``: the encoder as it comes, mean pooled (no training; threshold chosen on the validation pairs);
+* ``simcse``, ``esimcse``: ``recipes/simcse.py`` with its defaults and the given steps;
+* with ``--scratch``: the same for a 4-layer BERT (hidden 256) built from a config with bert-base-chinese's
+  vocabulary (``untouched`` is its random initialisation), to show the lift from an encoder that knows nothing
+  of similarity.
+
+Reports spearman and P/R/F1 on the test pairs, the best validation spearman and its step, the spearman curve over
+steps (validation), train sentences/s (each sentence is encoded twice; evaluation time left out) and peak memory
+(RSS of the training process).
+
+    python bench/simcse.py [--max_steps 300] [--eval_steps 25] [--methods simcse esimcse] [--scratch]
+
+Target (issue #16): spearman >= 0.72 on the test pairs for SimCSE and for ESimCSE with multilingual-e5-small
+(untouched: 0.689; public BERT figures on LCQMC: SimCSE 0.704, ESimCSE 0.716).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import ROOT, models_dir, print_table, require, run_recipe, save
+
+sys.path.insert(0, str(ROOT))
+
+
+def split_dev(dev: Path, folder: Path, test_size: int, validation_size: int) -> tuple[Path, Path]:
+    """The first ``test_size`` pairs of dev.tsv as test.tsv, the next ``validation_size`` as validation.tsv."""
+    lines = [line for line in dev.read_text(encoding="utf-8").splitlines() if line.strip()]
+    test, validation = folder / "test.tsv", folder / "validation.tsv"
+    test.write_text("\n".join(lines[:test_size]) + "\n", encoding="utf-8")
+    validation.write_text("\n".join(lines[test_size:test_size + validation_size]) + "\n", encoding="utf-8")
+    return test, validation
+
+
+def untouched(model: Path, test: Path, validation: Path) -> dict:
+    """The encoder as it is, mean pooled: test metrics at the best-F1 threshold of the validation pairs."""
+    from plm_recipes.bi_encoder import PairMatchEvaluator, calibrate_threshold
+    from plm_recipes.data import read_pairs
+    from sentence_transformers import SentenceTransformer
+
+    start = time.perf_counter()
+    encoder = SentenceTransformer(str(model), device="cpu")
+    encoder.max_seq_length = 64
+    val = read_pairs(validation)
+    threshold = calibrate_threshold(encoder, val["text_a"], val["text_b"], val["label"], 64, source="validation")
+    pairs = read_pairs(test)
+    metrics = PairMatchEvaluator(pairs["text_a"], pairs["text_b"], pairs["label"], threshold=threshold,
+                                 batch_size=64)(encoder)
+    return {"test_spearman": metrics["spearman"], "test_precision": metrics["precision"],
+            "test_recall": metrics["recall"], "test_f1": metrics["f1"], "threshold": threshold,
+            "seconds": time.perf_counter() - start}
+
+
+def train(method: str, model: Path, data: Path, test: Path, validation: Path, args: argparse.Namespace,
+          name: str) -> dict:
+    out = Path(tempfile.mkdtemp(prefix=f"bench_simcse_{name}_"))
+    argv = [
+        "--model_name_or_path", str(model), "--train_file", str(data / "unlabeled.tsv"),
+        "--validation_file", str(validation), "--test_file", str(test),
+        "--do_train", "--do_predict", "--output_dir", str(out), "--overwrite_output_dir",
+        "--method", method, "--max_steps", str(args.max_steps), "--eval_steps", str(args.eval_steps),
+        "--save_steps", str(args.eval_steps), "--per_device_train_batch_size", str(args.batch_size),
+        "--learning_rate", str(args.learning_rate), "--per_device_eval_batch_size", "128",
+        "--seed", str(args.seed), "--use_cpu", "--disable_tqdm", "true", "--logging_steps", "25",
+        *args.extra,
+    ]
+    print(f"training {name} ({method}) ... (log: {out}/bench.log)", flush=True)
+    measured = run_recipe("simcse", argv, out / "bench.log")
+    results = measured["results"]
+    state = json.loads((out / "trainer_state.json").read_text(encoding="utf-8"))
+    curve = [(entry["step"], round(entry["eval_spearman"], 4)) for entry in state["log_history"]
+             if "eval_spearman" in entry]
+    best_step, best = max(curve, key=lambda point: point[1])
+    train_metrics, test_metrics = results["train"], results["test"]
+    # the trainer's train_runtime includes the evaluations during training: count training alone
+    eval_seconds = sum(entry.get("eval_runtime", 0.0) for entry in state["log_history"] if "eval_spearman" in entry)
+    train_seconds = train_metrics["train_runtime"] - eval_seconds
+    return {
+        "test_spearman": test_metrics["test_spearman"], "test_precision": test_metrics["test_precision"],
+        "test_recall": test_metrics["test_recall"], "test_f1": test_metrics["test_f1"],
+        "threshold": test_metrics["test_threshold"], "best_validation_spearman": best, "best_step": best_step,
+        "train_sentences/s": 2 * args.batch_size * state["global_step"] / train_seconds,
+        "seconds": measured["process_s"], "peak_rss_MiB": measured["peak_rss_mib"], "curve": curve,
+        "output_dir": str(out),
+    }
+
+
+def scratch_model(folder: Path) -> Path:
+    """A 4-layer BERT (hidden 256) with random weights and bert-base-chinese's vocabulary."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    tokenizer_dir = models_dir() / "bert-base-chinese-tokenizer"
+    if not tokenizer_dir.exists():
+        print(f"SKIP scratch: {tokenizer_dir} not found (run ../shared/tools/prepare_models.py)")
+        return None
+    tokenizer = BertTokenizerFast.from_pretrained(str(tokenizer_dir))
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=256, num_hidden_layers=4, num_attention_heads=4,
+                        intermediate_size=1024, max_position_embeddings=512)
+    torch.manual_seed(0)
+    path = folder / "bert-scratch"
+    BertModel(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--methods", nargs="+", choices=["simcse", "esimcse"], default=["simcse", "esimcse"])
+    parser.add_argument("--max_steps", type=int, default=300)
+    parser.add_argument("--eval_steps", type=int, default=25)
+    parser.add_argument("--batch_size", type=int, default=64)
+    parser.add_argument("--learning_rate", type=float, default=3e-5)
+    parser.add_argument("--test_pairs", type=int, default=2000)
+    parser.add_argument("--validation_pairs", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--scratch", action="store_true", help="Also train a BERT built from a config.")
+    parser.add_argument("--scratch_learning_rate", type=float, default=1e-4)
+    parser.add_argument("--skip_e5", action="store_true")
+    parser.add_argument("extra", nargs="*", help="More recipe flags, after --.")
+    args = parser.parse_args()
+
+    model, data = require("multilingual-e5-small", "lcqmc")
+    folder = Path(tempfile.mkdtemp(prefix="bench_simcse_data_"))
+    test, validation = split_dev(data / "dev.tsv", folder, args.test_pairs, args.validation_pairs)
+    encoders = [] if args.skip_e5 else [("e5-small", model, args.learning_rate, [])]
+    if args.scratch:
+        path = scratch_model(folder)
+        if path is not None:  # its word embeddings are random: train them (the default freezes a checkpoint's)
+            encoders.append(("bert-scratch", path, args.scratch_learning_rate, ["--freeze_word_embeddings", "false"]))
+
+    rows, curves = [], {}
+    for label, path, lr, flags in encoders:
+        print(f"{label}: untouched ...", flush=True)
+        measured = {"untouched": untouched(path, test, validation)}
+        for method in args.methods:
+            run_args = argparse.Namespace(**{**vars(args), "learning_rate": lr, "extra": [*flags, *args.extra]})
+            measured[method] = train(method, path, data, test, validation, run_args, f"{label}_{method}")
+            curves[f"{label} {method}"] = measured[method].pop("curve")
+        for run, m in measured.items():
+            rows.append({
+                "encoder": label, "run": run, "test_spearman": f"{m['test_spearman']:.4f}",
+                "test_P": f"{m['test_precision']:.4f}", "test_R": f"{m['test_recall']:.4f}",
+                "test_F1": f"{m['test_f1']:.4f}", "threshold": f"{m['threshold']:.4f}",
+                "best_val_spearman": f"{m['best_validation_spearman']:.4f}" if "best_step" in m else "",
+                "best_step": m.get("best_step", ""),
+                "train_sent/s": f"{m['train_sentences/s']:.1f}" if "train_sentences/s" in m else "",
+                "process_s": f"{m['seconds']:.0f}",
+                "peak_rss_MiB": f"{m['peak_rss_MiB']:.0f}" if "peak_rss_MiB" in m else "",
+            })
+    print()
+    print_table(rows, [(k, k) for k in rows[0]])
+    print("\nvalidation spearman over steps:")
+    for name, curve in curves.items():
+        print(f"  {name}: " + ", ".join(f"{step}:{value:.3f}" for step, value in curve))
+    print("\ntarget: test spearman >= 0.72 for SimCSE and ESimCSE with multilingual-e5-small (untouched: 0.689)")
+    print("results saved to", save("simcse", {"args": vars(args), "rows": rows, "curves": curves}))
+
+
+if __name__ == "__main__":
+    main()
