@@ -1,6 +1,7 @@
 """Doctest setup: the examples in ``plm_recipes``' docstrings run as written (``pytest --doctest-modules``, which
-the README's test command turns on), from a folder laid out as they assume: ``outputs/text_classification`` and
-``outputs/matching_dssm`` (tiny models trained here, two steps on the bundled samples) and ``data/``."""
+the README's test command turns on), from a folder laid out as they assume: ``outputs/text_classification``,
+``outputs/matching_dssm``, ``outputs/t5_qa`` and ``outputs/t5_filling`` (tiny models trained here, two steps on the
+bundled samples) and ``data/``."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 @pytest.fixture(scope="session")
 def example_folder(tmp_path_factory) -> Path:
     sys.path.insert(0, str(ROOT / "tests"))
-    from helpers import DATA, build_tiny_bert, character_vocab, load_recipe
+    from helpers import DATA, build_tiny_bert, build_tiny_t5, character_vocab, load_recipe
 
     folder = tmp_path_factory.mktemp("examples")
     (folder / "data").symlink_to(DATA, target_is_directory=True)
@@ -34,6 +35,14 @@ def example_folder(tmp_path_factory) -> Path:
     load_recipe("matching_dssm").main([
         *quick, "--train_file", str(DATA / "matching" / "train.txt"),
         "--output_dir", str(folder / "outputs" / "matching_dssm")])
+    t5 = build_tiny_t5(folder / "tiny-t5", character_vocab(sorted(DATA.rglob("*.txt")) + sorted(DATA.rglob("*.jsonl"))))
+    quick[1] = str(t5)
+    load_recipe("t5_qa").main([
+        *quick, "--train_file", str(DATA / "seq2seq" / "qa_train.jsonl"),
+        "--output_dir", str(folder / "outputs" / "t5_qa")])
+    load_recipe("t5_filling").main([
+        *quick, "--train_file", str(DATA / "seq2seq" / "corpus.txt"),
+        "--output_dir", str(folder / "outputs" / "t5_filling")])
     return folder
 
 

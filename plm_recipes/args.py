@@ -392,6 +392,9 @@ def parse_args(
     argv = list(sys.argv[1:] if args is None else args)
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--config")
+    pre.add_argument("--do_train", nargs="?", const="true")
+    for name in _TRAINING_ONLY_DEFAULTS:
+        pre.add_argument(f"--{name}")
     known, _ = pre.parse_known_args(argv)
 
     values: dict[str, Any] = dict(defaults or {})
@@ -400,6 +403,15 @@ def parse_args(
         from_file = load_config_file(known.config)
         values.update(from_file)
         source.update({name: f"--config {known.config}" for name in from_file})
+
+    # A run that does not train (--do_eval / --do_predict with a trained model) has no evaluations or checkpoints
+    # during training: the recipe defaults for them would make TrainingArguments turn --do_eval on and ask for
+    # --validation_file. Settings the user gave are kept.
+    trains = string_to_bool(known.do_train) if known.do_train is not None else bool(values.get("do_train"))
+    if not trains:
+        for name, value in _TRAINING_ONLY_DEFAULTS.items():
+            if source.get(name) == "recipe defaults" and getattr(known, name) is None:
+                values[name] = value
 
     actions = {a.dest: a for a in parser._actions if a.dest not in ("help", "config")}
     unknown = [name for name in values if name not in actions]
@@ -420,6 +432,9 @@ def parse_args(
         raise ArgumentError(" ".join(str(e).split())) from e
     return tuple(outputs[: len(dataclass_types)])  # drop the namespace holding --config
 
+
+# What the recipe defaults for evaluation and checkpoints during training become in a run that does not train.
+_TRAINING_ONLY_DEFAULTS = {"eval_strategy": "no", "save_strategy": "no", "load_best_model_at_end": False}
 
 _EXPECTED = {int: "a whole number", float: "a number", string_to_bool: "true or false"}
 

@@ -47,3 +47,27 @@ def load_recipe(name: str):
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def build_tiny_t5(path: Path, vocab: list[str], sentinels: str = "extra{}", n_sentinels: int = 20, seed: int = 0) -> Path:
+    """A randomly initialised 2-layer T5 (d_model 32) with a character (BERT) vocabulary and sentinel tokens,
+    saved to ``path``. ``sentinels="extra{}"`` adds them as words of the vocabulary, as the Chinese T5 checkpoints
+    do; ``"<extra_id_{}>"`` as special tokens, as T5 / mT5 do."""
+    import torch
+    from transformers import BertTokenizerFast, T5Config, T5ForConditionalGeneration
+
+    path.mkdir(parents=True, exist_ok=True)
+    words = [sentinels.format(i) for i in range(n_sentinels)]
+    in_vocab = words if not sentinels.startswith("<") else []
+    (path / "vocab.txt").write_text("\n".join(vocab + in_vocab) + "\n", encoding="utf-8")
+    tokenizer = BertTokenizerFast(vocab=str(path / "vocab.txt"))
+    if sentinels.startswith("<"):
+        tokenizer.add_special_tokens({"additional_special_tokens": words})
+    tokenizer.model_max_length = 128
+    config = T5Config(vocab_size=len(tokenizer), d_model=32, d_kv=16, d_ff=64, num_layers=2, num_heads=2,
+                      pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.sep_token_id,
+                      decoder_start_token_id=tokenizer.pad_token_id)
+    torch.manual_seed(seed)
+    T5ForConditionalGeneration(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path

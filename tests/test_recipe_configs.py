@@ -12,6 +12,7 @@ CONFIGS = {
     "matching_pointwise": "recipes/configs/matching_pointwise.yaml",
     "matching_dssm": "recipes/configs/matching_dssm.yaml",
     "matching_sentence_transformer": "recipes/configs/matching_sentence_transformer.yaml",
+    "simcse": "recipes/configs/simcse.yaml",
 }
 # Settings each config sets that are the recipe's own: the model card and run_config.yaml must show them.
 OWN_SETTINGS = {
@@ -19,6 +20,7 @@ OWN_SETTINGS = {
     "matching_pointwise": {"negatives_per_positive": 3, "new_parameters_learning_rate": 1e-3},
     "matching_dssm": {"learning_rate": 3e-5, "train_sampling_strategy": "group_by_length"},
     "matching_sentence_transformer": {"objective": "cosent", "metric_for_best_model": "best_f1"},
+    "simcse": {"method": "simcse", "pooling": "mean", "batch_sampler": "no_duplicates"},
 }
 WHERE = {"output_dir", "logging_dir", "run_name"}
 

@@ -74,10 +74,11 @@ def word_repetition(
     and cut to ``max_length`` (dropping repeated tokens before the final special token, never the original ones
     that fit).
 
-    >>> batch = {"input_ids": torch.tensor([[0, 5, 6, 7, 2, 1]]), "attention_mask": torch.tensor([[1, 1, 1, 1, 1, 0]])}
-    >>> out = word_repetition(batch, 1.0, special_ids=[0, 1, 2], pad_id=1, rng=random.Random(0))
+    >>> batch = {"input_ids": torch.tensor([[0, 5, 6, 7, 8, 9, 2, 1]]),
+    ...          "attention_mask": torch.tensor([[1, 1, 1, 1, 1, 1, 1, 0]])}
+    >>> out = word_repetition(batch, 0.32, special_ids=[0, 1, 2], pad_id=1, rng=random.Random(5))
     >>> out["input_ids"].tolist(), out["attention_mask"].tolist()
-    ([[0, 5, 5, 6, 7, 7, 2]], [[1, 1, 1, 1, 1, 1, 1]])
+    ([[0, 5, 6, 7, 7, 8, 9, 9, 2]], [[1, 1, 1, 1, 1, 1, 1, 1, 1]])
     """
     rng = rng or random.Random()
     special = set(special_ids)
@@ -227,16 +228,18 @@ class ESimCSELoss(nn.Module):
         anchors = _embed(self.model, anchor_features, self.head)
         positives = _embed(self.model, positive_features, self.head)
 
+        training = torch.is_grad_enabled()  # an evaluation loss neither moves the momentum encoder nor queues
         candidates = positives
         if self.queue_size:
-            with torch.no_grad():
-                momentum_model, momentum_head = self._update_momentum_encoder(model)
-                keys = _embed(momentum_model, anchor_features, momentum_head).detach()
+            if training:
+                with torch.no_grad():
+                    momentum_model, momentum_head = self._update_momentum_encoder(model)
+                    keys = _embed(momentum_model, anchor_features, momentum_head).detach()
             if self.queue is not None:
                 candidates = torch.cat([positives, self.queue.to(positives.dtype)])
         scores = cos_sim(anchors, candidates) * self.scale
         loss = self.cross_entropy(scores, torch.arange(len(anchors), device=scores.device))
-        if self.queue_size and torch.is_grad_enabled():  # enqueue after the loss: never this batch's own
+        if self.queue_size and training:  # enqueue after the loss: never this batch's own
             self._enqueue(keys)
         return loss
 

@@ -1,0 +1,62 @@
+"""The seq2seq recipes' arguments: data for question answering and for mask filling, and a training config
+(``Seq2SeqTrainingArguments`` with the recipes' shared settings) that generates when it evaluates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from transformers import Seq2SeqTrainingArguments
+
+from ..args import DataArguments, RecipeSettings
+from ..errors import ArgumentError
+
+
+@dataclass
+class Seq2SeqRecipeConfig(RecipeSettings, Seq2SeqTrainingArguments):
+    """Training configuration of the seq2seq recipes: ``Seq2SeqTrainingArguments`` (``--predict_with_generate``,
+    ``--generation_max_length``, ``--generation_num_beams``) with the recipes' shared settings."""
+
+
+@dataclass
+class QADataArguments(DataArguments):
+    """Question answering: ``{"context", "question", "answer"}`` JSON lines (or csv / tsv with those fields)."""
+
+    context_column: str = field(default="context", metadata={"help": "The context's column (csv/json)."})
+    question_column: str = field(default="question", metadata={"help": "The question's column (csv/json)."})
+    answer_column: str = field(default="answer", metadata={"help": "The answer's column (csv/json)."})
+    source_template: str = field(
+        default="问题：{question}原文：{context}",
+        metadata={"help": "The model input built from a record: {question} and {context} in literal text. Only the "
+                          "context is cut to fit --max_seq_length."},
+    )
+    max_target_length: int = field(default=64, metadata={"help": "Longest answer in tokens; longer ones are cut."})
+
+    def columns(self) -> dict[str, str]:
+        return {"context": self.context_column, "question": self.question_column, "answer": self.answer_column}
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.max_target_length < 1:
+            raise ArgumentError(f"--max_target_length must be 1 or more, found {self.max_target_length}")
+
+
+@dataclass
+class FillingDataArguments(DataArguments):
+    """Mask filling: plain text (``.txt`` one text per line, or csv/json with a text column); training pairs are
+    made by hiding random spans behind sentinel tokens."""
+
+    text_column: str = field(default="text", metadata={"help": "The text's column (csv/json)."})
+    noise_density: float = field(default=0.15, metadata={"help": "Fraction of each text's characters hidden."})
+    mean_span_length: float = field(default=3.0, metadata={"help": "Average length of a hidden span, in characters."})
+    max_target_length: int = field(default=64, metadata={"help": "Longest target in tokens."})
+    min_text_length: int = field(default=8, metadata={"help": "Skip lines shorter than this (characters)."})
+    max_text_length: int = field(default=120, metadata={"help": "Cut longer lines into pieces of this many "
+                                                                "characters (a span-masked input must fit the model)."})
+    masks_per_text: int = field(default=1, metadata={"help": "Masked copies of each training text per epoch."})
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not 0 < self.noise_density < 1:
+            raise ArgumentError(f"--noise_density must be between 0 and 1, found {self.noise_density}")
+        if self.mean_span_length < 1:
+            raise ArgumentError(f"--mean_span_length must be 1 or more, found {self.mean_span_length}")

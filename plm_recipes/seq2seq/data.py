@@ -1,0 +1,165 @@
+"""Seq2seq data: question-answering records, the source template (only the context is ever cut), decoding
+generated ids, and plain text for mask filling."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import string
+from collections.abc import Mapping, Sequence
+
+import datasets
+import numpy as np
+from transformers import DataCollatorForSeq2Seq
+
+from ..data.readers import Record, read_lines, read_records, records_to_dataset
+from ..errors import ArgumentError, DataFormatError
+
+logger = logging.getLogger(__name__)
+
+QA_FIELDS = ("context", "question", "answer")
+
+
+def read_qa(
+    path: str | os.PathLike, columns: Mapping[str, str] | None = None, limit: int | None = None,
+    require_answer: bool = True,
+) -> datasets.Dataset:
+    """Question-answering records (``{"context", "question", "answer"}`` JSON lines, or csv / tsv with those
+    fields) as a dataset with columns ``context``, ``question``, ``answer``. Without ``require_answer`` (a file to
+    predict) the answer may be missing (``""``)."""
+    records = read_records(path, QA_FIELDS, columns=columns, optional=() if require_answer else ("answer",))
+    if limit:
+        records = records[:limit]
+
+    def text(field):
+        def get(record: Record) -> str:
+            value = record[field]
+            if value is None:
+                return ""
+            if not isinstance(value, str):
+                raise record.error(f"{field!r} should be text, found {value!r}")
+            return value
+        return get
+
+    return records_to_dataset(records, {field: text(field) for field in QA_FIELDS})
+
+
+class SourceTemplate:
+    """The model input built from a record's fields, e.g. ``问题：{question}原文：{context}``.
+
+    :meth:`encode` tokenizes the literal text and each field separately and cuts only ``truncate`` (the
+    context) to fit ``max_length``: the question and the template's own words are never cut. Should they alone
+    not fit, the question is cut too, and :attr:`questions_cut` counts it.
+
+    >>> SourceTemplate("问题：{question}原文：{context}").fields
+    ('question', 'context')
+    """
+
+    def __init__(self, template: str, truncate: str = "context", required: Sequence[str] = ("question", "context")):
+        try:
+            parsed = list(string.Formatter().parse(template))
+        except ValueError as e:
+            raise ArgumentError(f"--source_template {template!r}: {e}") from None
+        self.template = template
+        self.pieces: list[tuple[str, str]] = []  # (kind, value): ("text", "问题：") or ("field", "question")
+        for literal, field, spec, conversion in parsed:
+            if literal:
+                self.pieces.append(("text", literal))
+            if field is not None:
+                if field not in QA_FIELDS or spec or conversion:
+                    raise ArgumentError(f"--source_template {template!r}: unknown field {{{field}}}; use "
+                                        f"{', '.join('{' + f + '}' for f in required)}")
+                self.pieces.append(("field", field))
+        self.fields = tuple(value for kind, value in self.pieces if kind == "field")
+        missing = [f for f in required if f not in self.fields]
+        if missing:
+            raise ArgumentError(f"--source_template {template!r} lacks {', '.join('{' + f + '}' for f in missing)}")
+        self.truncate = truncate
+        self.questions_cut = 0
+
+    def format(self, values: Mapping[str, str]) -> str:
+        return "".join(value if kind == "text" else values[value] for kind, value in self.pieces)
+
+    def encode(self, tokenizer, values: Mapping[str, str], max_length: int) -> list[int]:
+        """Token ids of the filled template with the tokenizer's special tokens (T5: a final ``</s>``), at most
+        ``max_length`` long."""
+        parts = [(kind, value, tokenizer(value if kind == "text" else values[value],
+                                          add_special_tokens=False)["input_ids"])
+                 for kind, value in self.pieces]
+        prefix, suffix = special_tokens_around(tokenizer)
+        budget = max_length - len(prefix) - len(suffix)
+        fixed = sum(len(ids) for kind, value, ids in parts if not (kind == "field" and value == self.truncate))
+        room = budget - fixed
+        ids: list[int] = []
+        for kind, value, piece in parts:
+            if kind == "field" and value == self.truncate:
+                piece = piece[:max(room, 0)]
+            ids += piece
+        if len(ids) > budget:  # the template and the question alone are too long: cut the end
+            self.questions_cut += 1
+            ids = ids[:budget]
+        prefix, suffix = special_tokens_around(tokenizer)
+        return [*prefix, *ids, *suffix]
+
+
+def special_tokens_around(tokenizer) -> tuple[list[int], list[int]]:
+    """The special token ids a tokenizer puts before and after one text (T5: ``[], [</s>]``; BERT: ``[[CLS]],
+    [[SEP]]``), found by tokenizing a probe with and without them (transformers 5's fast tokenizers have no
+    ``build_inputs_with_special_tokens``)."""
+    probe = tokenizer("a", add_special_tokens=False)["input_ids"]
+    full = tokenizer("a")["input_ids"]
+    for start in range(len(full) - len(probe) + 1):
+        if full[start:start + len(probe)] == probe:
+            return full[:start], full[start + len(probe):]
+    return [], []
+
+
+_SPACE_BETWEEN_CJK = re.compile(r"(?<=[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]) +(?=[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef])"
+                                r"|(?<=[\u4e00-\u9fff]) +(?=[0-9A-Za-z])|(?<=[0-9A-Za-z]) +(?=[\u4e00-\u9fff])")
+
+
+def decode(tokenizer, ids, skip_special_tokens: bool = True) -> list[str]:
+    """Texts from generated (or label) ids. ``-100`` (what the trainer pads generated ids and labels with, which
+    the tokenizer cannot decode: transformers #22634) becomes the pad token; the spaces a WordPiece tokenizer puts
+    between Chinese characters are removed."""
+    ids = np.asarray(ids)
+    ids = np.where(ids < 0, tokenizer.pad_token_id, ids)
+    texts = tokenizer.batch_decode(ids.tolist(), skip_special_tokens=skip_special_tokens,
+                                   clean_up_tokenization_spaces=True)
+    return [_SPACE_BETWEEN_CJK.sub("", text).strip() for text in texts]
+
+
+def read_corpus(path: str | os.PathLike, column: str = "text", min_length: int = 2) -> list[str]:
+    """Plain text for mask filling: ``.txt`` one text per line, csv/json the ``column`` of each record. Texts are
+    split into lines (a news article becomes its paragraphs); lines shorter than ``min_length`` characters are
+    skipped."""
+    path = os.fspath(path)
+    if path.lower().endswith((".txt", ".tsv")):
+        texts = [text for _, text in read_lines(path)]
+    else:
+        texts = []
+        for record in read_records(path, (column,)):
+            value = record[column]
+            if not isinstance(value, str):
+                raise record.error(f"{column!r} should be text, found {value!r}")
+            texts.append(value)
+    lines = [line.strip() for text in texts for line in text.splitlines()]
+    lines = [line for line in lines if len(line) >= min_length]
+    if not lines:
+        raise DataFormatError(path, None, f"no text of at least {min_length} characters")
+    return lines
+
+
+class Seq2SeqCollator(DataCollatorForSeq2Seq):
+    """transformers' ``DataCollatorForSeq2Seq`` for data that may have no labels (a test file without answers).
+
+    The collator returns ``labels: None`` for such a batch, and ``Seq2SeqTrainer.prediction_step`` takes the key's
+    presence for labels and runs the model for a loss without decoder inputs, which fails (transformers 5.2 -
+    5.24): the key is dropped here."""
+
+    def __call__(self, features, return_tensors=None):
+        batch = super().__call__(features, return_tensors=return_tensors)
+        if batch.get("labels") is None:
+            batch.pop("labels", None)
+        return batch
