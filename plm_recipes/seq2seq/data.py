@@ -26,9 +26,20 @@ def read_qa(
     require_answer: bool = True,
 ) -> datasets.Dataset:
     """Question-answering records (``{"context", "question", "answer"}`` JSON lines, or csv / tsv with those
-    fields) as a dataset with columns ``context``, ``question``, ``answer``. Without ``require_answer`` (a file to
-    predict) the answer may be missing (``""``)."""
-    records = read_records(path, QA_FIELDS, columns=columns, optional=() if require_answer else ("answer",))
+    fields) as a dataset with columns ``context``, ``question``, ``answer``.
+
+    With ``require_answer`` (data to train or evaluate on) a record with an empty or missing answer teaches
+    nothing: it is skipped, and the log says how many and the first line. Without it (a file to predict) every
+    record is kept, a missing answer as ``""``."""
+    records = read_records(path, QA_FIELDS, columns=columns, optional=("answer",))
+    if require_answer:
+        unanswered = [r for r in records if r["answer"] is None or not str(r["answer"]).strip()]
+        if unanswered:
+            logger.warning("%s: %d records without an answer skipped (the first on line %s)", os.fspath(path),
+                           len(unanswered), unanswered[0].line)
+            records = [r for r in records if r["answer"] is not None and str(r["answer"]).strip()]
+        if not records:
+            raise DataFormatError(path, None, "no record has an answer to learn from")
     if limit:
         records = records[:limit]
 

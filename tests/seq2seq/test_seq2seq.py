@@ -108,6 +108,11 @@ def test_qa_records_name_the_line(tmp_path):
         read_qa(path)
     questions = read_qa(S / "qa_questions.jsonl", require_answer=False)
     assert questions["answer"] == ["", "", ""]
+    with pytest.raises(DataFormatError, match="no record has an answer"):
+        read_qa(S / "qa_questions.jsonl")
+    path.write_text('{"context": "甲", "question": "乙", "answer": "丙"}\n{"context": "丁", "question": "戊", '
+                    '"answer": ""}\n', encoding="utf-8")
+    assert read_qa(path)["answer"] == ["丙"]  # a record with nothing to learn is skipped (and logged)
 
 
 # --- span corruption and sentinels -----------------------------------------------------------------------------
