@@ -40,6 +40,7 @@ import resource  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
+from common import print_table, require, save  # noqa: E402
 from datasets import load_dataset  # noqa: E402
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
@@ -51,8 +52,6 @@ from transformers import (  # noqa: E402
     get_scheduler,
     set_seed,
 )
-
-from common import print_table, require, save  # noqa: E402
 
 DATA = {"classification": "comment_classify", "matching": "comment_matching"}
 NO_DECAY = ("bias", "LayerNorm.weight")

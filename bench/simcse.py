@@ -20,7 +20,8 @@ Reports spearman and P/R/F1 on the test pairs, the best validation spearman and 
 steps (validation), train sentences/s (each sentence is encoded twice; evaluation time left out) and peak memory
 (RSS of the training process).
 
-    python bench/simcse.py [--max_steps 300] [--eval_steps 25] [--methods simcse esimcse] [--scratch [--scratch_steps 200]]
+    python bench/simcse.py [--max_steps 300] [--eval_steps 25] [--methods simcse esimcse] \
+        [--scratch [--scratch_steps 200]]
 
 Target (issue #16): spearman >= 0.72 on the test pairs for SimCSE and for ESimCSE with multilingual-e5-small
 (untouched: 0.689; public BERT figures on LCQMC: SimCSE 0.704, ESimCSE 0.716).
@@ -51,9 +52,10 @@ def split_dev(dev: Path, folder: Path, test_size: int, validation_size: int) -> 
 
 def untouched(model: Path, test: Path, validation: Path) -> dict:
     """The encoder as it is, mean pooled: test metrics at the best-F1 threshold of the validation pairs."""
+    from sentence_transformers import SentenceTransformer
+
     from plm_recipes.bi_encoder import PairMatchEvaluator, calibrate_threshold
     from plm_recipes.data import read_pairs
-    from sentence_transformers import SentenceTransformer
 
     start = time.perf_counter()
     encoder = SentenceTransformer(str(model), device="cpu")

@@ -72,12 +72,14 @@ class LengthGroupedBatchSampler(DefaultBatchSampler):
 class BiEncoderTrainer(RecipeTrainerMixin, SentenceTransformerTrainer):
     """sentence-transformers' ``SentenceTransformerTrainer`` (``loss=``, ``evaluator=``, text columns in, a
     sentence-transformers folder out) with :class:`~plm_recipes.trainer.RecipeTrainerMixin`'s progress lines,
-    curves, model card, run record and pickle-free output folder. ``--train_sampling_strategy group_by_length`` batches texts of similar length
+    curves, model card, run record and pickle-free output folder. ``--train_sampling_strategy group_by_length``
+    batches texts of similar length
     (:class:`LengthGroupedBatchSampler`)."""
 
     def get_batch_sampler(self, dataset, batch_size, drop_last, valid_label_columns=None, generator=None, seed=0):
         if (self.args.train_sampling_strategy == "group_by_length"
-                and self.args.batch_sampler == BatchSamplers.BATCH_SAMPLER and not isinstance(dataset, IterableDataset)):
+                and self.args.batch_sampler == BatchSamplers.BATCH_SAMPLER
+                and not isinstance(dataset, IterableDataset)):
             return LengthGroupedBatchSampler(dataset, batch_size, drop_last, valid_label_columns, generator, seed)
         return super().get_batch_sampler(dataset, batch_size, drop_last, valid_label_columns, generator, seed)
 

@@ -45,7 +45,8 @@ def load_matching_config(model_dir: str) -> dict | None:
             with open(path, encoding="utf-8") as f:
                 config = json.load(f)
         except (OSError, ValueError) as e:
-            raise ModelLoadError(f"{path}: cannot read it ({e}); it is written by the matching and sentence-embedding recipes") from None
+            raise ModelLoadError(f"{path}: cannot read it ({e}); it is written by the matching and sentence-embedding "
+                                 "recipes") from None
         kind, threshold = config.get("kind"), config.get("threshold")
         if kind not in ("bi-encoder", "cross-encoder") or not isinstance(threshold, int | float) or \
                 not math.isfinite(threshold):

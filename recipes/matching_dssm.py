@@ -36,8 +36,8 @@ from plm_recipes.matching import PairDataArguments
 from plm_recipes.matching.data import load_pair_splits
 from plm_recipes.matching.usage import BI_ENCODER_USAGE
 from plm_recipes.model_files import save_matching_config, write_pair_predictions
-from plm_recipes.similarity import pair_similarities
 from plm_recipes.modelcard import ModelCardInfo
+from plm_recipes.similarity import pair_similarities
 from plm_recipes.utils import run_cli, setup_logging
 
 RECIPE_DEFAULTS = {

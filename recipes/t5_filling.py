@@ -31,22 +31,17 @@ import logging
 import random
 
 from datasets import Dataset
-from transformers import AutoModelForSeq2SeqLM, EvalPrediction, Seq2SeqTrainer, set_seed
+from transformers import EvalPrediction, set_seed
 
 from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments, RunConfig, data_files, parse_args
-from plm_recipes.loading import capped_max_seq_length, load_config, load_model, load_tokenizer
+from plm_recipes.loading import capped_max_seq_length
 from plm_recipes.modelcard import ModelCardInfo
 from plm_recipes.seq2seq import FillingDataArguments, Seq2SeqRecipeConfig, mask_spans, read_corpus, sentinel_tokens
 from plm_recipes.seq2seq.data import Seq2SeqCollator, special_tokens_around
 from plm_recipes.seq2seq.masking import decode_spans, sentinel_separator
 from plm_recipes.seq2seq.metrics import char_f1
-from plm_recipes.seq2seq.model_files import (
-    align_special_tokens,
-    encoder_decoder_inputs,
-    save_seq2seq_config,
-    target_ids,
-)
-from plm_recipes.trainer import RecipeTrainerMixin
+from plm_recipes.seq2seq.model_files import save_seq2seq_config, target_ids
+from plm_recipes.seq2seq.trainer import RecipeSeq2SeqTrainer, load_seq2seq
 from plm_recipes.utils import run_cli, setup_logging
 
 logger = logging.getLogger("plm_recipes.t5_filling")
@@ -73,9 +68,6 @@ or `plm-recipes predict fill --model {model} --text "...[MASK]..."`, `plm-recipe
 --input in.txt --output out.txt --n 4`.
 """
 
-
-class FillingTrainer(RecipeTrainerMixin, Seq2SeqTrainer):
-    """``Seq2SeqTrainer`` with the recipes' progress lines, curves, model card and run record."""
 
 
 def pieces(lines: list[str], max_length: int) -> list[str]:
@@ -104,13 +96,9 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     texts = {split: lines[:limits[split]] if limits[split] else lines for split, lines in texts.items()}
 
     # --- model ---------------------------------------------------------------------------------------
-    config = load_config(model_args)
-    tokenizer = encoder_decoder_inputs(load_tokenizer(model_args, train_texts=texts.get("train")))
+    model, tokenizer, new_parameters = load_seq2seq(model_args, texts.get("train"))
     sentinels = sentinel_tokens(tokenizer)
     separator = sentinel_separator(sentinels)
-    if model_args.from_scratch:
-        align_special_tokens(config, tokenizer)
-    model, new_parameters = load_model(AutoModelForSeq2SeqLM, model_args, config, tokenizer)
     max_source_length = capped_max_seq_length(data_args.max_seq_length, tokenizer, model.config)
     prefix, suffix = special_tokens_around(tokenizer)
 
@@ -158,7 +146,7 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
         config_name=model_args.config_name, data_files=files,
         num_examples={split: len(ds) for split, ds in datasets.items()}, usage=USAGE,
     )
-    trainer = FillingTrainer(
+    trainer = RecipeSeq2SeqTrainer(
         model=model,
         args=training_args,
         train_dataset=datasets.get("train"),

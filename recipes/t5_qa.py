@@ -31,20 +31,15 @@ import json
 import logging
 import os
 
-from transformers import AutoModelForSeq2SeqLM, EvalPrediction, Seq2SeqTrainer, set_seed
+from transformers import EvalPrediction, set_seed
 
 from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments, RunConfig, data_files, parse_args
-from plm_recipes.loading import capped_max_seq_length, load_config, load_model, load_tokenizer
+from plm_recipes.loading import capped_max_seq_length
 from plm_recipes.modelcard import ModelCardInfo
 from plm_recipes.seq2seq import GenerationMetrics, QADataArguments, Seq2SeqRecipeConfig, SourceTemplate
 from plm_recipes.seq2seq.data import Seq2SeqCollator, decode, read_qa
-from plm_recipes.seq2seq.model_files import (
-    align_special_tokens,
-    encoder_decoder_inputs,
-    save_seq2seq_config,
-    target_ids,
-)
-from plm_recipes.trainer import RecipeTrainerMixin
+from plm_recipes.seq2seq.model_files import save_seq2seq_config, target_ids
+from plm_recipes.seq2seq.trainer import RecipeSeq2SeqTrainer, load_seq2seq
 from plm_recipes.utils import run_cli, setup_logging
 
 logger = logging.getLogger("plm_recipes.t5_qa")
@@ -75,9 +70,6 @@ settings come from `seq2seq_config.json`).
 """
 
 
-class QATrainer(RecipeTrainerMixin, Seq2SeqTrainer):
-    """``Seq2SeqTrainer`` with the recipes' progress lines, curves, model card and run record."""
-
 
 def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     """Run the recipe; returns the metrics of each stage (``train``, ``eval``, ``test``)."""
@@ -99,13 +91,9 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
                for split, path in files.items()}
 
     # --- model ---------------------------------------------------------------------------------------
-    config = load_config(model_args)
     train_texts = ([*records["train"]["context"], *records["train"]["question"], *records["train"]["answer"]]
                    if "train" in records else None)
-    tokenizer = encoder_decoder_inputs(load_tokenizer(model_args, train_texts=train_texts))
-    if model_args.from_scratch:
-        align_special_tokens(config, tokenizer)
-    model, new_parameters = load_model(AutoModelForSeq2SeqLM, model_args, config, tokenizer)
+    model, tokenizer, new_parameters = load_seq2seq(model_args, train_texts)
     max_source_length = capped_max_seq_length(data_args.max_seq_length, tokenizer, model.config)
 
     # --- preprocessing: the template, the context cut to fit; targets end with the end token ---------
@@ -140,7 +128,7 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
         config_name=model_args.config_name, data_files=files,
         num_examples={split: len(ds) for split, ds in datasets.items()}, usage=USAGE,
     )
-    trainer = QATrainer(
+    trainer = RecipeSeq2SeqTrainer(
         model=model,
         args=training_args,
         train_dataset=datasets.get("train"),

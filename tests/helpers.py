@@ -49,7 +49,9 @@ def load_recipe(name: str):
     return module
 
 
-def build_tiny_t5(path: Path, vocab: list[str], sentinels: str = "extra{}", n_sentinels: int = 20, seed: int = 0) -> Path:
+def build_tiny_t5(
+    path: Path, vocab: list[str], sentinels: str = "extra{}", n_sentinels: int = 20, seed: int = 0
+) -> Path:
     """A randomly initialised 2-layer T5 (d_model 32) with a character (BERT) vocabulary and sentinel tokens,
     saved to ``path``. ``sentinels="extra{}"`` adds them as words of the vocabulary, as the Chinese T5 checkpoints
     do; ``"<extra_id_{}>"`` as special tokens, as T5 / mT5 do."""

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import datasets
 import torch
 
-from ..errors import DataFormatError
 from ..data.pairs import read_pairs
 from ..data.readers import read_lines
+from ..errors import DataFormatError
 
 logger = logging.getLogger(__name__)
 

@@ -106,6 +106,7 @@ class SimCSEConfig(BiEncoderConfig):
             raise ArgumentError(f"--momentum must be in [0, 1), found {self.momentum}")
         if self.early_stopping_patience is not None:
             if self.early_stopping_patience < 1:
-                raise ArgumentError(f"--early_stopping_patience must be 1 or more, found {self.early_stopping_patience}")
+                raise ArgumentError(
+                    f"--early_stopping_patience must be 1 or more, found {self.early_stopping_patience}")
             if not self.load_best_model_at_end:
                 raise ArgumentError("--early_stopping_patience needs --load_best_model_at_end (and evaluation)")

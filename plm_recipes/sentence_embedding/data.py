@@ -32,7 +32,9 @@ class Sentences:
         return datasets.Dataset.from_dict({"anchor": self.texts, "positive": self.texts})
 
 
-def read_sentences(path: str | os.PathLike, columns: Sequence[str] | None = None, limit: int | None = None) -> Sentences:
+def read_sentences(
+    path: str | os.PathLike, columns: Sequence[str] | None = None, limit: int | None = None
+) -> Sentences:
     """Sentences from ``path``, skipping (and counting) empty ones.
 
     * ``.txt``: one sentence per line (tabs and all), unless ``columns`` are given, as for ``.tsv``;
@@ -59,7 +61,8 @@ def read_sentences(path: str | os.PathLike, columns: Sequence[str] | None = None
                 wanted = fields or range(1, len(parts) + 1)
                 if max(wanted) > len(parts):
                     raise DataFormatError(path, number, f"expected at least {max(wanted)} tab-separated fields "
-                                                        f"(--text_columns {' '.join(map(str, wanted))}), found {len(parts)}")
+                                                        f"(--text_columns {' '.join(map(str, wanted))}), "
+                                                        f"found {len(parts)}")
                 values = [parts[i - 1] for i in wanted]
             for value in values:
                 if value.strip():

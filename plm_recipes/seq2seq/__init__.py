@@ -6,6 +6,7 @@ data augmentation (``recipes/t5_filling.py``).
 * :mod:`.masking`: span corruption with sentinel tokens (``<extra_id_0>`` or ``extra0``), and reading spans back.
 * :mod:`.metrics`: character-level BLEU-1..4, ROUGE-L, exact match and F1 (:class:`GenerationMetrics`).
 * :mod:`.model_files`: ``seq2seq_config.json``, target ids, special tokens of a T5 built from scratch.
+* :mod:`.trainer`: :class:`RecipeSeq2SeqTrainer`, loading the model and tokenizer.
 * :mod:`.predictor`: :class:`QuestionAnswerer` and :class:`MaskFiller`; :mod:`.cli`: ``plm-recipes predict qa``,
   ``predict fill`` and ``augment fill``.
 """

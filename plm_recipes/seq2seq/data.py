@@ -126,19 +126,44 @@ def special_tokens_around(tokenizer) -> tuple[list[int], list[int]]:
     return [], []
 
 
-_SPACE_BETWEEN_CJK = re.compile(r"(?<=[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]) +(?=[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef])"
-                                r"|(?<=[\u4e00-\u9fff]) +(?=[0-9A-Za-z])|(?<=[0-9A-Za-z]) +(?=[\u4e00-\u9fff])")
+_CJK = r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]"  # CJK punctuation, ideographs, full-width forms
+_SPACE_BETWEEN_CJK = re.compile(rf"(?<={_CJK}) +(?={_CJK})|(?<={_CJK}) +(?=[0-9A-Za-z])|(?<=[0-9A-Za-z]) +(?={_CJK})")
 
 
 def decode(tokenizer, ids, skip_special_tokens: bool = True) -> list[str]:
     """Texts from generated (or label) ids. ``-100`` (what the trainer pads generated ids and labels with, which
-    the tokenizer cannot decode: transformers #22634) becomes the pad token; the spaces a WordPiece tokenizer puts
-    between Chinese characters are removed."""
-    ids = np.asarray(ids)
-    ids = np.where(ids < 0, tokenizer.pad_token_id, ids)
-    texts = tokenizer.batch_decode(ids.tolist(), skip_special_tokens=skip_special_tokens,
-                                   clean_up_tokenization_spaces=True)
+    the tokenizer cannot decode: transformers #22634) becomes the pad token. A WordPiece vocabulary (the Chinese
+    T5s) is joined without the spaces its decoder puts between every two tokens (``3 - 7 日`` is ``3-7日``), keeping
+    one between two Latin words; other tokenizers decode as they do, with spaces between Chinese characters
+    removed."""
+    rows = [[int(i) if i >= 0 else tokenizer.pad_token_id for i in row] for row in np.asarray(ids).tolist()]
+    if _is_wordpiece(tokenizer):
+        special = set(tokenizer.all_special_ids) if skip_special_tokens else {tokenizer.pad_token_id}
+        return [_join_wordpiece(tokenizer.convert_ids_to_tokens([i for i in row if i not in special]))
+                for row in rows]
+    texts = tokenizer.batch_decode(rows, skip_special_tokens=skip_special_tokens, clean_up_tokenization_spaces=True)
     return [_SPACE_BETWEEN_CJK.sub("", text).strip() for text in texts]
+
+
+def _is_wordpiece(tokenizer) -> bool:
+    backend = getattr(tokenizer, "backend_tokenizer", None)  # a fast tokenizer's tokenizers.Tokenizer
+    return backend is not None and type(backend.model).__name__ == "WordPiece"
+
+
+def _join_wordpiece(tokens: Sequence[str]) -> str:
+    text = ""
+    for token in tokens:
+        if token.startswith("##"):
+            text += token[2:]
+        elif text and _latin(text[-1]) and _latin(token[0]):
+            text += " " + token
+        else:
+            text += token
+    return text.strip()
+
+
+def _latin(char: str) -> bool:
+    return char.isascii() and char.isalnum()
 
 
 def read_corpus(path: str | os.PathLike, column: str = "text", min_length: int = 2) -> list[str]:

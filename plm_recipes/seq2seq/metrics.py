@@ -30,7 +30,7 @@ def corpus_bleu(predictions: Sequence[str], references: Sequence[str], max_order
     the corpus, their geometric mean up to each order, times the brevity penalty. ``bleu_n`` uses orders 1..n with
     equal weights, as sacrebleu and nltk's ``corpus_bleu`` do; an order with no match makes it 0 (no smoothing).
 
-    >>> round(corpus_bleu(["我爱北京"], ["我爱北京天安门"])["bleu_1"], 4)  # 4/4 unigrams match, brevity penalty e^(1-7/4)
+    >>> round(corpus_bleu(["我爱北京"], ["我爱北京天安门"])["bleu_1"], 4)  # all 4 match; brevity penalty e^(1-7/4)
     0.4724
     """
     matches, totals = [0] * max_order, [0] * max_order

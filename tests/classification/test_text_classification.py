@@ -13,8 +13,8 @@ from helpers import DATA, ROOT
 from transformers import AutoModelForSequenceClassification, Trainer, pipeline
 
 from plm_recipes import cli
-from plm_recipes.errors import DataFormatError, ModelLoadError
 from plm_recipes.classification import TextClassifier
+from plm_recipes.errors import DataFormatError, ModelLoadError
 
 TC = DATA / "classification"
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import pytest
 import torch
-from helpers import character_vocab
 from datasets import Dataset
+from helpers import character_vocab
 from transformers import (
     BertTokenizerFast,
     DataCollatorForSeq2Seq,

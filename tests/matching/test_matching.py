@@ -17,9 +17,9 @@ from sentence_transformers import CrossEncoder, SentenceTransformer
 from transformers import AutoModelForSequenceClassification
 
 from plm_recipes import cli
+from plm_recipes.data import read_pairs
 from plm_recipes.errors import DataFormatError
 from plm_recipes.matching import BiEncoderMatcher, CrossEncoderMatcher, Matcher
-from plm_recipes.data import read_pairs
 from plm_recipes.matching.data import PairGroupCollator, group_pairs, read_categories
 from plm_recipes.matching.losses import listwise_softmax_loss
 from plm_recipes.metrics import BinaryMatchMetrics, best_f1_threshold
@@ -369,8 +369,8 @@ def test_sampled_negatives_never_pair_a_text_with_its_own_category():
 
 
 def test_negatives_need_a_category_file():
-    from plm_recipes.matching import PairDataArguments
     from plm_recipes.errors import ArgumentError
+    from plm_recipes.matching import PairDataArguments
 
     with pytest.raises(ArgumentError, match="--negatives_per_positive needs --categories_file"):
         PairDataArguments(negatives_per_positive=2)

@@ -29,11 +29,6 @@ def vocab():
 
 
 @pytest.fixture(scope="module")
-def tiny_t5(tmp_path_factory, vocab):
-    return build_tiny_t5(tmp_path_factory.mktemp("tiny-t5"), vocab)
-
-
-@pytest.fixture(scope="module")
 def tiny_mt5_style(tmp_path_factory, vocab):
     return build_tiny_t5(tmp_path_factory.mktemp("tiny-t5-extra-id"), vocab, sentinels="<extra_id_{}>")
 
