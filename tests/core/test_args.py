@@ -64,3 +64,27 @@ def test_training_from_scratch_needs_a_tokenizer():
 def test_config_overrides_only_from_scratch():
     with pytest.raises(ArgumentError, match="only applies when training from scratch"):
         parse_args(TYPES, ["--config_overrides", "hidden_size=8"])
+
+
+def test_a_run_that_does_not_train_does_not_evaluate_during_training(tmp_path):
+    from plm_recipes.args import TRAINING_DEFAULTS, data_files
+
+    test_file = tmp_path / "test.txt"
+    test_file.write_text("文本\n", encoding="utf-8")
+    common = ["--output_dir", str(tmp_path / "out"), "--test_file", str(test_file)]
+    # predicting with a trained model: no validation file needed, nothing evaluated or saved "during training"
+    _, data, training = parse_args((ModelArguments, DataArguments, TrainingArguments), [*common, "--do_predict"],
+                                   defaults=TRAINING_DEFAULTS)
+    assert str(training.eval_strategy) in ("no", "IntervalStrategy.NO") and not training.do_eval
+    assert not training.load_best_model_at_end
+    assert data_files(data, training) == {"test": str(test_file)}
+    # training keeps the recipe's defaults, and a setting the user gives is kept either way
+    train_file = tmp_path / "train.txt"
+    train_file.write_text("文本\n", encoding="utf-8")
+    _, _, training = parse_args((ModelArguments, DataArguments, TrainingArguments),
+                                [*common, "--do_train", "--train_file", str(train_file)], defaults=TRAINING_DEFAULTS)
+    assert training.load_best_model_at_end and "epoch" in str(training.eval_strategy).lower()
+    _, _, training = parse_args((ModelArguments, DataArguments, TrainingArguments),
+                                [*common, "--do_predict", "--eval_strategy", "steps", "--save_strategy", "steps"],
+                                defaults=TRAINING_DEFAULTS)
+    assert "steps" in str(training.eval_strategy).lower()
