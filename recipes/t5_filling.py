@@ -37,7 +37,7 @@ from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments, RunConfig, data_
 from plm_recipes.loading import capped_max_seq_length
 from plm_recipes.modelcard import ModelCardInfo
 from plm_recipes.seq2seq import FillingDataArguments, Seq2SeqRecipeConfig, mask_spans, read_corpus, sentinel_tokens
-from plm_recipes.seq2seq.data import Seq2SeqCollator, special_tokens_around
+from plm_recipes.seq2seq.data import Seq2SeqCollator, encode_text
 from plm_recipes.seq2seq.masking import decode_spans, sentinel_separator
 from plm_recipes.seq2seq.metrics import char_f1
 from plm_recipes.seq2seq.model_files import save_seq2seq_config, target_ids
@@ -100,7 +100,6 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     sentinels = sentinel_tokens(tokenizer)
     separator = sentinel_separator(sentinels)
     max_source_length = capped_max_seq_length(data_args.max_seq_length, tokenizer, model.config)
-    prefix, suffix = special_tokens_around(tokenizer)
 
     # --- span corruption, fixed by the seed: masks_per_text masked copies of each training text -----------
     def build(lines: list[str], copies: int, seed: int) -> Dataset:
@@ -110,8 +109,7 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
             for _ in range(copies):
                 example = mask_spans(line, sentinels, rng, data_args.noise_density, data_args.mean_span_length,
                                      separator)
-                source = tokenizer(example.source, add_special_tokens=False)["input_ids"]
-                source = [*prefix, *source[:max_source_length - len(prefix) - len(suffix)], *suffix]
+                source = encode_text(tokenizer, example.source, max_source_length)
                 rows["input_ids"].append(source)
                 rows["attention_mask"].append([1] * len(source))
                 rows["labels"].append(target_ids(tokenizer, example.target, data_args.max_target_length))

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..args import DataArguments, RecipeTrainingArguments
+from ..args import DataArguments, PairColumnArguments, RecipeTrainingArguments
 from ..bi_encoder import BiEncoderConfig
 from ..errors import ArgumentError
 
 
 @dataclass
-class PairDataArguments(DataArguments):
+class PairDataArguments(PairColumnArguments, DataArguments):
     """Labelled pairs for the matching recipes: ``text_a<TAB>text_b<TAB>0/1`` lines, or csv/json columns."""
 
-    text_a_column: str = field(default="text_a", metadata={"help": "First text's column in csv/json data."})
-    text_b_column: str = field(default="text_b", metadata={"help": "Second text's column in csv/json data."})
-    label_column: str = field(default="label", metadata={"help": "0/1 label column in csv/json data."})
     threshold: float | None = field(
         default=None,
         metadata={
@@ -39,9 +36,6 @@ class PairDataArguments(DataArguments):
         super().__post_init__()
         if self.negatives_per_positive and not self.categories_file:
             raise ArgumentError("--negatives_per_positive needs --categories_file")
-
-    def columns(self) -> dict[str, str]:
-        return {"text_a": self.text_a_column, "text_b": self.text_b_column, "label": self.label_column}
 
 
 @dataclass

@@ -107,7 +107,7 @@ def load_pair_splits(data_args, files: Mapping[str, str], seed: int = 0) -> dict
     ``--max_*_samples``, with ``--negatives_per_positive`` sampled negatives added to the training split."""
     limits = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples,
               "test": data_args.max_predict_samples}
-    pairs = {split: read_pairs(path, data_args.columns(), limits[split]) for split, path in files.items()}
+    pairs = {split: read_pairs(path, data_args.pair_columns(), limits[split]) for split, path in files.items()}
     if "train" in pairs and data_args.negatives_per_positive:
         categories = read_categories(data_args.categories_file)
         pairs["train"] = add_sampled_negatives(pairs["train"], categories, data_args.negatives_per_positive, seed)

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..args import DataArguments
+from ..args import DataArguments, PairColumnArguments
 from ..bi_encoder import BiEncoderConfig
 from ..errors import ArgumentError
 
 
 @dataclass
-class SentenceDataArguments(DataArguments):
+class SentenceDataArguments(PairColumnArguments, DataArguments):
     """Training text (sentences, no labels) and evaluation pairs (``text_a<TAB>text_b<TAB>0/1``).
 
     ``--train_file`` holds the sentences: a ``.txt`` file is one sentence per line; a ``.tsv`` line may hold several
@@ -24,9 +24,6 @@ class SentenceDataArguments(DataArguments):
         metadata={"help": "Where the training sentences are: for .tsv, field numbers counted from 1 (default: every "
                           "field); for csv/json, column names (default: text). A .txt file is one sentence a line."},
     )
-    text_a_column: str = field(default="text_a", metadata={"help": "First text's column in csv/json pair files."})
-    text_b_column: str = field(default="text_b", metadata={"help": "Second text's column in csv/json pair files."})
-    label_column: str = field(default="label", metadata={"help": "0/1 label column in csv/json pair files."})
     threshold: float | None = field(
         default=None,
         metadata={"help": "Cosine at or above which a pair matches. Default: the best-F1 threshold on the "
@@ -37,9 +34,6 @@ class SentenceDataArguments(DataArguments):
         super().__post_init__()
         if self.text_columns is not None and not self.text_columns:
             raise ArgumentError("--text_columns needs at least one column")
-
-    def pair_columns(self) -> dict[str, str]:
-        return {"text_a": self.text_a_column, "text_b": self.text_b_column, "label": self.label_column}
 
 
 @dataclass

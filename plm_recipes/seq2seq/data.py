@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import string
+import weakref
 from collections.abc import Mapping, Sequence
 
 import datasets
@@ -109,21 +110,37 @@ class SourceTemplate:
             ids += piece
         if len(ids) > budget:  # the template and the question alone are too long: cut the end
             self.questions_cut += 1
-            ids = ids[:budget]
-        prefix, suffix = special_tokens_around(tokenizer)
-        return [*prefix, *ids, *suffix]
+        return with_special_tokens(tokenizer, ids, max_length)
+
+
+_SPECIAL_TOKENS_AROUND: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def special_tokens_around(tokenizer) -> tuple[list[int], list[int]]:
     """The special token ids a tokenizer puts before and after one text (T5: ``[], [</s>]``; BERT: ``[[CLS]],
-    [[SEP]]``), found by tokenizing a probe with and without them (transformers 5's fast tokenizers have no
-    ``build_inputs_with_special_tokens``)."""
-    probe = tokenizer("a", add_special_tokens=False)["input_ids"]
-    full = tokenizer("a")["input_ids"]
-    for start in range(len(full) - len(probe) + 1):
-        if full[start:start + len(probe)] == probe:
-            return full[:start], full[start + len(probe):]
-    return [], []
+    [[SEP]]``), found once per tokenizer by tokenizing a probe with and without them (transformers 5's fast
+    tokenizers have no ``build_inputs_with_special_tokens``)."""
+    if tokenizer not in _SPECIAL_TOKENS_AROUND:
+        probe = tokenizer("a", add_special_tokens=False)["input_ids"]
+        full = tokenizer("a")["input_ids"]
+        around: tuple[list[int], list[int]] = ([], [])
+        for start in range(len(full) - len(probe) + 1):
+            if full[start:start + len(probe)] == probe:
+                around = (full[:start], full[start + len(probe):])
+                break
+        _SPECIAL_TOKENS_AROUND[tokenizer] = around
+    return _SPECIAL_TOKENS_AROUND[tokenizer]
+
+
+def with_special_tokens(tokenizer, ids: Sequence[int], max_length: int) -> list[int]:
+    """``ids`` cut so that, with the tokenizer's special tokens around them, they fit ``max_length``."""
+    prefix, suffix = special_tokens_around(tokenizer)
+    return [*prefix, *ids[:max(max_length - len(prefix) - len(suffix), 0)], *suffix]
+
+
+def encode_text(tokenizer, text: str, max_length: int) -> list[int]:
+    """A text's token ids with the tokenizer's special tokens, cut at the end to fit ``max_length``."""
+    return with_special_tokens(tokenizer, tokenizer(text, add_special_tokens=False)["input_ids"], max_length)
 
 
 _CJK = r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]"  # CJK punctuation, ideographs, full-width forms

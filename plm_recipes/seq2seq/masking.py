@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..errors import ArgumentError
+from .data import decode
 
 SENTINEL_STYLES = ("<extra_id_{}>", "extra{}")
 
@@ -126,8 +127,6 @@ def split_on_sentinels(generated: str, sentinels: Sequence[str]) -> list[str]:
 def decode_spans(tokenizer, ids: Sequence[int], sentinels: Sequence[str]) -> list[str]:
     """The spans of generated (or target) ids, read after each sentinel (:func:`split_on_sentinels`). Sentinels are
     kept through decoding (mT5 marks them special) while pad, end and other special tokens are dropped."""
-    from .data import decode
-
     special = {tokenizer.pad_token_id, tokenizer.eos_token_id, tokenizer.cls_token_id, tokenizer.sep_token_id,
                tokenizer.bos_token_id, tokenizer.unk_token_id} - {None}
     kept = [i for i in ids if i >= 0 and i not in special]

@@ -10,7 +10,7 @@ import torch
 
 from ..errors import PlmRecipesError
 from ..loading import load_or_explain, load_tokenizer_from
-from .data import SourceTemplate, decode, special_tokens_around
+from .data import SourceTemplate, decode, encode_text
 from .masking import decode_spans, mask_spans, sentinel_separator, sentinel_tokens
 from .model_files import load_seq2seq_config
 
@@ -33,13 +33,11 @@ class _Seq2SeqPredictor:
     @torch.no_grad()
     def _generate(self, inputs: Sequence[list[int]], **generate_kwargs) -> list[list[int]]:
         outputs = []
-        pad = self.tokenizer.pad_token_id
         for start in range(0, len(inputs), self.batch_size):
-            batch = inputs[start:start + self.batch_size]
-            width = max(len(ids) for ids in batch)
-            input_ids = torch.tensor([ids + [pad] * (width - len(ids)) for ids in batch], device=self.device)
-            mask = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids in batch], device=self.device)
-            generated = self.model.generate(input_ids=input_ids, attention_mask=mask, **generate_kwargs)
+            batch = self.tokenizer.pad([{"input_ids": ids} for ids in inputs[start:start + self.batch_size]],
+                                       return_tensors="pt").to(self.device)
+            generated = self.model.generate(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                                            **generate_kwargs)
             outputs += generated.tolist()
         return outputs
 
@@ -56,12 +54,15 @@ class QuestionAnswerer(_Seq2SeqPredictor):
 
     task = "qa"
 
+    def __init__(self, model_dir: str, *, device: str | None = None, batch_size: int = 16):
+        super().__init__(model_dir, device=device, batch_size=batch_size)
+        self.template = SourceTemplate(self.config["source_template"])
+
     def answer(self, questions: Sequence[str], contexts: Sequence[str], *, num_beams: int | None = None,
                max_new_tokens: int | None = None) -> list[str]:
         if len(questions) != len(contexts):
             raise ValueError(f"one context per question: {len(questions)} questions, {len(contexts)} contexts")
-        template = SourceTemplate(self.config["source_template"])
-        inputs = [template.encode(self.tokenizer, {"question": q, "context": c}, self.config["max_source_length"])
+        inputs = [self.template.encode(self.tokenizer, {"question": q, "context": c}, self.config["max_source_length"])
                   for q, c in zip(questions, contexts)]
         generated = self._generate(inputs, num_beams=num_beams or self.config.get("num_beams", 1),
                                    max_new_tokens=max_new_tokens or self.config["max_target_length"],
@@ -86,12 +87,6 @@ class MaskFiller(_Seq2SeqPredictor):
         super().__init__(model_dir, device=device, batch_size=batch_size)
         self.sentinels = sentinel_tokens(self.tokenizer)
         self.separator = sentinel_separator(self.sentinels)
-
-    def _encode(self, text: str) -> list[int]:
-        prefix, suffix = special_tokens_around(self.tokenizer)
-        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"][:self.config["max_source_length"]
-                                                                          - len(prefix) - len(suffix)]
-        return [*prefix, *ids, *suffix]
 
     def _with_sentinels(self, text: str) -> tuple[str, int]:
         pieces = text.split(MASK)
@@ -118,7 +113,7 @@ class MaskFiller(_Seq2SeqPredictor):
             kwargs.update(top_p=top_p, temperature=temperature)
         else:
             kwargs["num_beams"] = max(num_beams or 1, num_return_sequences)
-        generated = self._generate([self._encode(source)], **kwargs)
+        generated = self._generate([encode_text(self.tokenizer, source, self.config["max_source_length"])], **kwargs)
         results: list[str] = []
         pieces = text.split(MASK)
         for ids in generated:
