@@ -15,9 +15,10 @@ CONFIGS = {
     "simcse": "recipes/configs/simcse.yaml",
     "t5_qa": "recipes/configs/t5_qa.yaml",
     "t5_filling": "recipes/configs/t5_filling.yaml",
+    "uie": "recipes/configs/uie.yaml",
 }
 # What each config's run writes besides the model: its predictions.
-PREDICTIONS = {"t5_qa": "predictions.jsonl", "t5_filling": None}
+PREDICTIONS = {"t5_qa": "predictions.jsonl", "t5_filling": None, "uie": "predictions.jsonl"}
 # Settings each config sets that are the recipe's own: the model card and run_config.yaml must show them.
 OWN_SETTINGS = {
     "text_classification": {"label_mapping_file": "data/classification/label_mapping.txt"},
@@ -27,6 +28,7 @@ OWN_SETTINGS = {
     "simcse": {"method": "simcse", "pooling": "mean", "batch_sampler": "no_duplicates"},
     "t5_qa": {"max_target_length": 32, "learning_rate": 3e-4},
     "t5_filling": {"masks_per_text": 2, "metric_for_best_model": "span_f1"},
+    "uie": {"num_train_epochs": 10, "metric_for_best_model": "f1", "relation_template": "{subject}的{relation}"},
 }
 WHERE = {"output_dir", "logging_dir", "run_name"}
 

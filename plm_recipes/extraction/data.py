@@ -1,0 +1,267 @@
+"""UIE training data: reading the prompt format, and turning examples into model inputs, in windows.
+
+One example is one prompt about one text with every answer span of that prompt, as PaddleNLP writes them::
+
+    {"content": "谭孝曾是谭元寿的长子", "result_list": [{"text": "谭元寿", "start": 4, "end": 7}], "prompt": "谭孝曾的父亲"}
+
+``start`` / ``end`` are character offsets into ``content`` (end exclusive), and ``content[start:end] == text``.
+An empty ``result_list`` is a negative example: the prompt has no answer in this text.
+
+A text longer than the model reads at once is cut into windows of text tokens that overlap by ``doc_stride``
+tokens, each read with the whole prompt (:func:`encode_examples`); spans found in the windows are mapped back to
+character offsets of the whole text and merged (:func:`~plm_recipes.extraction.decoding.merge_windows`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from ..data import read_lines
+from ..errors import ArgumentError, DataFormatError
+from .losses import IGNORE_INDEX
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class UIEExample:
+    """A prompt about a text and its gold spans (``(start, end)`` character offsets, end exclusive)."""
+
+    content: str
+    prompt: str
+    spans: tuple[tuple[int, int], ...] = ()
+    source: str = ""  # "file, line N", for messages
+
+
+def read_json_lines(path: str | os.PathLike, what: str = "examples") -> list[tuple[int, object]]:
+    """``(line number, value)`` for each non-empty line of a JSON-lines file; a line that is not JSON, or a file
+    without any, raises :class:`~plm_recipes.errors.DataFormatError` naming the file (and line)."""
+    path = os.fspath(path)
+    values = []
+    for number, line in read_lines(path):
+        try:
+            values.append((number, json.loads(line)))
+        except json.JSONDecodeError as e:
+            raise DataFormatError(path, number, f"not valid JSON ({e.msg} at column {e.colno})") from None
+    if not values:
+        raise DataFormatError(path, None, f"no {what}: the file is empty")
+    return values
+
+
+def read_uie_examples(path: str | os.PathLike) -> list[UIEExample]:
+    """The examples of a UIE prompt-format file (JSON lines), each checked: offsets inside the text, ``text``
+    equal to ``content[start:end]``. A bad line raises :class:`~plm_recipes.errors.DataFormatError` naming the
+    file and line."""
+    path = os.fspath(path)
+    return [_example(record, path, number) for number, record in read_json_lines(path)]
+
+
+def _example(record: object, path: str, line: int) -> UIEExample:
+    def fail(message: str):
+        raise DataFormatError(path, line, message)
+
+    if not isinstance(record, dict):
+        fail('expected a JSON object {"content", "result_list", "prompt"}')
+    missing = [k for k in ("content", "result_list", "prompt") if k not in record]
+    if missing:
+        fail(f"missing {', '.join(repr(k) for k in missing)}; expected "
+             '{"content": ..., "result_list": [{"text", "start", "end"}, ...], "prompt": ...}')
+    content, prompt, results = record["content"], record["prompt"], record["result_list"]
+    if not isinstance(content, str) or not content:
+        fail('"content" must be a non-empty string')
+    if not isinstance(prompt, str) or not prompt.strip():
+        fail('"prompt" must be a non-empty string')
+    if not isinstance(results, list):
+        fail('"result_list" must be a list of {"text", "start", "end"}')
+    spans = []
+    for i, result in enumerate(results):
+        where = f"result_list[{i}]"
+        if not isinstance(result, dict) or not {"text", "start", "end"} <= result.keys():
+            fail(f'{where}: expected {{"text", "start", "end"}}, found {json.dumps(result, ensure_ascii=False)}')
+        start, end, text = result["start"], result["end"], result["text"]
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, end)):
+            fail(f"{where}: start and end must be whole numbers, found {start!r}, {end!r}")
+        if not 0 <= start < end <= len(content):
+            fail(f"{where}: offsets {start}..{end} are outside the text (its length is {len(content)}; "
+                 "expected 0 <= start < end <= length)")
+        if content[start:end] != text:
+            fail(f"{where}: text {text!r} is not content[{start}:{end}], which is {content[start:end]!r}")
+        spans.append((start, end))
+    return UIEExample(content, prompt.strip(), tuple(sorted(set(spans))), f"{path}, line {line}")
+
+
+# --- model inputs ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class EncodedExamples:
+    """Model inputs for a list of examples, one row per window, and what maps each row back to its text.
+
+    Attributes:
+        inputs: column name -> one list per window (``input_ids``, ``attention_mask``, ``token_type_ids`` when
+            the tokenizer makes them, ``start_labels`` / ``end_labels`` when the examples carry spans).
+        example_index: the example each window comes from.
+        offsets: per window, ``(start, end)`` character offsets into the example's text for each token, and
+            ``None`` for tokens that are not text (special tokens, the prompt).
+        unreachable: gold spans no window holds whole (longer than ``doc_stride`` and cut between windows).
+        inexact: gold spans whose edges fall inside a token: the model can only answer them as the whole tokens.
+    """
+
+    inputs: dict[str, list] = field(default_factory=dict)
+    example_index: list[int] = field(default_factory=list)
+    offsets: list[list[tuple[int, int] | None]] = field(default_factory=list)
+    unreachable: int = 0
+    inexact: int = 0
+
+    def __len__(self) -> int:
+        return len(self.example_index)
+
+
+def check_window_settings(tokenizer, prompts: Sequence[str], max_seq_length: int, doc_stride: int) -> None:
+    """Refuse settings under which some text window would hold no new text: every prompt, with the special
+    tokens, must leave room for more than ``doc_stride`` text tokens."""
+    if doc_stride < 0:
+        raise ArgumentError(f"--doc_stride must be >= 0, got {doc_stride}")
+    specials = tokenizer.num_special_tokens_to_add(pair=True)
+    longest = max(set(prompts), key=lambda p: len(tokenizer.tokenize(p)), default="")
+    room = max_seq_length - specials - len(tokenizer.tokenize(longest))
+    if room <= doc_stride:
+        raise ArgumentError(
+            f"the prompt {longest!r} leaves {room} tokens of text per window at --max_seq_length {max_seq_length}, "
+            f"which must be more than --doc_stride {doc_stride}: raise --max_seq_length or lower --doc_stride")
+
+
+def encode_examples(examples: Sequence[UIEExample], tokenizer, max_seq_length: int, doc_stride: int,
+                    with_labels: bool = True, batch_size: int = 1000) -> EncodedExamples:
+    """Tokenize ``prompt`` + ``content`` pairs, cutting long texts into windows that overlap by ``doc_stride``
+    tokens, and mark the tokens where gold spans start and end (``with_labels``).
+
+    A span is a target of every window that holds it whole; a window that holds part of it does not learn it as
+    an answer (its start labels are 0 there), and a span no window holds whole is counted in ``unreachable``.
+    """
+    if not getattr(tokenizer, "is_fast", False):
+        raise ArgumentError(f"UIE needs a fast tokenizer (for character offsets); {type(tokenizer).__name__} is not")
+    check_window_settings(tokenizer, [e.prompt for e in examples], max_seq_length, doc_stride)
+    encoded = EncodedExamples()
+    reached: list[set[tuple[int, int]]] = [set() for _ in examples]
+    for first in range(0, len(examples), batch_size):
+        batch = examples[first:first + batch_size]
+        tokens = tokenizer(
+            [e.prompt for e in batch], [e.content for e in batch], truncation="only_second",
+            max_length=max_seq_length, stride=doc_stride, return_overflowing_tokens=True,
+            return_offsets_mapping=True,
+        )
+        for row, local in enumerate(tokens["overflow_to_sample_mapping"]):
+            index = first + local
+            example = examples[index]
+            sequence_ids = tokens.sequence_ids(row)
+            offsets = [tuple(o) if s == 1 else None for o, s in zip(tokens["offset_mapping"][row], sequence_ids)]
+            for name in tokens.keys():
+                if name not in ("offset_mapping", "overflow_to_sample_mapping"):
+                    encoded.inputs.setdefault(name, []).append(tokens[name][row])
+            encoded.example_index.append(index)
+            encoded.offsets.append(offsets)
+            if with_labels:
+                starts, ends, found = span_labels(offsets, example.spans)
+                encoded.inputs.setdefault("start_labels", []).append(starts)
+                encoded.inputs.setdefault("end_labels", []).append(ends)
+                reached[index].update(found)
+    if with_labels:
+        for example, found in zip(examples, reached):
+            encoded.unreachable += len(set(example.spans) - found)
+        encoded.inexact = sum(not _aligned(offsets, span) for example, offsets in _windows_by_example(examples, encoded)
+                              for span in example.spans)
+    return encoded
+
+
+def span_labels(offsets: Sequence[tuple[int, int] | None], spans: Sequence[tuple[int, int]]
+                ) -> tuple[list[float], list[float], set[tuple[int, int]]]:
+    """Start and end labels of one window: 1.0 at the token holding a span's first (last) character, 0.0 at the
+    other text tokens, ``-100`` at tokens that are not text. Returns them and the spans the window holds whole.
+
+    >>> offsets = [None, None, None, (0, 2), (2, 3), (3, 5), None]  # [CLS] prompt [SEP] three text tokens [SEP]
+    >>> span_labels(offsets, [(2, 5)])
+    ([-100, -100, -100, 0.0, 1.0, 0.0, -100], [-100, -100, -100, 0.0, 0.0, 1.0, -100], {(2, 5)})
+    """
+    starts = [0.0 if o is not None else IGNORE_INDEX for o in offsets]
+    ends = list(starts)
+    text = [(i, o) for i, o in enumerate(offsets) if o is not None and o[1] > o[0]]
+    found = set()
+    if not text:
+        return starts, ends, found
+    first_char, last_char = text[0][1][0], text[-1][1][1]
+    for start, end in spans:
+        if start < first_char or end > last_char:  # not whole in this window
+            continue
+        start_token = next((i for i, o in text if o[1] > start), None)
+        end_token = next((i for i, o in reversed(text) if o[0] < end), None)
+        if start_token is None or end_token is None or end_token < start_token:
+            continue
+        starts[start_token] = 1.0
+        ends[end_token] = 1.0
+        found.add((start, end))
+    return starts, ends, found
+
+
+def _aligned(offsets: Sequence[tuple[int, int] | None], span: tuple[int, int]) -> bool:
+    edges = {o[0] for o in offsets if o is not None} | {o[1] for o in offsets if o is not None}
+    return span[0] in edges and span[1] in edges
+
+
+def _windows_by_example(examples: Sequence[UIEExample], encoded: EncodedExamples):
+    """Each example with the token offsets of all its windows together."""
+    merged: dict[int, list] = {}
+    for index, offsets in zip(encoded.example_index, encoded.offsets):
+        merged.setdefault(index, []).extend(offsets)
+    return [(examples[i], offsets) for i, offsets in merged.items()]
+
+
+def log_encoding(split: str, examples: Sequence[UIEExample], encoded: EncodedExamples, doc_stride: int) -> None:
+    """One line on what the encoding did to ``split``, and warnings for spans the model cannot learn exactly."""
+    spans = sum(len(e.spans) for e in examples)
+    logger.info("%s: %d examples (%d without an answer), %d spans, %d windows", split, len(examples),
+                sum(not e.spans for e in examples), spans, len(encoded))
+    if encoded.unreachable:
+        logger.warning("%s: %d of %d spans are longer than --doc_stride %d and cut between windows: no window "
+                       "holds them whole (raise --doc_stride or --max_seq_length)", split, encoded.unreachable, spans,
+                       doc_stride)
+    if encoded.inexact:
+        logger.warning("%s: %d of %d spans start or end inside a token; the model learns them as whole tokens",
+                       split, encoded.inexact, spans)
+
+
+LABEL_NAMES = ("start_labels", "end_labels")
+
+
+@dataclass
+class SpanCollator:
+    """Pads a batch of windows: the inputs with the tokenizer, the start and end labels with ``-100`` on the same
+    side (so that padding is never a target)."""
+
+    tokenizer: Any
+    pad_to_multiple_of: int | None = None
+
+    def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
+        inputs = [{k: v for k, v in f.items() if k not in LABEL_NAMES} for f in features]
+        batch = self.tokenizer.pad(inputs, padding=True, pad_to_multiple_of=self.pad_to_multiple_of,
+                                   return_tensors="pt")
+        length = batch["input_ids"].shape[1]
+        left = getattr(self.tokenizer, "padding_side", "right") == "left"
+        for name in LABEL_NAMES:
+            if name in features[0]:
+                out = torch.full((len(features), length), float(IGNORE_INDEX))
+                for i, f in enumerate(features):
+                    values = torch.as_tensor(f[name], dtype=torch.float32)
+                    if left:
+                        out[i, length - len(values):] = values
+                    else:
+                        out[i, : len(values)] = values
+                batch[name] = out
+        return dict(batch)

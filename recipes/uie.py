@@ -1,0 +1,204 @@
+#!/usr/bin/env python
+"""UIE: train a span-pointer model to extract entities and relations by prompt (universal information extraction).
+
+Usage:
+
+    # fine-tune an encoder (ERNIE 3.0, BERT, multilingual-e5, ... a folder or a hub id) on UIE prompt-format data
+    python recipes/uie.py \
+        --model_name_or_path nghuyong/ernie-3.0-base-zh \
+        --train_file data/extraction/train.txt --validation_file data/extraction/dev.txt \
+        --do_train --do_eval --output_dir outputs/uie
+
+    # the same settings from a file; flags on the command line override it
+    accelerate launch recipes/uie.py --config recipes/configs/uie.yaml
+
+    # your own annotations: a doccano relation export -> train/dev/test in the prompt format, then train
+    plm-recipes uie convert --doccano_file doccano_ext.jsonl --output_dir data/my_uie
+    python recipes/uie.py --config recipes/configs/uie.yaml --train_file data/my_uie/train.txt \
+        --validation_file data/my_uie/dev.txt --test_file data/my_uie/test.txt
+
+    # continue from a PaddleNLP UIE checkpoint (uie-base, ...), converted first
+    plm-recipes uie convert-paddle --paddle_dir uie-base --output_dir uie-base-torch
+    python recipes/uie.py --config recipes/configs/uie.yaml --model_name_or_path uie-base-torch
+
+Data: JSON lines ``{"content", "result_list": [{"text", "start", "end"}], "prompt"}`` (character offsets, end
+exclusive; an empty ``result_list`` is a negative example). Texts longer than ``--max_seq_length`` are read in
+windows that overlap by ``--doc_stride`` tokens; nothing is cut off.
+
+Evaluation is span-level: a predicted span counts when its start and end are both exact; precision, recall and F1
+overall and per prompt (relation prompts grouped by relation: ``*的父亲``); the best checkpoint by F1.
+
+The saved model is a ``UIEModel`` (``AutoModel.from_pretrained(output_dir)`` once ``plm_recipes.extraction`` is
+imported): ``plm-recipes predict uie --model output_dir --schema '{"人物": ["父亲"]}' --text "..."``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+import numpy as np
+from datasets import Dataset
+from transformers import EvalPrediction, set_seed
+
+from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments, RunConfig, data_files, parse_args
+from plm_recipes.extraction import (
+    SpanCollator,
+    UIEConfig,
+    UIEDataArguments,
+    UIEModel,
+    UIETrainingConfig,
+    decode_examples,
+    encode_examples,
+    prompt_group,
+    read_uie_examples,
+    span_f1,
+)
+from plm_recipes.extraction.data import log_encoding
+from plm_recipes.loading import capped_max_seq_length, from_pretrained, load_config, load_or_explain, load_tokenizer
+from plm_recipes.modelcard import ModelCardInfo
+from plm_recipes.trainer import RecipeTrainer
+from plm_recipes.utils import run_cli, setup_logging
+
+logger = logging.getLogger("plm_recipes.uie")
+
+RECIPE_DEFAULTS = {
+    **TRAINING_DEFAULTS,
+    "output_dir": "outputs/uie",
+    "learning_rate": 5e-5,
+    "metric_for_best_model": "f1",
+}
+
+USAGE = """\
+```python
+from plm_recipes.extraction import UIEPredictor
+
+uie = UIEPredictor("{model}", schema={"人物": ["父亲"]})
+uie("谭孝曾是谭元寿的长子，也是谭派第六代传人")
+```
+
+or from the command line: `plm-recipes predict uie --model {model} --schema '{"人物": ["父亲"]}' --text "..."`
+"""
+
+
+def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
+    """Run the recipe; returns the metrics of each stage (``train``, ``eval``, ``test``)."""
+    # --- arguments -----------------------------------------------------------------------------------
+    model_args, data_args, training_args = parse_args(
+        (ModelArguments, UIEDataArguments, UIETrainingConfig), args,
+        defaults=RECIPE_DEFAULTS, description=__doc__.split("\n")[0],
+    )
+    run_config = RunConfig.from_arguments("uie", model_args, data_args, training_args)
+    setup_logging(training_args)
+    set_seed(training_args.seed)
+    files = data_files(data_args, training_args)
+
+    # --- data ----------------------------------------------------------------------------------------
+    limits = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples,
+              "test": data_args.max_predict_samples}
+    examples = {split: read_uie_examples(path)[: limits[split]] for split, path in files.items()}
+
+    # --- model: a UIE model to continue, or a new one over an encoder (or from scratch) ----------------
+    train_texts = ([text for e in examples["train"] for text in (e.prompt, e.content)]
+                   if "train" in examples else None)
+    tokenizer = load_tokenizer(model_args, train_texts=train_texts)
+    config = load_config(model_args)
+    hub = model_args.hub_kwargs()
+    if config.model_type == UIEConfig.model_type:
+        model = from_pretrained(UIEModel, model_args.model_name_or_path, "model", **hub)
+        new_parameters = []
+    elif model_args.from_scratch:
+        config.vocab_size = len(tokenizer)
+        config.pad_token_id = tokenizer.pad_token_id
+        model = UIEModel(UIEConfig(encoder=config))
+        new_parameters = [name for name, _ in model.named_parameters()]
+    else:
+        path = model_args.model_name_or_path
+        model, new_parameters = load_or_explain(lambda: UIEModel.from_encoder(path, **hub), path)
+    max_seq_length = capped_max_seq_length(data_args.max_seq_length, tokenizer, model.config.encoder)
+    doc_stride = data_args.doc_stride
+    if max_seq_length < data_args.max_seq_length and doc_stride >= max_seq_length // 2:
+        doc_stride = max_seq_length // 4
+        logger.warning("--doc_stride %d is too long for the model's windows of %d tokens; using %d.",
+                       data_args.doc_stride, max_seq_length, doc_stride)
+    model.config.update({"relation_template": training_args.relation_template, "threshold": training_args.threshold,
+                         "max_seq_length": max_seq_length, "doc_stride": doc_stride})
+
+    # --- preprocessing: prompt + text pairs, long texts in overlapping windows -----------------------
+    encoded, datasets = {}, {}
+    for split, split_examples in examples.items():
+        with_labels = split != "test" or any(e.spans for e in split_examples)
+        encoded[split] = encode_examples(split_examples, tokenizer, max_seq_length, doc_stride,
+                                         with_labels=with_labels)
+        log_encoding(split, split_examples, encoded[split], doc_stride)
+        datasets[split] = Dataset.from_dict(encoded[split].inputs)
+
+    def evaluate_spans(split: str, start_logits: np.ndarray, end_logits: np.ndarray):
+        """The spans predicted for each example of ``split`` and, when it has gold spans, the metrics."""
+        split_examples, split_encoded = examples[split], encoded[split]
+        predicted = decode_examples(start_logits, end_logits, split_encoded.example_index, split_encoded.offsets,
+                                    len(split_examples), training_args.threshold)
+        metrics = span_f1(
+            [{(s.start, s.end) for s in spans} for spans in predicted],
+            [set(e.spans) for e in split_examples],
+            groups=[prompt_group(e.prompt, training_args.relation_template) for e in split_examples],
+        )
+        return predicted, metrics
+
+    def compute_metrics(p: EvalPrediction) -> dict[str, float]:
+        start_logits, end_logits = p.predictions[:2]
+        return evaluate_spans("validation", start_logits, end_logits)[1]
+
+    # --- trainer -------------------------------------------------------------------------------------
+    card = ModelCardInfo(
+        recipe="uie", pipeline_tag="token-classification", base_model=model_args.model_name_or_path,
+        config_name=model_args.config_name, data_files=files,
+        num_examples={split: len(e) for split, e in examples.items()}, usage=USAGE,
+    )
+    trainer = RecipeTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=datasets.get("train"),
+        eval_dataset=datasets.get("validation"),
+        processing_class=tokenizer,
+        data_collator=SpanCollator(tokenizer),
+        compute_metrics=compute_metrics,
+        model_card=card,
+        run_config=run_config,
+        new_parameters=new_parameters,
+    )
+
+    # --- train / evaluate / predict ------------------------------------------------------------------
+    results: dict[str, dict[str, float]] = {}
+    if training_args.do_train:
+        results["train"] = trainer.train_and_report(len(examples["train"]))
+    if training_args.do_eval:
+        results["eval"] = trainer.evaluate_and_report(len(examples["validation"]))
+
+    if training_args.do_predict:
+        trainer.compute_metrics = None  # compute_metrics decodes the validation windows; the test's are decoded here
+        output = trainer.predict(datasets["test"], metric_key_prefix="test")
+        predicted, metrics = evaluate_spans("test", *output.predictions[:2])
+        if any(e.spans for e in examples["test"]):
+            results["test"] = {f"test_{k}": v for k, v in metrics.items()}
+            trainer.report("test", results["test"])
+        if trainer.is_world_process_zero():
+            path = os.path.join(training_args.output_dir, "predictions.jsonl")
+            os.makedirs(training_args.output_dir, exist_ok=True)
+            with open(path, "w", encoding="utf-8") as f:
+                for example, spans in zip(examples["test"], predicted):
+                    result_list = [{"text": example.content[s.start:s.end], "start": s.start, "end": s.end,
+                                    "probability": s.probability} for s in spans]
+                    f.write(json.dumps({"content": example.content, "prompt": example.prompt,
+                                        "result_list": result_list}, ensure_ascii=False) + "\n")
+            logger.info("Predictions written to %s", path)
+
+    # --- model card / hub ----------------------------------------------------------------------------
+    if training_args.do_train:
+        trainer.finish(tags=["information-extraction", "uie", "token-classification"])
+    return results
+
+
+if __name__ == "__main__":
+    run_cli(main)
