@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import sys
 import tempfile
 import time
@@ -45,11 +46,8 @@ def split_by_text(train: Path, folder: Path, fraction: float, seed: int) -> tupl
 
 def inference_speed(model_dir: Path, dev: Path, repeats: int) -> dict:
     """Extraction by ``SCHEMA`` over the dev texts: prompts run per second and texts per second."""
-    import torch
-
     from plm_recipes.extraction import UIEPredictor
 
-    torch.set_num_threads(torch.get_num_threads())
     texts = sorted({json.loads(line)["content"] for line in dev.read_text(encoding="utf-8").splitlines() if line})
     uie = UIEPredictor(str(model_dir), schema=SCHEMA, device="cpu")
     queries = 0
@@ -121,7 +119,8 @@ def report(model: Path, data: Path, out: Path, measured: dict, args: argparse.Na
     curve = [(e["step"], round(e["eval_f1"], 4)) for e in state["log_history"] if "eval_f1" in e]
     eval_seconds = sum(e.get("eval_runtime", 0.0) for e in state["log_history"] if "eval_f1" in e)
     train_seconds = results["train"]["train_runtime"] - eval_seconds
-    windows = results["train"]["train_samples"] * args.epochs  # one window per example: DuIE texts are short
+    logged = re.search(r"train: \d+ examples .*?, (\d+) windows", (out / "bench.log").read_text(encoding="utf-8"))
+    windows = int(logged.group(1)) * args.epochs
     test = results["test"]
     row = {
         "model": model.name, "test_precision": round(test["test_precision"], 4),

@@ -20,7 +20,8 @@ class ModelCardInfo:
 
     Attributes:
         recipe: the recipe's file name without ``.py``.
-        pipeline_tag: the Hub task, e.g. ``"text-classification"``.
+        pipeline_tag: the Hub task, e.g. ``"text-classification"``; ``None`` for a model no Hub pipeline runs (the
+            Hub's widget would offer the wrong one).
         base_model: the checkpoint the model was fine-tuned from (a hub id or a folder); ``None`` when it was
             trained from scratch from ``config_name``.
         config_name: the config a model trained from scratch was built from.
@@ -33,7 +34,7 @@ class ModelCardInfo:
     """
 
     recipe: str
-    pipeline_tag: str
+    pipeline_tag: str | None
     base_model: str | None
     config_name: str | None = None
     data_files: dict[str, str] = field(default_factory=dict)
@@ -69,7 +70,7 @@ def render_model_card(
         library_name=info.library_name,
         pipeline_tag=info.pipeline_tag,
         base_model=info.base_model if is_hub_id(info.base_model) else None,
-        tags=sorted({"plm-recipes", info.pipeline_tag, *(tags or [])}),
+        tags=sorted({"plm-recipes", *([info.pipeline_tag] if info.pipeline_tag else []), *(tags or [])}),
     )
     lines = ["---", metadata.to_yaml(), "---", "", f"# {model_name}", ""]
     origin = (
@@ -77,7 +78,8 @@ def render_model_card(
         else f"trained from scratch (config `{info.config_name}`, no pretraining)"
     )
     lines += [
-        f"A `{info.pipeline_tag}` model {origin} with the plm-recipes recipe `recipes/{info.recipe}.py`.",
+        f"A {f'`{info.pipeline_tag}` ' if info.pipeline_tag else ''}model {origin} with the plm-recipes recipe "
+        f"`recipes/{info.recipe}.py`.",
         "",
         "## Training data",
         "",

@@ -21,8 +21,8 @@ Usage:
     plm-recipes uie convert-paddle --paddle_dir uie-base --output_dir uie-base-torch
     python recipes/uie.py --config recipes/configs/uie.yaml --model_name_or_path uie-base-torch
 
-Data: JSON lines ``{"content", "result_list": [{"text", "start", "end"}], "prompt"}`` (character offsets, end
-exclusive; an empty ``result_list`` is a negative example). Texts longer than ``--max_seq_length`` are read in
+Data: JSON lines (one example per line, any file extension) ``{"content", "result_list": [{"text", "start", "end"}],
+"prompt"}`` (character offsets, end exclusive; an empty ``result_list`` is a negative example). Texts longer than ``--max_seq_length`` are read in
 windows that overlap by ``--doc_stride`` tokens; nothing is cut off.
 
 Evaluation is span-level: a predicted span counts when its start and end are both exact; precision, recall and F1
@@ -152,7 +152,7 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
 
     # --- trainer -------------------------------------------------------------------------------------
     card = ModelCardInfo(
-        recipe="uie", pipeline_tag="token-classification", base_model=model_args.model_name_or_path,
+        recipe="uie", pipeline_tag=None, base_model=model_args.model_name_or_path,
         config_name=model_args.config_name, data_files=files,
         num_examples={split: len(e) for split, e in examples.items()}, usage=USAGE,
     )
@@ -196,7 +196,7 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
 
     # --- model card / hub ----------------------------------------------------------------------------
     if training_args.do_train:
-        trainer.finish(tags=["information-extraction", "uie", "token-classification"])
+        trainer.finish(tags=["information-extraction", "uie"])
     return results
 
 

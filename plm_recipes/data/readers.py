@@ -89,6 +89,25 @@ def read_lines(path: str | os.PathLike) -> list[tuple[int, str]]:
     return lines
 
 
+def read_json_lines(path: str | os.PathLike) -> list[tuple[int, Any]]:
+    """``(line_number, value)`` of every non-blank line of a JSON-lines file; a line that is not JSON raises
+    :class:`DataFormatError` naming the file and the line."""
+    path = os.fspath(path)
+    return _json_lines(path, read_lines(path))
+
+
+def _json_lines(path: str, lines: list[tuple[int, str]]) -> list[tuple[int, Any]]:
+    located = []
+    for number, text in lines:
+        try:
+            located.append((number, json.loads(text)))
+        except json.JSONDecodeError as e:
+            raise DataFormatError(
+                path, number, f"invalid JSON: {e.msg} (column {e.colno}); expected one JSON object per line"
+            ) from None
+    return located
+
+
 def read_records(
     path: str | os.PathLike,
     fields: Sequence[str],
@@ -200,14 +219,7 @@ def _read_json(path: str, fields: Sequence[str], columns: Mapping[str, str], req
         located = [(i + 1, obj) for i, obj in enumerate(objects)]
         unit = "record"
     else:
-        located = []
-        for number, text in lines:
-            try:
-                located.append((number, json.loads(text)))
-            except json.JSONDecodeError as e:
-                raise DataFormatError(
-                    path, number, f"invalid JSON: {e.msg} (column {e.colno}); expected one JSON object per line"
-                ) from None
+        located = _json_lines(path, lines)
         unit = "line"
     records = []
     for number, obj in located:

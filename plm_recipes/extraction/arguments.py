@@ -11,8 +11,9 @@ from .schema import DEFAULT_RELATION_TEMPLATE, check_relation_template
 
 @dataclass
 class UIEDataArguments(DataArguments):
-    """UIE prompt-format JSON lines ``{"content", "result_list": [{"text", "start", "end"}], "prompt"}``
-    (``plm-recipes uie convert`` writes them from a doccano export)."""
+    """UIE prompt-format JSON lines (one example per line, any file extension)
+    ``{"content", "result_list": [{"text", "start", "end"}], "prompt"}`` (``plm-recipes uie convert`` writes them
+    from a doccano export)."""
 
     max_seq_length: int = field(
         default=512,
@@ -52,3 +53,6 @@ class UIETrainingConfig(RecipeTrainingArguments):
         check_relation_template(self.relation_template)
         if not 0 < self.threshold < 1:
             raise ArgumentError(f"--threshold must be between 0 and 1, got {self.threshold}")
+        if not self.eval_do_concat_batches:
+            raise ArgumentError("--eval_do_concat_batches false: span decoding needs the predictions of all windows "
+                                "as one array, one row per window")

@@ -145,15 +145,20 @@ def paddle_ernie_config(paddle_dir: str | os.PathLike) -> ErnieConfig:
             break
     else:
         raise ModelLoadError(f"{paddle_dir}: no config.json or model_config.json (a PaddleNLP UIE folder has one)")
-    with open(path, encoding="utf-8") as f:
-        raw = json.load(f)
-    if "init_args" in raw:
-        raw = raw["init_args"][0]
+    try:
+        with open(path, encoding="utf-8") as f:
+            raw = json.load(f)
+        if "init_args" in raw:
+            raw = raw["init_args"][0]
+        if not isinstance(raw, dict):
+            raise TypeError(f"expected an object of settings, found {type(raw).__name__}")
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as e:
+        raise ModelLoadError(f"{path}: not a PaddleNLP model config ({type(e).__name__}: {e})") from None
     raw = {k: v for k, v in raw.items() if k not in ("init_class", "architectures", "model_type", "dtype")}
     if "sent_type_vocab_size" in raw:
         raw["type_vocab_size"] = raw.pop("sent_type_vocab_size")
     raw.setdefault("intermediate_size", 4 * raw.get("hidden_size", 768))
-    raw.setdefault("layer_norm_eps", 1e-12)
+    raw.setdefault("layer_norm_eps", 1e-12)  # PaddleNLP's init_weights sets every LayerNorm's epsilon to 1e-12
     raw.setdefault("pad_token_id", 0)
     return ErnieConfig(**raw)
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from ..data import read_lines
+from ..data import read_json_lines
 from ..errors import ArgumentError, DataFormatError
 from .losses import IGNORE_INDEX
 
@@ -40,27 +40,20 @@ class UIEExample:
     source: str = ""  # "file, line N", for messages
 
 
-def read_json_lines(path: str | os.PathLike, what: str = "examples") -> list[tuple[int, object]]:
-    """``(line number, value)`` for each non-empty line of a JSON-lines file; a line that is not JSON, or a file
-    without any, raises :class:`~plm_recipes.errors.DataFormatError` naming the file (and line)."""
-    path = os.fspath(path)
-    values = []
-    for number, line in read_lines(path):
-        try:
-            values.append((number, json.loads(line)))
-        except json.JSONDecodeError as e:
-            raise DataFormatError(path, number, f"not valid JSON ({e.msg} at column {e.colno})") from None
+def json_lines(path: str | os.PathLike, what: str) -> list[tuple[int, object]]:
+    """:func:`plm_recipes.data.read_json_lines`, refusing a file without any line (it holds no ``what``)."""
+    values = read_json_lines(path)
     if not values:
         raise DataFormatError(path, None, f"no {what}: the file is empty")
     return values
 
 
 def read_uie_examples(path: str | os.PathLike) -> list[UIEExample]:
-    """The examples of a UIE prompt-format file (JSON lines), each checked: offsets inside the text, ``text``
-    equal to ``content[start:end]``. A bad line raises :class:`~plm_recipes.errors.DataFormatError` naming the
-    file and line."""
+    """The examples of a UIE prompt-format file (JSON lines, one example per line, whatever the file's
+    extension), each checked: offsets inside the text, ``text`` equal to ``content[start:end]``. A bad line raises
+    :class:`~plm_recipes.errors.DataFormatError` naming the file and line."""
     path = os.fspath(path)
-    return [_example(record, path, number) for number, record in read_json_lines(path)]
+    return [_example(record, path, number) for number, record in json_lines(path, "examples")]
 
 
 def _example(record: object, path: str, line: int) -> UIEExample:
@@ -124,14 +117,18 @@ class EncodedExamples:
         return len(self.example_index)
 
 
+def text_room(tokenizer, prompt: str, max_seq_length: int) -> int:
+    """How many text tokens a window holds beside ``prompt`` and the special tokens."""
+    return max_seq_length - tokenizer.num_special_tokens_to_add(pair=True) - len(tokenizer.tokenize(prompt))
+
+
 def check_window_settings(tokenizer, prompts: Sequence[str], max_seq_length: int, doc_stride: int) -> None:
     """Refuse settings under which some text window would hold no new text: every prompt, with the special
     tokens, must leave room for more than ``doc_stride`` text tokens."""
     if doc_stride < 0:
         raise ArgumentError(f"--doc_stride must be >= 0, got {doc_stride}")
-    specials = tokenizer.num_special_tokens_to_add(pair=True)
     longest = max(set(prompts), key=lambda p: len(tokenizer.tokenize(p)), default="")
-    room = max_seq_length - specials - len(tokenizer.tokenize(longest))
+    room = text_room(tokenizer, longest, max_seq_length)
     if room <= doc_stride:
         raise ArgumentError(
             f"the prompt {longest!r} leaves {room} tokens of text per window at --max_seq_length {max_seq_length}, "
@@ -242,8 +239,9 @@ LABEL_NAMES = ("start_labels", "end_labels")
 
 @dataclass
 class SpanCollator:
-    """Pads a batch of windows: the inputs with the tokenizer, the start and end labels with ``-100`` on the same
-    side (so that padding is never a target)."""
+    """Pads a batch of windows on the right, whatever the tokenizer's ``padding_side``: the inputs with the
+    tokenizer, the start and end labels with ``-100``. Right padding keeps token ``i`` of a window at position
+    ``i`` of its row, which is where decoding reads a window's offsets."""
 
     tokenizer: Any
     pad_to_multiple_of: int | None = None
@@ -251,17 +249,12 @@ class SpanCollator:
     def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
         inputs = [{k: v for k, v in f.items() if k not in LABEL_NAMES} for f in features]
         batch = self.tokenizer.pad(inputs, padding=True, pad_to_multiple_of=self.pad_to_multiple_of,
-                                   return_tensors="pt")
+                                   padding_side="right", return_tensors="pt")
         length = batch["input_ids"].shape[1]
-        left = getattr(self.tokenizer, "padding_side", "right") == "left"
         for name in LABEL_NAMES:
             if name in features[0]:
                 out = torch.full((len(features), length), float(IGNORE_INDEX))
                 for i, f in enumerate(features):
-                    values = torch.as_tensor(f[name], dtype=torch.float32)
-                    if left:
-                        out[i, length - len(values):] = values
-                    else:
-                        out[i, : len(values)] = values
+                    out[i, : len(f[name])] = torch.as_tensor(f[name], dtype=torch.float32)
                 batch[name] = out
         return dict(batch)

@@ -72,6 +72,9 @@ def decode_examples(start_logits: np.ndarray, end_logits: np.ndarray, example_in
                     threshold: float = 0.5) -> list[list[Span]]:
     """The merged spans of every example from the logits of its windows (rows of ``start_logits`` /
     ``end_logits`` are windows, in the order of ``example_index`` and ``offsets``)."""
+    if len(start_logits) != len(example_index) or len(end_logits) != len(example_index):
+        raise ValueError(f"{len(start_logits)} rows of start logits and {len(end_logits)} of end logits for "
+                         f"{len(example_index)} windows: expected one row per window, in order")
     per_example: list[list[Span]] = [[] for _ in range(num_examples)]
     for row, index in enumerate(example_index):
         per_example[index] += decode_window(sigmoid(start_logits[row]), sigmoid(end_logits[row]), offsets[row],

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..errors import ArgumentError, DataFormatError
-from .data import read_json_lines
+from .data import json_lines
 from .schema import DEFAULT_RELATION_TEMPLATE, check_relation_template
 
 logger = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def read_doccano(path: str | os.PathLike) -> list[AnnotatedText]:
     """The texts of a doccano relation export, checked: offsets inside the text, an entity's ``text`` (when given)
     equal to the text at its offsets, relations pointing at entity ids of the same line."""
     path = os.fspath(path)
-    return [_annotated(record, path, number) for number, record in read_json_lines(path, "texts")]
+    return [_annotated(record, path, number) for number, record in json_lines(path, "texts")]
 
 
 def _annotated(record: object, path: str, line: int) -> AnnotatedText:
@@ -91,6 +91,8 @@ def _annotated(record: object, path: str, line: int) -> AnnotatedText:
             fail(f"{where}: the label must be a non-empty string, found {label!r}")
         if "text" in e and e["text"] != text[start:end]:
             fail(f"{where}: text {e['text']!r} is not text[{start}:{end}], which is {text[start:end]!r}")
+        if not isinstance(e["id"], str | int) or isinstance(e["id"], bool):
+            fail(f"{where}: the id must be a number or a string, found {e['id']!r}")
         if e["id"] in entities:
             fail(f"{where}: entity id {e['id']!r} appears twice")
         entities[e["id"]] = Entity(e["id"], label.strip(), start, end, text[start:end])
@@ -100,7 +102,7 @@ def _annotated(record: object, path: str, line: int) -> AnnotatedText:
         if not isinstance(r, dict) or not {"from_id", "to_id", "type"} <= r.keys():
             fail(f'{where}: expected {{"from_id", "to_id", "type"}}, found {json.dumps(r, ensure_ascii=False)}')
         for end_name in ("from_id", "to_id"):
-            if r[end_name] not in entities:
+            if not isinstance(r[end_name], str | int) or r[end_name] not in entities:
                 known = ", ".join(repr(k) for k in list(entities)[:10]) or "none"
                 fail(f"{where}: {end_name} {r[end_name]!r} is not an entity id of this line (ids: {known})")
         if not isinstance(r["type"], str) or not r["type"].strip():

@@ -52,9 +52,10 @@ def _prf(tp: int, predicted: int, gold: int) -> dict[str, float]:
 def prompt_group(prompt: str, relation_template: str = DEFAULT_RELATION_TEMPLATE) -> str:
     """What a prompt is reported under: an entity prompt is its own group (``人物``), and every relation prompt of
     one relation is one group, its subject written ``*`` (``谭孝曾的父亲`` -> ``*的父亲``). A prompt is read as a
-    relation prompt when it fits ``relation_template`` (the relation is what follows the template's last literal
-    text, so an entity type that itself fits it, like ``目的地`` under ``{subject}的{relation}``, is grouped as a
-    relation).
+    relation prompt when it fits ``relation_template``; when the template's literal text appears in the prompt
+    more than once, the subject takes the longest part it can (``《我的祖国》的作者`` -> subject ``《我的祖国》``).
+    An entity type that itself fits the template, like ``目的地`` under ``{subject}的{relation}``, is grouped as a
+    relation (``*的地``).
 
     >>> prompt_group("人物"), prompt_group("谭孝曾的父亲"), prompt_group("《我的祖国》的作者")
     ('人物', '*的父亲', '*的作者')

@@ -101,6 +101,9 @@ class UIEModel(PreTrainedModel):
     def __init__(self, config: UIEConfig, encoder: PreTrainedModel | None = None):
         super().__init__(config)
         if encoder is None:
+            if config.encoder is None:
+                raise ValueError("UIEConfig needs the encoder's config: UIEConfig(encoder=AutoConfig.from_pretrained"
+                                 "(...)), or build the model with UIEModel.from_encoder(path)")
             encoder = _encoder_from_config(config.encoder)
         # one config object for the encoder and the saved UIE config, so that changes to either reach both
         config.encoder = encoder.config

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Sequence
 
@@ -12,10 +13,12 @@ from transformers import AutoModel
 
 from ..errors import ModelLoadError
 from ..loading import describe_model_folder, from_pretrained, load_tokenizer_from, model_max_length
-from .data import SpanCollator, UIEExample, encode_examples
+from .data import SpanCollator, UIEExample, encode_examples, text_room
 from .decoding import Span, decode_examples
 from .modeling import UIEModel
 from .schema import SchemaNode, parse_schema
+
+logger = logging.getLogger(__name__)
 
 
 class UIEPredictor:
@@ -41,6 +44,10 @@ class UIEPredictor:
         threshold: span start/end probability above which a token counts (default: the model's, 0.5).
         batch_size: windows per forward pass.
         device: ``"cpu"``, ``"cuda"``, ...; default: the GPU when there is one.
+        max_seq_length, doc_stride: the windows long texts are read in (default: the model's, as trained).
+
+    A relation prompt built from a very long entity can leave a window no room for text; such a prompt is skipped
+    (its relation list stays empty) with a warning naming it, and the rest of the schema is answered.
     """
 
     def __init__(self, model: str, *, schema=None, threshold: float | None = None, batch_size: int = 32,
@@ -49,6 +56,8 @@ class UIEPredictor:
         self.tokenizer = load_tokenizer_from(model)
         config = self.model.config
         self.threshold = config.threshold if threshold is None else threshold
+        if not 0 < self.threshold < 1:
+            raise ValueError(f"threshold must be between 0 and 1, got {self.threshold}")
         limit = model_max_length(self.tokenizer, config.encoder)
         self.max_seq_length = min(max_seq_length or config.max_seq_length, limit)
         self.doc_stride = config.doc_stride if doc_stride is None else doc_stride
@@ -97,9 +106,16 @@ class UIEPredictor:
 
     def extract(self, queries: Sequence[tuple[str, str]]) -> list[list[Span]]:
         """The spans answering each ``(prompt, text)`` (one batched pass; repeated queries are run once)."""
-        unique = list(dict.fromkeys(queries))
+        fits = {}
+        for prompt, text in dict.fromkeys(queries):
+            if prompt not in fits:
+                fits[prompt] = text_room(self.tokenizer, prompt, self.max_seq_length) > self.doc_stride
+                if not fits[prompt]:
+                    logger.warning("Skipped the prompt %r: it leaves no room for text in windows of %d tokens "
+                                   "(UIEPredictor(max_seq_length=...) raises that)", prompt, self.max_seq_length)
+        unique = [q for q in dict.fromkeys(queries) if fits[q[0]]]
         if not unique:
-            return []
+            return [[] for _ in queries]
         examples = [UIEExample(text, prompt) for prompt, text in unique]
         encoded = encode_examples(examples, self.tokenizer, self.max_seq_length, self.doc_stride, with_labels=False)
         rows = [{name: values[i] for name, values in encoded.inputs.items()} for i in range(len(encoded))]
@@ -118,7 +134,7 @@ class UIEPredictor:
         spans = decode_examples(start_logits, end_logits, encoded.example_index, encoded.offsets, len(examples),
                                 self.threshold)
         by_query = dict(zip(unique, spans))
-        return [by_query[q] for q in queries]
+        return [by_query.get(q, []) for q in queries]
 
 
 def load_uie_model(folder: str, **kwargs) -> UIEModel:

@@ -4,6 +4,7 @@ PaddleNLP and doccano converters, schemas and the predictor, and the recipe end 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import pickle
 import subprocess
@@ -72,7 +73,7 @@ def test_the_bundled_samples_read_and_every_span_is_checked():
      "line 2: result_list[0]: text '上海' is not content[3:5], which is '北京'"),
     ({"content": "张三在北京", "result_list": [], "prompt": ""}, "line 2: \"prompt\" must be a non-empty string"),
     ({"content": "张三在北京", "prompt": "地点"}, "line 2: missing 'result_list'"),
-    ("{not json", "line 2: not valid JSON"),
+    ("{not json", "line 2: invalid JSON"),
 ])
 def test_a_bad_line_names_file_line_and_what_was_expected(tmp_path, row, message):
     good = {"content": "张三在北京", "result_list": [{"text": "张三", "start": 0, "end": 2}], "prompt": "人物"}
@@ -109,7 +110,7 @@ def test_a_span_inside_a_token_is_counted_as_inexact(wordpiece):
 
 def test_long_texts_are_read_in_windows_and_spans_map_back_exactly(wordpiece):
     names = ["张三", "Apple", "李四", "iPhone 11", "王五"]
-    text = "".join(f"第{i}段：{names[i % len(names)]}在城市里工作了很多年。" for i in range(30))
+    text = "".join(f"第{i}段：{names[i % len(names)]}在城市里工作了很多年。" for i in range(30)) + "最后是王五"
     spans = []
     for name in names:
         at = text.find(name)
@@ -143,10 +144,20 @@ def test_the_collator_pads_labels_with_ignore_on_the_padding_side(wordpiece):
     encoded = encode_examples([UIEExample("张三在北京", "人物", ((0, 2),)), UIEExample("张三在北京工作了十年", "地点", ((3, 5),))],
                               wordpiece, 64, 16)
     rows = [{k: v[i] for k, v in encoded.inputs.items()} for i in range(2)]
-    batch = SpanCollator(wordpiece)(rows)
+    wordpiece.padding_side = "left"  # a tokenizer set up for generation: windows are still padded on the right
+    try:
+        batch = SpanCollator(wordpiece)(rows)
+    finally:
+        wordpiece.padding_side = "right"
     short = len(rows[0]["input_ids"])
     assert batch["start_labels"].shape == batch["input_ids"].shape
     assert (batch["start_labels"][0, short:] == -100).all() and batch["attention_mask"][0, short:].sum() == 0
+    assert batch["input_ids"][0, :short].tolist() == rows[0]["input_ids"]
+
+
+def test_decoding_refuses_predictions_that_are_not_one_row_per_window():
+    with pytest.raises(ValueError, match="one row per window"):
+        decode_examples(np.zeros((2, 4)), np.zeros((2, 4)), [0, 0, 1], [[None] * 4] * 3, 2)
 
 
 # --- decoding, metrics, loss ----------------------------------------------------------------------------------
@@ -202,6 +213,15 @@ def test_the_model_saves_as_safetensors_and_reloads_with_automodel(tiny_bert, tm
     torch.testing.assert_close(model(ids).start_logits, reloaded(ids).start_logits)
     labels = torch.zeros_like(ids, dtype=torch.float)
     assert reloaded(ids, start_labels=labels, end_labels=labels).loss > 0
+
+
+def test_a_uie_config_without_an_encoder_is_refused_in_one_sentence(tmp_path):
+    from plm_recipes.extraction import UIETrainingConfig
+
+    with pytest.raises(ValueError, match="UIEConfig needs the encoder's config"):
+        UIEModel(UIEConfig())
+    with pytest.raises(ArgumentError, match="eval_do_concat_batches"):
+        UIETrainingConfig(output_dir=str(tmp_path), eval_do_concat_batches=False)
 
 
 # --- the PaddleNLP converter ----------------------------------------------------------------------------------
@@ -326,6 +346,11 @@ def test_doccano_splits_are_by_text_and_seeded():
      "line 1: entities[0]: offsets 3..8 are outside the text (its length is 5)"),
     ({"text": "张三在北京", "entities": [{"id": 1, "label": "人物", "start_offset": 0, "end_offset": 2, "text": "李四"}],
       "relations": []}, "line 1: entities[0]: text '李四' is not text[0:2], which is '张三'"),
+    ({"text": "张三在北京", "entities": [{"id": [1], "label": "人物", "start_offset": 0, "end_offset": 2}],
+      "relations": []}, "line 1: entities[0]: the id must be a number or a string, found [1]"),
+    ({"text": "张三在北京", "entities": [{"id": 1, "label": "人物", "start_offset": 0, "end_offset": 2}],
+      "relations": [{"from_id": {"a": 1}, "to_id": 1, "type": "父亲"}]},
+     "line 1: relations[0]: from_id {'a': 1} is not an entity id of this line"),
 ])
 def test_bad_doccano_lines_name_the_line_and_part(tmp_path, line, message):
     path = write_lines(tmp_path / "doccano.jsonl", [line])
@@ -451,7 +476,7 @@ def test_convert_train_reload_predict_by_schema(tiny_bert, tmp_path):
     assert "Traceback" not in done.stderr
 
 
-def test_the_predictor_finds_what_the_recipe_predicted(tiny_bert, tmp_path):
+def test_the_predictor_finds_what_the_recipe_predicted(tiny_bert, tmp_path, caplog):
     """A UIE model whose pointers were set by hand (random and large, so many tokens pass the threshold): the
     recipe's --do_predict (Trainer, windows, decoding) and UIEPredictor (its own batching) give the same spans."""
     model, _ = UIEModel.from_encoder(str(tiny_bert), max_seq_length=48, doc_stride=8)
@@ -480,4 +505,20 @@ def test_the_predictor_finds_what_the_recipe_predicted(tiny_bert, tmp_path):
     assert [s.probability for found in spans for s in found] == \
         pytest.approx([r["probability"] for row in written for r in row["result_list"]], abs=1e-5)
     assert sum(map(len, spans)) > 20  # the comparison is not between empty lists
+    left = UIEPredictor(str(handmade), device="cpu", batch_size=5)
+    left.tokenizer.padding_side = "left"  # windows are padded on the right whatever the tokenizer says
+    assert left.extract([(row["prompt"], row["content"]) for row in written]) == spans
     assert all(row["content"][r["start"]:r["end"]] == r["text"] for row in written for r in row["result_list"])
+
+    uie = UIEPredictor(str(handmade), device="cpu")
+    assert uie(["", "   "], schema=["人物"]) == [{}, {}]
+    # a relation prompt from a long entity leaves no room for text: skipped with a warning, the rest answered
+    long_subject = "长" * 45
+    predictor_log = logging.getLogger("plm_recipes.extraction.predictor")
+    predictor_log.addHandler(caplog.handler)  # the recipe's logging setup stops plm_recipes at its own handler
+    try:
+        answers = uie.extract([(long_subject + "的父亲", "张三在北京"), ("人物", "张三在北京")])
+    finally:
+        predictor_log.removeHandler(caplog.handler)
+    assert answers[0] == [] and f"Skipped the prompt '{long_subject}的父亲'" in caplog.text
+    assert answers[1] == uie.extract([("人物", "张三在北京")])[0]
