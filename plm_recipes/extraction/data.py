@@ -148,6 +148,7 @@ def encode_examples(examples: Sequence[UIEExample], tokenizer, max_seq_length: i
     check_window_settings(tokenizer, [e.prompt for e in examples], max_seq_length, doc_stride)
     encoded = EncodedExamples()
     reached: list[set[tuple[int, int]]] = [set() for _ in examples]
+    edges: list[set[int]] = [set() for _ in examples]  # character offsets where some token starts or ends
     for first in range(0, len(examples), batch_size):
         batch = examples[first:first + batch_size]
         tokens = tokenizer(
@@ -166,6 +167,7 @@ def encode_examples(examples: Sequence[UIEExample], tokenizer, max_seq_length: i
             encoded.example_index.append(index)
             encoded.offsets.append(offsets)
             if with_labels:
+                edges[index].update(edge for o in offsets if o is not None for edge in o)
                 starts, ends, found = span_labels(offsets, example.spans)
                 encoded.inputs.setdefault("start_labels", []).append(starts)
                 encoded.inputs.setdefault("end_labels", []).append(ends)
@@ -173,8 +175,8 @@ def encode_examples(examples: Sequence[UIEExample], tokenizer, max_seq_length: i
     if with_labels:
         for example, found in zip(examples, reached):
             encoded.unreachable += len(set(example.spans) - found)
-        encoded.inexact = sum(not _aligned(offsets, span) for example, offsets in _windows_by_example(examples, encoded)
-                              for span in example.spans)
+        encoded.inexact = sum(start not in found or end not in found
+                              for example, found in zip(examples, edges) for start, end in example.spans)
     return encoded
 
 
@@ -205,19 +207,6 @@ def span_labels(offsets: Sequence[tuple[int, int] | None], spans: Sequence[tuple
         ends[end_token] = 1.0
         found.add((start, end))
     return starts, ends, found
-
-
-def _aligned(offsets: Sequence[tuple[int, int] | None], span: tuple[int, int]) -> bool:
-    edges = {o[0] for o in offsets if o is not None} | {o[1] for o in offsets if o is not None}
-    return span[0] in edges and span[1] in edges
-
-
-def _windows_by_example(examples: Sequence[UIEExample], encoded: EncodedExamples):
-    """Each example with the token offsets of all its windows together."""
-    merged: dict[int, list] = {}
-    for index, offsets in zip(encoded.example_index, encoded.offsets):
-        merged.setdefault(index, []).extend(offsets)
-    return [(examples[i], offsets) for i, offsets in merged.items()]
 
 
 def log_encoding(split: str, examples: Sequence[UIEExample], encoded: EncodedExamples, doc_stride: int) -> None:

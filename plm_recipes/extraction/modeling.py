@@ -13,6 +13,7 @@ imported, ``AutoModel.from_pretrained(folder)`` loads it, without ``trust_remote
 
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import dataclass
 
@@ -122,8 +123,7 @@ class UIEModel(PreTrainedModel):
         the encoder's ``from_pretrained`` (``cache_dir``, ``revision``, ...) except the :class:`UIEConfig`
         fields (``relation_template``, ``threshold``, ``max_seq_length``, ``doc_stride``).
         """
-        uie_kwargs = {k: kwargs.pop(k) for k in ("relation_template", "threshold", "max_seq_length", "doc_stride")
-                      if k in kwargs}
+        uie_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in _UIE_SETTINGS}
         encoder, info = _encoder_from_pretrained(encoder_name_or_path, **kwargs)
         # the attention implementation chosen for the encoder (sdpa, ...): nesting its config resets it
         attention = encoder.config._attn_implementation
@@ -190,6 +190,9 @@ def _encoder_from_pretrained(name_or_path: str, **kwargs) -> tuple[PreTrainedMod
     except TypeError:
         return AutoModel.from_pretrained(name_or_path, output_loading_info=True, **kwargs)
 
+
+# The settings UIEConfig adds (relation_template, threshold, ...), the keywords from_encoder keeps for it.
+_UIE_SETTINGS = frozenset(inspect.signature(UIEConfig.__init__).parameters) - {"self", "encoder", "kwargs"}
 
 AutoConfig.register(UIEConfig.model_type, UIEConfig, exist_ok=True)
 AutoModel.register(UIEConfig, UIEModel, exist_ok=True)

@@ -16,7 +16,7 @@ from ..loading import describe_model_folder, from_pretrained, load_tokenizer_fro
 from .data import SpanCollator, UIEExample, encode_examples, text_room
 from .decoding import Span, decode_examples
 from .modeling import UIEModel
-from .schema import SchemaNode, parse_schema
+from .schema import parse_schema
 
 logger = logging.getLogger(__name__)
 
