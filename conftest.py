@@ -1,6 +1,6 @@
 """Doctest setup: the examples in ``plm_recipes``' docstrings run as written (``pytest --doctest-modules``, which
 the README's test command turns on), from a folder laid out as they assume: ``outputs/text_classification``,
-``outputs/matching_dssm``, ``outputs/uie``, ``outputs/t5_qa`` and ``outputs/t5_filling`` (tiny models trained
+``outputs/matching_dssm``, ``outputs/uie``, ``outputs/pet``, ``outputs/t5_qa`` and ``outputs/t5_filling`` (tiny models trained
 here, two steps on the bundled samples) and ``data/``."""
 
 from __future__ import annotations
@@ -38,6 +38,10 @@ def example_folder(tmp_path_factory) -> Path:
     load_recipe("uie").main([
         *quick, "--train_file", str(DATA / "extraction" / "train.txt"),
         "--output_dir", str(folder / "outputs" / "uie")])
+    load_recipe("pet").main([
+        *quick, "--train_file", str(DATA / "prompting" / "train.txt"),
+        "--verbalizer_file", str(DATA / "prompting" / "verbalizer.txt"),
+        "--output_dir", str(folder / "outputs" / "pet")])
     t5 = build_tiny_t5(folder / "tiny-t5", character_vocab(sorted(DATA.rglob("*.txt")) + sorted(DATA.rglob("*.jsonl"))))
     quick[1] = str(t5)
     load_recipe("t5_qa").main([
