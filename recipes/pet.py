@@ -147,10 +147,8 @@ def main(
             raise ArgumentError("--freeze_backbone trains only the learned prompt vectors, and the template "
                                 f"{template.template!r} has none: add {{soft:N}}")
         model.backbone.requires_grad_(False)
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    logger.info("%s LM, %d labels (%d label words, blank of %d tokens), %d learned prompt vectors, %s trainable "
-                "parameters", config.lm_type, len(verbalizer), len(verbalizer.words), config.blank_length,
-                template.num_soft_tokens, f"{trainable:,}")
+    logger.info("%s LM, %d labels (%d label words, a blank of %d tokens), %d learned prompt vectors",
+                config.lm_type, len(verbalizer), len(verbalizer.words), config.blank_length, template.num_soft_tokens)
 
     # --- data: each text written into the template ---------------------------------------------------
     limits = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples,

@@ -16,6 +16,8 @@ CONFIGS = {
     "t5_qa": "recipes/configs/t5_qa.yaml",
     "t5_filling": "recipes/configs/t5_filling.yaml",
     "uie": "recipes/configs/uie.yaml",
+    "pet": "recipes/configs/pet.yaml",
+    "p_tuning": "recipes/configs/p_tuning.yaml",
 }
 # What each config's run writes besides the model: its predictions.
 PREDICTIONS = {"t5_qa": "predictions.jsonl", "t5_filling": None, "uie": "predictions.jsonl"}
@@ -29,6 +31,9 @@ OWN_SETTINGS = {
     "t5_qa": {"max_target_length": 32, "learning_rate": 3e-4},
     "t5_filling": {"masks_per_text": 2, "metric_for_best_model": "span_f1"},
     "uie": {"num_train_epochs": 10, "metric_for_best_model": "f1", "relation_template": "{subject}的{relation}"},
+    "pet": {"template_file": "data/prompting/prompt.txt", "verbalizer_file": "data/prompting/verbalizer.txt",
+            "token_reduction": "mean"},
+    "p_tuning": {"template": "{soft:6}{MASK}{textA}", "prompt_encoder": "lstm", "new_parameters_learning_rate": 1e-3},
 }
 WHERE = {"output_dir", "logging_dir", "run_name"}
 

@@ -88,6 +88,23 @@ def test_two_texts_are_cut_longest_first(tokenizer):
     assert encoded.suffix == ids(tokenizer, "房间") + [tokenizer.sep_token_id]
 
 
+def test_sentencepiece_word_start_marker_is_dropped_from_pieces():
+    """XLM-R's tokenizer (multilingual-e5) starts a piece written on its own with a bare "▁": every label word
+    would begin with the same token, and mean scoring would be diluted by it."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    from plm_recipes.prompting import piece_ids
+
+    vocab = [("<unk>", 0.0), ("▁", -2.0), ("电脑", -1.0), ("很", -1.5), ("快", -1.5), ("▁hello", -1.0)]
+    backend = Tokenizer(models.Unigram(vocab, unk_id=0))
+    backend.pre_tokenizer, backend.decoder = pre_tokenizers.Metaspace(), decoders.Metaspace()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>")
+    assert tokenizer.convert_ids_to_tokens(tokenizer("电脑很快", add_special_tokens=False)["input_ids"])[0] == "▁"
+    assert tokenizer.convert_ids_to_tokens(piece_ids(tokenizer, "电脑很快")) == ["电脑", "很", "快"]
+    assert tokenizer.convert_ids_to_tokens(piece_ids(tokenizer, "hello")) == ["▁hello"]  # a real word start stays
+
+
 @pytest.mark.parametrize("template, message", [
     ("{textA}很好", "has no {MASK}"),
     ("{MASK}很好", "has no {textA}"),
