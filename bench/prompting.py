@@ -113,14 +113,15 @@ def main() -> None:
             continue
         runs[method] = run(method, data, files, work, args)
         print_table([runs[method]["row"]], [(k, k) for k in runs[method]["row"]])
+        save(f"prompting_{method}", {"args": vars(args), **runs[method]})  # each as it finishes
     rows = [r["row"] for r in runs.values()]
     print()
     print_table(rows, [(k, k) for k in ("method", "model", "dev_accuracy", "dev_macro_f1", "train_samples/s",
                                          "train_s", "eval_samples/s", "peak_rss_MiB")])
     for method, r in runs.items():
         print(method, "per-class F1:", json.dumps(r["per_class_f1"], ensure_ascii=False))
-    print("results saved to", save("prompting_" + "_".join(args.methods) if len(args.methods) < len(METHODS)
-                                   else "prompting", {"args": vars(args), "runs": runs, "work": str(work)}))
+    print(f"results saved to {save('prompting_last', {'args': vars(args), 'runs': runs, 'work': str(work)})} "
+          "(and one file per method)")
 
 
 if __name__ == "__main__":

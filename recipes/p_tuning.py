@@ -42,7 +42,7 @@ RECIPE_DEFAULTS = {
     **TRAINING_DEFAULTS,
     "output_dir": "outputs/p_tuning",
     "learning_rate": 2e-5,
-    "new_parameters_learning_rate": 1e-3,  # the prompt encoder starts from nothing
+    "new_parameters_learning_rate": 1e-3,  # the prompt encoder starts from nothing (and an MLM head e5 lacks)
     "num_train_epochs": 10,
     "per_device_train_batch_size": 8,
     "metric_for_best_model": "f1",

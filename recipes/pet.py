@@ -70,6 +70,9 @@ RECIPE_DEFAULTS = {
     **TRAINING_DEFAULTS,
     "output_dir": "outputs/pet",
     "learning_rate": 2e-5,
+    # weights the checkpoint lacks start from nothing: an MLM head for an encoder that has none (multilingual-e5),
+    # p-tuning's prompt encoder. A real MLM checkpoint has none, and this changes nothing there.
+    "new_parameters_learning_rate": 1e-3,
     "num_train_epochs": 10,
     "per_device_train_batch_size": 8,
     "metric_for_best_model": "f1",

@@ -326,6 +326,9 @@ class PromptLMModel(PreTrainedModel):
         first = self.backbone(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=positions,
                               use_cache=True, logits_to_keep=1)
         cache = getattr(first, "cache", None) or first.past_key_values
+        if cache is None:  # transformers turns the cache off under gradient checkpointing
+            raise ArgumentError("a causal LM reads the text once and each label word from its key/value cache, "
+                                "which gradient checkpointing turns off: train without --gradient_checkpointing")
         cache.batch_repeat_interleave(num_words)
         # continuation of row (b, w): word w's tokens, then row b's suffix, right-padded
         continuation, cont_mask, word_len = _continuations(word_ids, word_lengths, suffix_ids, suffix_mask)
