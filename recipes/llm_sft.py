@@ -32,12 +32,13 @@ import json
 import logging
 import os
 
+import torch
 from datasets import Dataset
 from transformers import AutoModelForCausalLM, set_seed
 
-from plm_recipes.args import ModelArguments, RunConfig, data_files, parse_args
+from plm_recipes.args import RunConfig, data_files, parse_args
 from plm_recipes.llm import TransformersBackend
-from plm_recipes.llm.arguments import InstructionDataArguments, LLMSFTConfig, LLMSFTTrainer
+from plm_recipes.llm.arguments import ChatModelArguments, InstructionDataArguments, LLMSFTConfig, LLMSFTTrainer
 from plm_recipes.llm.data import read_instructions
 from plm_recipes.loading import from_pretrained, load_tokenizer_from
 from plm_recipes.modelcard import ModelCardInfo
@@ -46,7 +47,6 @@ from plm_recipes.utils import run_cli, setup_logging
 logger = logging.getLogger("plm_recipes.llm_sft")
 
 RECIPE_DEFAULTS = {
-    "model_name_or_path": "Qwen/Qwen2.5-0.5B-Instruct",
     "output_dir": "outputs/llm_sft",
     "learning_rate": 2e-4,
     "num_train_epochs": 1,
@@ -79,17 +79,13 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     """Run the recipe; returns the metrics of each stage (``train``, ``eval``, ``test``)."""
     # --- arguments -----------------------------------------------------------------------------------
     model_args, data_args, training_args = parse_args(
-        (ModelArguments, InstructionDataArguments, LLMSFTConfig), args,
+        (ChatModelArguments, InstructionDataArguments, LLMSFTConfig), args,
         defaults=RECIPE_DEFAULTS, description=__doc__.split("\n")[0],
     )
     run_config = RunConfig.from_arguments("llm_sft", model_args, data_args, training_args)
     setup_logging(training_args)
     set_seed(training_args.seed)
     files = data_files(data_args, training_args)
-    if model_args.from_scratch:
-        from plm_recipes.errors import ArgumentError
-
-        raise ArgumentError("llm_sft fine-tunes a chat model: pass --model_name_or_path (a folder or a hub id)")
 
     # --- data: {"context", "target"} -> conversational prompt / completion ------------------------------
     limits = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples,
@@ -104,16 +100,18 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     # a local folder by its absolute path, so that the adapter finds its base model from anywhere
     base = model_args.model_name_or_path
     base = os.path.abspath(base) if os.path.isdir(base) else base
-    tokenizer = load_tokenizer_from(model_args.tokenizer_name or base, **model_args.hub_kwargs())
+    hub = {**model_args.hub_kwargs(), "trust_remote_code": training_args.trust_remote_code}
+    tokenizer = load_tokenizer_from(model_args.tokenizer_name or base, **hub)
     if not getattr(tokenizer, "chat_template", None):
         from plm_recipes.errors import ArgumentError
 
         raise ArgumentError(f"{base}: the tokenizer has no chat template; fine-tune an instruction-tuned (chat) model")
-    model = from_pretrained(AutoModelForCausalLM, base, "model", **model_args.hub_kwargs())
+    dtype = getattr(torch, model_args.dtype) if model_args.dtype else torch.float32
+    model = from_pretrained(AutoModelForCausalLM, base, "model", dtype=dtype, **hub)
 
     # --- trainer: SFTTrainer wraps the model in the LoRA adapter ---------------------------------------
     card = ModelCardInfo(
-        recipe="llm_sft", pipeline_tag="text-generation", base_model=model_args.model_name_or_path,
+        recipe="llm_sft", pipeline_tag="text-generation", base_model=base,
         data_files=files, num_examples={split: len(rows) for split, rows in records.items()}, usage=USAGE,
         library_name="peft" if training_args.use_lora else "transformers",
     )

@@ -13,6 +13,31 @@ from ..errors import ArgumentError
 from ..trainer import RecipeTrainerMixin
 
 
+DEFAULT_CHAT_MODEL = "Qwen/Qwen2.5-0.5B-Instruct"
+
+
+@dataclass
+class ChatModelArguments:
+    """The chat model to fine-tune. (``trust_remote_code`` is TRL's ``SFTConfig`` field, which also loads the
+    model; the core's ``ModelArguments`` would declare it twice.)"""
+
+    model_name_or_path: str = field(
+        default=DEFAULT_CHAT_MODEL,
+        metadata={"help": f"An instruction-tuned chat model: a local folder or a hub id (default: {DEFAULT_CHAT_MODEL})."})
+    tokenizer_name: str | None = field(default=None, metadata={"help": "Tokenizer, if not the model's."})
+    cache_dir: str | None = field(default=None, metadata={"help": "Where to store models downloaded from the hub."})
+    model_revision: str = field(default="main", metadata={"help": "Branch, tag or commit of a hub model."})
+    dtype: str | None = field(
+        default=None, metadata={"help": "Load the weights as float32, bfloat16 or float16 (default: float32)."})
+
+    def __post_init__(self):
+        if self.dtype not in (None, "float32", "bfloat16", "float16"):
+            raise ArgumentError(f"--dtype {self.dtype}: expected float32, bfloat16 or float16")
+
+    def hub_kwargs(self) -> dict:
+        return {"cache_dir": self.cache_dir, "revision": self.model_revision}
+
+
 @dataclass
 class InstructionDataArguments:
     """Instruction data: JSON lines ``{"context", "target"}`` (optionally ``"system"``)."""
@@ -50,6 +75,11 @@ class LLMSFTConfig(RecipeSettings, SFTConfig):
         default="all-linear",
         metadata={"help": "Modules that get an adapter: 'all-linear' (every linear layer but the output head) or "
                           "names separated by commas, e.g. 'q_proj,v_proj'."})
+    lora_layers: str | None = field(
+        default=None,
+        metadata={"help": "Only these layers get adapters: indices separated by commas, e.g. '20,21,22,23' (PEFT's "
+                          "layers_to_transform). With the top layers only, backpropagation stops there: cheaper on a "
+                          "CPU. Default: every layer."})
     max_new_tokens: int = field(default=256, metadata={"help": "Longest answer generated with --do_predict."})
 
     def __post_init__(self):
@@ -58,6 +88,12 @@ class LLMSFTConfig(RecipeSettings, SFTConfig):
             raise ArgumentError(f"--lora_r and --lora_alpha must be 1 or more, found {self.lora_r}, {self.lora_alpha}")
         if not 0 <= self.lora_dropout < 1:
             raise ArgumentError(f"--lora_dropout must be in [0, 1), found {self.lora_dropout}")
+        if self.lora_layers is not None:
+            try:
+                self.lora_layer_indices()
+            except ValueError:
+                raise ArgumentError(f"--lora_layers {self.lora_layers!r}: expected layer indices separated by "
+                                    "commas, e.g. '20,21,22,23'") from None
         if self.max_new_tokens < 1:
             raise ArgumentError(f"--max_new_tokens must be 1 or more, found {self.max_new_tokens}")
 
@@ -70,7 +106,16 @@ class LLMSFTConfig(RecipeSettings, SFTConfig):
         targets = self.lora_target_modules
         modules = targets if targets == "all-linear" else [m.strip() for m in targets.split(",") if m.strip()]
         return LoraConfig(r=self.lora_r, lora_alpha=self.lora_alpha, lora_dropout=self.lora_dropout,
-                          target_modules=modules, task_type="CAUSAL_LM")
+                          target_modules=modules, layers_to_transform=self.lora_layer_indices(),
+                          task_type="CAUSAL_LM")
+
+    def lora_layer_indices(self) -> list[int] | None:
+        if self.lora_layers is None:
+            return None
+        indices = [int(i) for i in str(self.lora_layers).split(",") if i.strip()]
+        if not indices or min(indices) < 0:
+            raise ValueError(self.lora_layers)
+        return indices
 
 
 class LLMSFTTrainer(RecipeTrainerMixin, SFTTrainer):

@@ -1,6 +1,7 @@
 """Instruction data for supervised fine-tuning: JSON lines ``{"context", "target"}`` (and optionally ``"system"``),
 turned into TRL's conversational prompt-completion records, so that ``SFTTrainer`` renders them with the model's
-chat template (the same one the ``plm-recipes llm`` commands use) and computes the loss on the answer only.
+chat template (the same one the ``plm-recipes llm`` commands use, thinking turned off as they do) and computes the
+loss on the answer only.
 
 >>> record = instruction_record({"context": "苹果很甜。类别？", "target": "水果"})
 >>> record["prompt"], record["completion"]
@@ -14,21 +15,25 @@ from typing import Any
 
 from ..data import read_json_lines
 from ..errors import DataFormatError
+from .backends import TEMPLATE_KWARGS
 
 EXPECTED = 'one JSON object {"context": instruction and input, "target": the answer} per line'
 
 
-def instruction_record(record: dict[str, Any], system: str | None = None) -> dict[str, list[dict[str, str]]]:
-    """One ``{"context", "target"[, "system"]}`` record as ``{"prompt": [messages], "completion": [message]}``;
-    a ``system`` field (or the ``system`` argument) opens the chat."""
+def instruction_record(record: dict[str, Any], system: str | None = None) -> dict[str, Any]:
+    """One ``{"context", "target"[, "system"]}`` record as ``{"prompt": [messages], "completion": [message],
+    "chat_template_kwargs": {"enable_thinking": False}}``; a ``system`` field (or the ``system`` argument) opens the
+    chat."""
     system = record.get("system", system)
     prompt = [{"role": "system", "content": system}] if system else []
     prompt.append({"role": "user", "content": record["context"]})
-    return {"prompt": prompt, "completion": [{"role": "assistant", "content": record["target"]}]}
+    # TRL reads a record's chat_template_kwargs: answers are trained as the commands ask for them, not thinking
+    return {"prompt": prompt, "completion": [{"role": "assistant", "content": record["target"]}],
+            "chat_template_kwargs": dict(TEMPLATE_KWARGS)}
 
 
 def read_instructions(path: str | os.PathLike, *, context_column: str = "context", target_column: str = "target",
-                      system: str | None = None) -> list[dict[str, list[dict[str, str]]]]:
+                      system: str | None = None) -> list[dict[str, Any]]:
     """Read an instruction file; a line without a non-empty string context or target is an error naming the
     file and the line."""
     path = os.fspath(path)
