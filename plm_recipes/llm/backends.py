@@ -237,8 +237,12 @@ def context_length(config, tokenizer) -> int:
 
 
 def _dtype(name: str | None):
-    if name in (None, "auto"):
-        return "auto" if name == "auto" else None
+    """``--dtype``: float32 unless asked (transformers 5 would load a checkpoint's own dtype, bfloat16 for most
+    chat models, which CPUs without bfloat16 instructions run several times slower)."""
+    if name is None:
+        return torch.float32
+    if name == "auto":
+        return "auto"
     if name not in ("float32", "bfloat16", "float16"):
         raise ArgumentError(f"--dtype {name}: expected float32, bfloat16, float16 or auto")
     return getattr(torch, name)

@@ -351,3 +351,24 @@ def test_llm_sft_recipe_end_to_end_and_reload(tiny_chat, tmp_path, capsys):
     ids = torch.tensor([[5, 6, 7, 8]])
     with torch.no_grad():
         torch.testing.assert_close(peft_model(ids).logits, tuned.model(ids).logits, atol=1e-4, rtol=1e-4)
+
+
+def test_llm_sft_config_runs_and_its_record_reruns_it(tiny_chat, tmp_path, monkeypatch):
+    import yaml
+    from helpers import ROOT
+
+    monkeypatch.chdir(ROOT)  # the config names data/ paths relative to the repository
+    first, second = tmp_path / "first", tmp_path / "second"
+    results = load_recipe("llm_sft").main([
+        "--config", "recipes/configs/llm_sft.yaml", "--model_name_or_path", str(tiny_chat),
+        "--output_dir", str(first), "--max_steps", "2", "--use_cpu", "--disable_tqdm", "true", "--max_new_tokens", "4",
+        "--report_to", "none"])
+    assert {"train", "eval", "test"} <= set(results)
+    record = yaml.safe_load((first / "run_config.yaml").read_text(encoding="utf-8"))
+    assert record["lora_r"] == 16 and record["system_prompt"].startswith("你是")
+    card = (first / "README.md").read_text(encoding="utf-8")
+    assert "- lora_r: `16`" in card and "recipes/llm_sft.py" in card
+    load_recipe("llm_sft").main(["--config", str(first / "run_config.yaml"), "--output_dir", str(second)])
+    again = yaml.safe_load((second / "run_config.yaml").read_text(encoding="utf-8"))
+    where = {"output_dir", "logging_dir", "run_name"}
+    assert {k: v for k, v in again.items() if k not in where} == {k: v for k, v in record.items() if k not in where}
