@@ -106,7 +106,24 @@ def evaluate(backend, kind: str, items: list[dict], labels: list[str], schema, e
     from plm_recipes.llm.metrics import choice_accuracy, field_f1, triple_f1
 
     start = time.perf_counter()
-    if kind == "classification":
+    if method == "calibrated":  # constrained choice, plain and calibrated, from the same scores
+        from plm_recipes.llm.prompts import MATCH_OPTIONS, classification_messages, matching_messages
+        from plm_recipes.llm.scoring import calibrate, option_probabilities
+        from plm_recipes.llm.tasks import CONTENT_FREE
+
+        if kind == "classification":
+            options, gold = labels, [i["label"] for i in items]
+            chats = [classification_messages(i["text"], labels, examples) for i in items]
+            free = [classification_messages(t, labels, examples) for t in CONTENT_FREE]
+        else:
+            options, gold = list(MATCH_OPTIONS), [i["label"] for i in items]
+            chats = [matching_messages(i["text_a"], i["text_b"], examples) for i in items]
+            free = [matching_messages(t, t, examples) for t in CONTENT_FREE]
+        plain = option_probabilities(backend.score_options(chats, options))
+        calibrated = calibrate(plain, option_probabilities(backend.score_options(free, options)))
+        metrics = {**choice_accuracy([options[j] for j in calibrated.argmax(1)], gold),
+                   "uncalibrated_accuracy": choice_accuracy([options[j] for j in plain.argmax(1)], gold)["accuracy"]}
+    elif kind == "classification":
         choices = classify(backend, [i["text"] for i in items], labels, examples, method=method,
                            max_new_tokens=max_new_tokens)
         metrics = choice_accuracy([c.label for c in choices], [i["label"] for i in items])
@@ -161,7 +178,9 @@ def main() -> None:
     parser.add_argument("--max_chars", type=int, default=100, help="Cut classification texts to this length.")
     parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--only", choices=("base", "sft"), default=None, help="Run one half only.")
+    parser.add_argument("--only", choices=("base", "sft", "calibration"), default=None,
+                        help="Run one part only; calibration: constrained choice with contextual calibration, on the "
+                             "base model (zero- and few-shot) and the adapter bench_llm_sft left (zero-shot).")
     args = parser.parse_args()
 
     model_dir, data_dir = require(MODEL, "llm_instructions")
@@ -209,9 +228,11 @@ def main() -> None:
     results_path = ROOT / "bench" / "results" / "llm.json"
     results: dict = {"model": MODEL, "eval_items": {k: len(v) for k, v in evaluated.items()},
                      "schema_relations": sum(map(len, schema.values())), "runs": []}
-    if results_path.exists() and args.only == "sft":
-        results["runs"] = [r for r in json.loads(results_path.read_text(encoding="utf-8"))["runs"]
-                           if r["model"] == "base"]
+    if results_path.exists() and args.only in ("sft", "calibration"):
+        previous = json.loads(results_path.read_text(encoding="utf-8"))
+        keep = (lambda r: r["model"] == "base") if args.only == "sft" else (lambda r: r["method"] != "calibrated")
+        results["runs"] = [r for r in previous["runs"] if keep(r)]
+        results.update({k: v for k, v in previous.items() if k == "sft"})
 
     def run_all(backend, name: str, shot_settings: tuple[str, ...]) -> None:
         for shots_name in shot_settings:
@@ -263,6 +284,14 @@ def main() -> None:
 
     if args.only in (None, "base"):
         base_model(("few-shot",))
+
+    if args.only == "calibration":
+        settings[:] = [("classification", "calibrated"), ("matching", "calibrated")]
+        base_model(("zero-shot", "few-shot"))
+        adapter = ROOT / "outputs" / "bench_llm_sft"
+        if adapter.is_dir():
+            run_all(TransformersBackend.from_pretrained(str(adapter), device="cpu", batch_size=args.batch_size,
+                                                        progress=False), "LoRA SFT", ("zero-shot",))
 
     save("llm", results)
     rows = [{**r, **{k: (f"{v:.3f}" if isinstance(v, float) else v) for k, v in r.items()}} for r in results["runs"]]

@@ -179,7 +179,7 @@ class TransformersBackend:
         for start in self._batches(len(prompts), "generating"):
             batch = prompts[start:start + self.batch_size]
             ids, mask, cache = self._with_shared_prefix(batch)
-            out = self.model.generate(input_ids=ids, attention_mask=mask, past_key_values=cache,
+            out = self.model.generate(input_ids=ids, attention_mask=mask, **{self.scorer.cache_name: cache},
                                       max_new_tokens=max_new_tokens, do_sample=False, num_beams=1, eos_token_id=stop,
                                       pad_token_id=pad, temperature=None, top_p=None, top_k=None)
             answers += [text.strip() for text in
@@ -191,7 +191,7 @@ class TransformersBackend:
         start with (the system message, few-shot turns, the instruction) are encoded once, into the cache,
         repeated for each row; the rest is left-padded after them (position ids follow the attention mask, so
         padding in the middle is skipped)."""
-        from .scoring import _common_prefix_length
+        from .scoring import _common_prefix_length, output_cache
 
         pad = self.tokenizer.pad_token_id
         shared = _common_prefix_length(batch)
@@ -202,7 +202,7 @@ class TransformersBackend:
         mask = torch.tensor(mask, device=self.device)
         cache = None
         if shared:
-            cache = self.model(input_ids=ids[:1, :shared], use_cache=True, logits_to_keep=1).past_key_values
+            cache = output_cache(self.model(input_ids=ids[:1, :shared], use_cache=True, logits_to_keep=1))
             cache.batch_repeat_interleave(len(batch))
         return ids, mask, cache
 

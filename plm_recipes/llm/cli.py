@@ -61,7 +61,8 @@ def classify_command(args: argparse.Namespace) -> None:
     examples = read_choice_examples(args.examples, labels) if args.examples else []
     texts = texts_from_args(args)
     choices = classify(load_backend(args), texts, labels, examples, method=args.method,
-                       normalization=args.normalization, max_new_tokens=args.max_new_tokens)
+                       normalization=args.normalization, max_new_tokens=args.max_new_tokens,
+                       calibrated=args.calibrate and args.method == "choice")
     _choices_out(args, [{"text": t} for t in texts], choices)
 
 
@@ -92,7 +93,7 @@ def match_command(args: argparse.Namespace) -> None:
     if not pairs:
         raise ArgumentError("nothing to match: pass --a TEXT --b TEXT (repeatable) or --file (text_a<TAB>text_b lines)")
     choices = match(load_backend(args), pairs, examples, method=args.method, normalization=args.normalization,
-                    max_new_tokens=args.max_new_tokens)
+                    max_new_tokens=args.max_new_tokens, calibrated=args.calibrate and args.method == "choice")
     _choices_out(args, [{"text_a": a, "text_b": b} for a, b in pairs], choices)
 
 
@@ -153,6 +154,9 @@ def _add_choice_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--normalization", choices=("sum", "mean"), default="sum",
                    help="Option scores: sum (default) of the option's token log-probabilities, whose softmax over "
                         "the options is the model's probability; mean: per token.")
+    p.add_argument("--calibrate", action="store_true",
+                   help="Contextual calibration of --method choice (Zhao et al., 2021): divide the label "
+                        "probabilities by those the prompt gives a content-free input ('N/A', '').")
     p.add_argument("--max_new_tokens", type=positive_int, default=16, help="Longest answer with --method generate.")
 
 

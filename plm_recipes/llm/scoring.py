@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import inspect
+
 import numpy as np
 import torch
 
@@ -33,13 +35,14 @@ class OptionScorer:
     counted over real tokens only, so a padded row is computed as it would be alone.
 
     Args:
-        model: a ``transformers`` causal LM (a ``PreTrainedModel`` whose forward takes ``past_key_values``).
+        model: a ``transformers`` causal LM (a ``PreTrainedModel`` whose forward takes a key/value cache).
         pad_token_id: any token id; padded positions are masked out.
     """
 
     def __init__(self, model, pad_token_id: int):
         self.model = model
         self.pad_token_id = pad_token_id
+        self.cache_name = cache_argument(model)
 
     @torch.no_grad()
     def __call__(self, prompts: Sequence[Sequence[int]], options: Sequence[Sequence[int]]) -> np.ndarray:
@@ -59,7 +62,7 @@ class OptionScorer:
         cache, prefix_mask = None, torch.zeros((n, 0), dtype=torch.long, device=device)
         if shared:
             prefix = torch.tensor([list(prompts[0][:shared])], device=device)
-            cache = self.model(input_ids=prefix, use_cache=True, logits_to_keep=1).past_key_values
+            cache = output_cache(self.model(input_ids=prefix, use_cache=True, logits_to_keep=1))
             cache.batch_repeat_interleave(n)
             prefix_mask = torch.ones((n, shared), dtype=torch.long, device=device)
         rest = [list(ids[shared:]) for ids in prompts]
@@ -73,7 +76,7 @@ class OptionScorer:
         prompt_mask = torch.cat([prefix_mask, rest_mask], dim=1)  # padding sits between prefix and rest
         positions = (prompt_mask.cumsum(-1) - 1).clamp(min=0)[:, shared:]
         out = self.model(input_ids=prompt_ids, attention_mask=prompt_mask, position_ids=positions,
-                         past_key_values=cache, use_cache=True, logits_to_keep=1)
+                         use_cache=True, logits_to_keep=1, **{self.cache_name: cache})
         first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)  # (n, V): the distribution of answer token 1
 
         length = max(map(len, options))
@@ -85,7 +88,7 @@ class OptionScorer:
         option_ids, option_mask = option_ids.to(device), option_mask.to(device)
 
         # every prompt with every option: rows i * k + j
-        cache = out.past_key_values
+        cache = output_cache(out)
         cache.batch_repeat_interleave(k)
         rows_ids = option_ids.repeat(n, 1)  # (n * k, L)
         rows_mask = option_mask.repeat(n, 1)
@@ -93,7 +96,7 @@ class OptionScorer:
         start = prompt_mask.sum(-1).repeat_interleave(k).unsqueeze(1)  # each prompt's real length
         rows_positions = start + torch.arange(length, device=device).unsqueeze(0)
         logits = self.model(input_ids=rows_ids, attention_mask=attention, position_ids=rows_positions,
-                            past_key_values=cache, use_cache=True).logits.float()  # (n * k, L, V)
+                            use_cache=True, **{self.cache_name: cache}).logits.float()  # (n * k, L, V)
 
         # token t of an option is predicted by the position before it: the prompt's last for t = 0
         log_probs = torch.log_softmax(logits[:, :-1], dim=-1) if length > 1 else None
@@ -132,3 +135,29 @@ def _common_prefix_length(prompts: Sequence[Sequence[int]]) -> int:
     while length < shortest - 1 and all(p[length] == prompts[0][length] for p in prompts):
         length += 1
     return length
+
+
+def cache_argument(model) -> str:
+    """The name a model's forward takes its key/value cache by: ``cache`` in newer transformers releases,
+    ``past_key_values`` in older ones (which the newer still take, with a deprecation warning)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # a PEFT wrapper
+    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
+
+
+def output_cache(output):
+    """The key/value cache of a model's output (``cache``, or ``past_key_values`` in older transformers)."""
+    cache = getattr(output, "cache", None)
+    return cache if cache is not None else output.past_key_values
+
+
+def calibrate(probabilities: np.ndarray, content_free: np.ndarray) -> np.ndarray:
+    """Contextual calibration (Zhao et al., 2021, "Calibrate Before Use"): divide each row of option
+    probabilities ``(n, k)`` by the model's probabilities for content-free inputs (``(m, k)``, averaged; e.g. the
+    same prompt with the text ``N/A``) and renormalise, so that a label the prompt alone favours loses that edge.
+
+    >>> calibrate(np.array([[0.7, 0.3], [0.9, 0.1]]), np.array([[0.8, 0.2]])).round(3).tolist()
+    [[0.368, 0.632], [0.692, 0.308]]
+    """
+    prior = content_free.mean(axis=0, keepdims=True)
+    weighted = probabilities / prior
+    return weighted / weighted.sum(axis=1, keepdims=True)

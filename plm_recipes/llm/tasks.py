@@ -26,7 +26,7 @@ from .prompts import (
     extraction_messages,
     matching_messages,
 )
-from .scoring import option_probabilities
+from .scoring import calibrate, option_probabilities
 
 METHODS = ("choice", "generate")
 
@@ -75,9 +75,12 @@ def choice_from_answer(answer: str, labels: Sequence[str]) -> str | None:
 
 
 def choose(backend: Backend, conversations: Sequence[Sequence[dict]], labels: Sequence[str], *,
-           method: str = "choice", normalization: str = "sum", max_new_tokens: int = 16) -> list[Choice]:
+           method: str = "choice", normalization: str = "sum", max_new_tokens: int = 16,
+           content_free: Sequence[Sequence[dict]] = ()) -> list[Choice]:
     """Answer each chat with one of ``labels``: by scoring each label as the answer (``method="choice"``; see
-    :mod:`plm_recipes.llm.scoring`) or by generating and reading the label off the answer (``"generate"``)."""
+    :mod:`plm_recipes.llm.scoring`) or by generating and reading the label off the answer (``"generate"``).
+    ``content_free`` chats (the same prompts with ``N/A`` for the input) calibrate the choice
+    (:func:`~plm_recipes.llm.scoring.calibrate`)."""
     if method == "generate":
         answers = backend.generate(conversations, max_new_tokens)
         return [Choice(choice_from_answer(a, labels), answer=a) for a in answers]
@@ -86,6 +89,9 @@ def choose(backend: Backend, conversations: Sequence[Sequence[dict]], labels: Se
     scores = backend.score_options(conversations, labels)
     lengths = backend.option_lengths(labels) if normalization == "mean" else None
     probabilities = option_probabilities(scores, lengths, normalization)
+    if content_free:
+        prior = option_probabilities(backend.score_options(content_free, labels), lengths, normalization)
+        probabilities = calibrate(probabilities, prior)
     results = []
     for row in probabilities:
         best = int(row.argmax())
@@ -93,16 +99,26 @@ def choose(backend: Backend, conversations: Sequence[Sequence[dict]], labels: Se
     return results
 
 
+# Content-free inputs for calibration (Zhao et al., 2021 use "N/A", "" and "[MASK]").
+CONTENT_FREE = ("N/A", "")
+
+
 def classify(backend: Backend, texts: Sequence[str], labels: Sequence[str],
-             examples: Sequence[ChoiceExample] = (), **kwargs) -> list[Choice]:
-    """Each text's label among ``labels``, with few-shot ``examples``; ``kwargs`` as for :func:`choose`."""
-    return choose(backend, [classification_messages(t, labels, examples) for t in texts], labels, **kwargs)
+             examples: Sequence[ChoiceExample] = (), *, calibrated: bool = False, **kwargs) -> list[Choice]:
+    """Each text's label among ``labels``, with few-shot ``examples``; ``calibrated``: contextual calibration on
+    :data:`CONTENT_FREE` texts; ``kwargs`` as for :func:`choose`."""
+    free = [classification_messages(t, labels, examples) for t in CONTENT_FREE] if calibrated else []
+    return choose(backend, [classification_messages(t, labels, examples) for t in texts], labels,
+                  content_free=free, **kwargs)
 
 
-def match(backend: Backend, pairs: Sequence[tuple[str, str]], examples: Sequence[ChoiceExample] = (),
-          **kwargs) -> list[Choice]:
-    """Whether each pair means the same: ``是`` or ``不是`` (:data:`MATCH_OPTIONS`)."""
-    return choose(backend, [matching_messages(a, b, examples) for a, b in pairs], list(MATCH_OPTIONS), **kwargs)
+def match(backend: Backend, pairs: Sequence[tuple[str, str]], examples: Sequence[ChoiceExample] = (), *,
+          calibrated: bool = False, **kwargs) -> list[Choice]:
+    """Whether each pair means the same: ``是`` or ``不是`` (:data:`MATCH_OPTIONS`); ``calibrated`` as for
+    :func:`classify`."""
+    free = [matching_messages(t, t, examples) for t in CONTENT_FREE] if calibrated else []
+    return choose(backend, [matching_messages(a, b, examples) for a, b in pairs], list(MATCH_OPTIONS),
+                  content_free=free, **kwargs)
 
 
 def extract(backend: Backend, texts: Sequence[str], schema: list[str] | dict[str, list[str]],

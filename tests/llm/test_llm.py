@@ -372,3 +372,18 @@ def test_llm_sft_config_runs_and_its_record_reruns_it(tiny_chat, tmp_path, monke
     again = yaml.safe_load((second / "run_config.yaml").read_text(encoding="utf-8"))
     where = {"output_dir", "logging_dir", "run_name"}
     assert {k: v for k, v in again.items() if k not in where} == {k: v for k, v in record.items() if k not in where}
+
+
+def test_calibration_divides_out_what_the_prompt_alone_favours(backend, labels):
+    from plm_recipes.llm.prompts import classification_messages as messages
+    from plm_recipes.llm.scoring import option_probabilities
+    from plm_recipes.llm.tasks import CONTENT_FREE
+
+    plain = classify(backend, TEXTS, labels)
+    calibrated = classify(backend, TEXTS, labels, calibrated=True)
+    prior = option_probabilities(backend.score_options([messages(t, labels) for t in CONTENT_FREE], labels)).mean(0)
+    for p, c in zip(plain, calibrated):
+        expected = np.array([p.scores[label] for label in labels]) / prior
+        expected /= expected.sum()
+        assert c.label == labels[int(expected.argmax())]
+        assert [c.scores[label] for label in labels] == pytest.approx(expected.tolist(), abs=1e-6)
