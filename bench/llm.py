@@ -178,9 +178,13 @@ def main() -> None:
     parser.add_argument("--max_chars", type=int, default=100, help="Cut classification texts to this length.")
     parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--only", choices=("base", "sft", "calibration"), default=None,
-                        help="Run one part only; calibration: constrained choice with contextual calibration, on the "
-                             "base model (zero- and few-shot) and the adapter bench_llm_sft left (zero-shot).")
+    parser.add_argument("--only", choices=("base", "sft", "few-shot", "calibration"), default=None,
+                        help="Run one part only (the others' figures are kept from bench/results/llm.json): base "
+                             "(zero-shot), sft (train, then evaluate the adapter), few-shot (base model), "
+                             "calibration (constrained choice with contextual calibration: base zero- and few-shot, "
+                             "and the adapter bench_llm_sft left, zero-shot).")
+    parser.add_argument("--kinds", default="classification,matching,extraction",
+                        help="The kinds evaluated in this run.")
     args = parser.parse_args()
 
     model_dir, data_dir = require(MODEL, "llm_instructions")
@@ -228,16 +232,20 @@ def main() -> None:
     results_path = ROOT / "bench" / "results" / "llm.json"
     results: dict = {"model": MODEL, "eval_items": {k: len(v) for k, v in evaluated.items()},
                      "schema_relations": sum(map(len, schema.values())), "runs": []}
-    if results_path.exists() and args.only in ("sft", "calibration"):
+    if results_path.exists() and args.only is not None:
         previous = json.loads(results_path.read_text(encoding="utf-8"))
-        keep = (lambda r: r["model"] == "base") if args.only == "sft" else (lambda r: r["method"] != "calibrated")
-        results["runs"] = [r for r in previous["runs"] if keep(r)]
+        replaced = {"base": lambda r: r["model"] == "base" and r["shots"] == "zero-shot",
+                    "sft": lambda r: r["model"] == "LoRA SFT", "few-shot": lambda r: r["shots"] == "few-shot",
+                    "calibration": lambda r: r["method"] == "calibrated"}[args.only]
+        kinds = args.kinds.split(",")
+        results["runs"] = [r for r in previous["runs"] if not (replaced(r) and r["kind"] in kinds)]
         results.update({k: v for k, v in previous.items() if k == "sft"})
 
     def run_all(backend, name: str, shot_settings: tuple[str, ...]) -> None:
         for shots_name in shot_settings:
             for kind, method in settings:
-                if shots_name == "few-shot" and kind not in args.few_shot.split(","):
+                if (shots_name == "few-shot" and kind not in args.few_shot.split(",")) or \
+                        kind not in args.kinds.split(","):
                     continue
                 examples = shots[kind] if shots_name == "few-shot" else []
                 print(f"--- {name} {kind} {shots_name} {method}", flush=True)
@@ -282,7 +290,7 @@ def main() -> None:
                                                       progress=False)
         run_all(backend, "LoRA SFT", ("zero-shot",))
 
-    if args.only in (None, "base"):
+    if args.only in (None, "few-shot"):
         base_model(("few-shot",))
 
     if args.only == "calibration":
