@@ -97,14 +97,20 @@ class LLMSFTConfig(RecipeSettings, SFTConfig):
         if self.max_new_tokens < 1:
             raise ArgumentError(f"--max_new_tokens must be 1 or more, found {self.max_new_tokens}")
 
-    def lora_config(self):
-        """The ``peft.LoraConfig`` of these settings (``None`` without ``use_lora``)."""
+    def lora_config(self, model=None):
+        """The ``peft.LoraConfig`` of these settings (``None`` without ``use_lora``). With ``--lora_layers``,
+        ``all-linear`` is spelled out as the names of ``model``'s linear layers (PEFT takes layer indices only
+        with a list of module names)."""
         if not self.use_lora:
             return None
         from peft import LoraConfig
 
         targets = self.lora_target_modules
         modules = targets if targets == "all-linear" else [m.strip() for m in targets.split(",") if m.strip()]
+        if modules == "all-linear" and self.lora_layers is not None:
+            if model is None:
+                raise ArgumentError("--lora_layers with --lora_target_modules all-linear needs the model")
+            modules = linear_module_names(model)
         return LoraConfig(r=self.lora_r, lora_alpha=self.lora_alpha, lora_dropout=self.lora_dropout,
                           target_modules=modules, layers_to_transform=self.lora_layer_indices(),
                           task_type="CAUSAL_LM")
@@ -116,6 +122,16 @@ class LLMSFTConfig(RecipeSettings, SFTConfig):
         if not indices or min(indices) < 0:
             raise ValueError(self.lora_layers)
         return indices
+
+
+def linear_module_names(model) -> list[str]:
+    """The names (last part) of the linear layers in ``model``'s transformer blocks, the output head left out:
+    what PEFT's ``all-linear`` means (``q_proj``, ``k_proj``, ..., ``down_proj`` for Llama / Qwen)."""
+    import torch
+
+    output = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    return sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules()
+                   if isinstance(module, torch.nn.Linear) and module is not output})
 
 
 class LLMSFTTrainer(RecipeTrainerMixin, SFTTrainer):

@@ -362,10 +362,13 @@ def test_llm_sft_config_runs_and_its_record_reruns_it(tiny_chat, tmp_path, monke
     results = load_recipe("llm_sft").main([
         "--config", "recipes/configs/llm_sft.yaml", "--model_name_or_path", str(tiny_chat),
         "--output_dir", str(first), "--max_steps", "2", "--use_cpu", "--disable_tqdm", "true", "--max_new_tokens", "4",
+        "--lora_layers", "1",  # all-linear spelled out for the one layer
         "--report_to", "none"])
     assert {"train", "eval", "test"} <= set(results)
     record = yaml.safe_load((first / "run_config.yaml").read_text(encoding="utf-8"))
-    assert record["lora_r"] == 16 and record["system_prompt"].startswith("你是")
+    assert record["lora_r"] == 16 and record["system_prompt"].startswith("你是") and record["lora_layers"] == "1"
+    adapter = json.loads((first / "adapter_config.json").read_text(encoding="utf-8"))
+    assert adapter["layers_to_transform"] == [1] and "q_proj" in adapter["target_modules"]
     card = (first / "README.md").read_text(encoding="utf-8")
     assert "- lora_r: `16`" in card and "recipes/llm_sft.py" in card
     load_recipe("llm_sft").main(["--config", str(first / "run_config.yaml"), "--output_dir", str(second)])
