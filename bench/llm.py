@@ -275,7 +275,9 @@ def main() -> None:
                     "--output_dir", str(out), "--overwrite_output_dir", "--num_train_epochs", str(args.epochs),
                     "--learning_rate", str(args.learning_rate), "--lora_r", str(args.lora_r),
                     "--lora_alpha", str(2 * args.lora_r),
-                    "--lora_layers", args.lora_layers, "--max_length", "384", "--per_device_train_batch_size", "4",
+                    "--lora_layers", args.lora_layers, "--max_length", "384",
+                    # TRL checkpoints activations by default, which makes backpropagation run through every layer
+                    "--gradient_checkpointing", "false", "--per_device_train_batch_size", "4",
                     "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end", "false",
                     "--logging_steps", "5", "--use_cpu", "--disable_tqdm", "true", "--report_to", "none",
                     "--seed", str(args.seed)]

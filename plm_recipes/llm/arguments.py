@@ -78,8 +78,9 @@ class LLMSFTConfig(RecipeSettings, SFTConfig):
     lora_layers: str | None = field(
         default=None,
         metadata={"help": "Only these layers get adapters: indices separated by commas, e.g. '20,21,22,23' (PEFT's "
-                          "layers_to_transform). With the top layers only, backpropagation stops there: cheaper on a "
-                          "CPU. Default: every layer."})
+                          "layers_to_transform). With the top layers only and --gradient_checkpointing false, "
+                          "backpropagation stops there: cheaper on a CPU (TRL's default activation checkpointing makes "
+                          "the inputs require gradients, so it runs through every layer). Default: every layer."})
     max_new_tokens: int = field(default=256, metadata={"help": "Longest answer generated with --do_predict."})
 
     def __post_init__(self):
