@@ -15,7 +15,7 @@ held-out pairwise accuracy and mean margin. Each model is also scored on the oth
 ``rl``: ``recipes/rlhf_sentiment.py``: a gemma-3-270m policy rewarded by a sentiment reward model, PPO and RLOO side
 by side: mean reward of sampled generations for held-out prompts before and after a CPU-sized run, with the KL.
 
-    python bench/rlhf.py reward [--max_seq_length 64] [--epochs 1]
+    python bench/rlhf.py reward [--max_seq_length 48] [--epochs 1] [--max_steps 120]
     python bench/rlhf.py rl [--algorithm rloo ppo] [--max_steps 30]
 
 Target (issue #19): held-out pairwise accuracy >= 0.85; a clear rise of the reward.
@@ -75,6 +75,7 @@ def reward(args) -> None:
         argv = ["--model_name_or_path", str(model), "--train_file", str(splits[name]["train"]),
                 "--validation_file", str(splits[name]["validation"]), "--do_train", "--do_eval",
                 "--output_dir", str(out), "--overwrite_output_dir", "--num_train_epochs", str(args.epochs),
+                "--max_steps", str(args.max_steps),
                 "--learning_rate", str(args.learning_rate), "--per_device_train_batch_size", str(args.batch_size),
                 "--max_seq_length", str(args.max_seq_length), "--eval_strategy", "steps",
                 "--eval_steps", str(args.eval_steps), "--save_strategy", "steps", "--save_steps", str(args.eval_steps),
@@ -102,12 +103,13 @@ def main() -> None:
     r = sub.add_parser("reward")
     r.add_argument("--data", nargs="+", default=["ranklist", "pairs"], choices=["ranklist", "pairs"])
     r.add_argument("--epochs", type=float, default=1)
+    r.add_argument("--max_steps", type=int, default=-1, help="Stop after this many steps (-1: --epochs).")
     r.add_argument("--learning_rate", type=float, default=5e-5)
     r.add_argument("--batch_size", type=int, default=8)
-    r.add_argument("--max_seq_length", type=int, default=64)
-    r.add_argument("--eval_steps", type=int, default=100)
+    r.add_argument("--max_seq_length", type=int, default=48)
+    r.add_argument("--eval_steps", type=int, default=40)
     r.add_argument("--seed", type=int, default=42)
-    r.add_argument("--work", default=str(ROOT / "bench" / "work" / "rlhf"))
+    r.add_argument("--work", default="/tmp/plm-bench-rlhf", help="Where the splits, models and logs go.")
     r.set_defaults(func=reward)
     args = parser.parse_args()
     args.func(args)

@@ -132,25 +132,33 @@ def _json_rank_list(obj: Any, path: str, number: int, with_prompt: bool) -> Rank
 
 
 def split_by_text(lists: Sequence[RankList], fraction: float, seed: int = 42) -> tuple[list[RankList], list[RankList]]:
-    """Hold out a ``fraction`` of the distinct texts, not of the lines: each list is cut into the part made of
-    training texts and the part made of held-out texts (each keeps its order, so it is still a rank list), and
-    parts of fewer than two texts are dropped. No held-out text is ever seen in training, however many lines
-    share it.
+    """Hold out about a ``fraction`` of the distinct texts, so that no held-out text is ever seen in training,
+    however many lines share it.
+
+    The held-out texts are those of whole lists drawn at random (seeded) until they make up ``fraction`` of the
+    distinct texts, so that the held-out texts still form lists of several texts. Then every list is cut into the
+    part made of training texts and the part made of held-out texts (each keeps its order, so it is still a rank
+    list); parts of fewer than two texts are dropped. Where no text is shared between lines this is a split by
+    line; where texts recur, a line that shares a text with a held-out line loses that text from training.
 
     Returns:
         ``(train, held_out)`` rank lists.
 
-    >>> lists = [RankList(("a", "b", "c", "d")), RankList(("b", "e"))]
-    >>> train, held = split_by_text(lists, 0.5, seed=0)
+    >>> lists = [RankList(("a", "b", "c")), RankList(("b", "d", "e")), RankList(("f", "g"))]
+    >>> train, held = split_by_text(lists, 0.3, seed=0)
     >>> sorted({t for r in train for t in r.texts} & {t for r in held for t in r.texts})
     []
     """
     if not 0 < fraction < 1:
         raise ValueError(f"fraction must be between 0 and 1, got {fraction}")
-    texts = sorted({t for r in lists for t in r.texts})
-    rng = random.Random(seed)
-    rng.shuffle(texts)
-    held = set(texts[: max(1, round(fraction * len(texts)))])
+    target = fraction * len({t for r in lists for t in r.texts})
+    order = list(range(len(lists)))
+    random.Random(seed).shuffle(order)
+    held: set[str] = set()
+    for i in order:
+        if len(held) >= target:
+            break
+        held.update(lists[i].texts)
     train, held_out = [], []
     for r in lists:
         for part, keep in ((train, False), (held_out, True)):
