@@ -15,7 +15,7 @@ held-out pairwise accuracy and mean margin. Each model is also scored on the oth
 ``rl``: ``recipes/rlhf_sentiment.py``: a gemma-3-270m policy rewarded by a sentiment reward model, PPO and RLOO side
 by side: mean reward of sampled generations for held-out prompts before and after a CPU-sized run, with the KL.
 
-    python bench/rlhf.py reward [--max_seq_length 48] [--epochs 1] [--max_steps 120]
+    python bench/rlhf.py reward [--max_seq_length 48] [--max_steps 80] [--batch_size 4]
     python bench/rlhf.py rl [--algorithm rloo ppo] [--max_steps 30]
 
 Target (issue #19): held-out pairwise accuracy >= 0.85; a clear rise of the reward.
@@ -33,7 +33,7 @@ from common import ROOT, print_table, require, run_recipe, save
 
 sys.path.insert(0, str(ROOT))
 
-from plm_recipes.rlhf import count_pairs, read_rank_lists, split_by_text  # noqa: E402
+from plm_recipes.rlhf import count_pairs, read_rank_lists, split_by_text
 
 
 def write_lists(lists, path: Path) -> Path:
@@ -76,7 +76,8 @@ def reward(args) -> None:
                 "--validation_file", str(splits[name]["validation"]), "--do_train", "--do_eval",
                 "--output_dir", str(out), "--overwrite_output_dir", "--num_train_epochs", str(args.epochs),
                 "--max_steps", str(args.max_steps),
-                "--learning_rate", str(args.learning_rate), "--per_device_train_batch_size", str(args.batch_size),
+                "--learning_rate", str(args.learning_rate),
+                "--per_device_train_batch_size", str(args.batch_size if name == "ranklist" else 2 * args.batch_size),
                 "--max_seq_length", str(args.max_seq_length), "--eval_strategy", "steps",
                 "--eval_steps", str(args.eval_steps), "--save_strategy", "steps", "--save_steps", str(args.eval_steps),
                 "--logging_steps", "10", "--use_cpu", "--disable_tqdm", "true", "--seed", str(args.seed)]
@@ -103,11 +104,12 @@ def main() -> None:
     r = sub.add_parser("reward")
     r.add_argument("--data", nargs="+", default=["ranklist", "pairs"], choices=["ranklist", "pairs"])
     r.add_argument("--epochs", type=float, default=1)
-    r.add_argument("--max_steps", type=int, default=-1, help="Stop after this many steps (-1: --epochs).")
+    r.add_argument("--max_steps", type=int, default=80, help="Stop after this many steps (-1: --epochs).")
     r.add_argument("--learning_rate", type=float, default=5e-5)
-    r.add_argument("--batch_size", type=int, default=8)
+    r.add_argument("--batch_size", type=int, default=4,
+                   help="Rank lists a step (4 lists of 4: 16 texts, 24 pairs); the pairs run takes twice as many.")
     r.add_argument("--max_seq_length", type=int, default=48)
-    r.add_argument("--eval_steps", type=int, default=40)
+    r.add_argument("--eval_steps", type=int, default=20)
     r.add_argument("--seed", type=int, default=42)
     r.add_argument("--work", default="/tmp/plm-bench-rlhf", help="Where the splits, models and logs go.")
     r.set_defaults(func=reward)

@@ -28,10 +28,10 @@ class RewardScorer:
         batch_size: texts per forward pass.
         device: ``"cpu"``, ``"cuda"``, ... (default: a GPU when there is one).
 
-    >>> scorer = RewardScorer("outputs/reward_model")
-    >>> scores = scorer(["这部电影很好看", "质量太差了"])
-    >>> len(scores), all(isinstance(s, float) for s in scores)
-    (2, True)
+    Example (a reward model trained on ``ranklist.tsv`` answers about ``[3.1, -2.9]``)::
+
+        scorer = RewardScorer("outputs/reward_model")
+        scorer(["这部电影很好看", "质量太差了"])
     """
 
     def __init__(self, model: str, label: str | int | None = None, max_length: int = 256, batch_size: int = 32,

@@ -11,16 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import DATA, build_tiny_bert, character_vocab, load_recipe
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+from helpers import load_recipe
+from rlhf_helpers import RLHF, char_tokenizer, save_tiny_llama
 from transformers import (
     AutoModelForCausalLM,
     AutoModelForSequenceClassification,
     BertForSequenceClassification,
-    LlamaConfig,
-    LlamaForCausalLM,
     LlamaForSequenceClassification,
-    PreTrainedTokenizerFast,
 )
 
 from plm_recipes import cli
@@ -40,7 +37,6 @@ from plm_recipes.rlhf import (
 )
 from plm_recipes.rlhf.policy import generate, load_policy, prepare_tokenizer
 
-RLHF = DATA / "rlhf"
 QUICK = ["--use_cpu", "--disable_tqdm", "true", "--log_level", "error"]
 
 
@@ -96,7 +92,7 @@ def test_split_by_text_never_shows_a_held_out_text_in_training():
     held_texts = {t for r in held for t in r.texts}
     assert train and held and not train_texts & held_texts
     for part in train + held:  # each part keeps its line's order
-        source = lists[[i for i, r in enumerate(lists) if set(part.texts) <= set(r.texts)][0]].texts
+        source = next(r.texts for r in lists if set(part.texts) <= set(r.texts))
         assert list(part.texts) == [t for t in source if t in part.texts]
     assert split_by_text(lists, 0.2, seed=1) == (train, held)  # seeded
 
@@ -223,39 +219,6 @@ def test_a_classifier_with_several_labels_needs_a_label(tiny_bert, tmp_path):
 
 
 # --- the policy: tiny causal LMs on a character tokenizer -------------------------------------------------
-
-
-def char_tokenizer(text: str) -> PreTrainedTokenizerFast:
-    """A character-level tokenizer that adds a bos (as Gemma's does), with <pad> distinct from </s>."""
-    specials = ["<pad>", "<unk>", "<s>", "</s>"]
-    vocab = {t: i for i, t in enumerate(specials + sorted(set(text) - set(specials)))}
-    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Split(pattern="", behavior="isolated")
-    tok.decoder = decoders.Fuse()
-    tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", vocab["<s>"])])
-    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
-                                   unk_token="<unk>", model_max_length=128)
-
-
-def save_tiny_llama(path: Path, tokenizer, cls=LlamaForCausalLM, seed: int = 0, **kwargs) -> Path:
-    torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=37, num_hidden_layers=2,
-                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=128,
-                         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-                         bos_token_id=tokenizer.bos_token_id, tie_word_embeddings=False, **kwargs)
-    cls(config).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def chars() -> str:
-    return "".join(sorted({c for p in sorted(RLHF.iterdir()) for c in p.read_text(encoding="utf-8")} - {"\n"}))
-
-
-@pytest.fixture(scope="module")
-def causal_lm(tmp_path_factory, chars) -> Path:
-    return save_tiny_llama(tmp_path_factory.mktemp("policy") / "policy", char_tokenizer(chars))
 
 
 @pytest.fixture(scope="module")
