@@ -98,6 +98,70 @@ def reward(args) -> None:
     print("saved", save("rlhf_reward", {"args": vars(args), "rows": rows}))
 
 
+def comment_openings(path: Path, n: int, length: int = 5) -> list[str]:
+    """The first ``length`` characters of the first ``n`` comments of a split (the openings a policy continues)."""
+    openings = []
+    for r in read_rank_lists(path):
+        for text in r.texts:
+            opening = text.strip()[:length]
+            if len(opening) == length and opening not in openings:
+                openings.append(opening)
+    return openings[:n]
+
+
+def rl(args) -> None:
+    policy, _ = require("gemma-3-270m", "sentiment_ranklist")
+    work = Path(args.work)
+    split = work / "reward" / "data_ranklist"
+    reward_model = Path(args.reward_model)
+    if not (reward_model / "config.json").is_file() or not (split / "train.jsonl").is_file():
+        print(f"SKIP: no reward model at {reward_model}: run `python bench/rlhf.py reward` first")
+        return
+    folder = work / "rl"
+    folder.mkdir(parents=True, exist_ok=True)
+    prompts = folder / "prompts.txt"
+    eval_prompts = folder / "eval_prompts.txt"
+    prompts.write_text("\n".join(comment_openings(split / "train.jsonl", 200)) + "\n", encoding="utf-8")
+    eval_prompts.write_text("\n".join(comment_openings(split / "test.jsonl", args.num_eval_prompts)) + "\n",
+                            encoding="utf-8")
+    common = ["--policy_name_or_path", str(policy), "--prompts_file", str(prompts), "--eval_prompts_file",
+              str(eval_prompts), "--num_eval_prompts", str(args.num_eval_prompts), "--max_new_tokens",
+              str(args.max_new_tokens), "--sample_every", str(args.sample_every), "--learning_rate",
+              str(args.learning_rate), "--per_device_train_batch_size", str(args.batch_size), "--use_cpu",
+              "--disable_tqdm", "true", "--seed", str(args.seed)]
+    rows = []
+    for algorithm in args.algorithm:
+        out = folder / algorithm
+        if algorithm == "rloo":
+            argv = [*common, "--algorithm", "rloo", "--reward_model", str(reward_model), "--max_steps",
+                    str(args.max_steps), "--num_generations", str(args.num_generations), "--beta", str(args.kl)]
+        else:  # PPO needs a reward model on the policy's tokens: one from gemma's backbone, trained here
+            gemma_rm = folder / "reward_model_gemma"
+            if not (gemma_rm / "model.safetensors").is_file():
+                measured = run_recipe("reward_model", [
+                    "--model_name_or_path", str(policy), "--train_file", str(split / "train.jsonl"),
+                    "--validation_file", str(split / "test.jsonl"), "--max_eval_samples", "100", "--do_train",
+                    "--output_dir", str(gemma_rm), "--overwrite_output_dir", "--max_steps", str(args.rm_steps),
+                    "--per_device_train_batch_size", "4", "--learning_rate", "2e-5", "--max_seq_length", "48",
+                    "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end", "false",
+                    "--logging_steps", "10", "--use_cpu", "--disable_tqdm", "true"], folder / "reward_model_gemma.log")
+                print(f"gemma reward model: {args.rm_steps} steps in {measured['wall_s'] / 60:.1f} min")
+            argv = [*common, "--algorithm", "ppo", "--reward_model", str(gemma_rm), "--total_episodes",
+                    str(args.max_steps * args.batch_size), "--num_ppo_epochs", "1", "--kl_coef", str(args.kl)]
+        measured = run_recipe("rlhf_sentiment", [*argv, "--output_dir", str(out), "--overwrite_output_dir"],
+                              folder / f"{algorithm}.log")
+        history = json.loads((out / "logs" / "log_history.json").read_text(encoding="utf-8"))
+        kl = [h.get("objective/kl", h.get("kl")) for h in history if "objective/kl" in h or "kl" in h]
+        samples = measured["results"]["samples"]
+        rows.append({"algorithm": algorithm, "reward model": "e5-small (ranklist)" if algorithm == "rloo" else
+                     f"gemma-3-270m ({args.rm_steps} steps)", "steps": args.max_steps,
+                     "minutes": f"{measured['wall_s'] / 60:.1f}",
+                     "sample reward before": f"{samples['reward_before']:.3f}",
+                     "after": f"{samples['reward_after']:.3f}", "final KL": f"{kl[-1]:.3f}" if kl else "-"})
+    print_table(rows, [(k, k) for k in rows[0]])
+    print("saved", save("rlhf_rl", {"args": vars(args), "rows": rows}))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="part", required=True)
@@ -113,6 +177,22 @@ def main() -> None:
     r.add_argument("--seed", type=int, default=42)
     r.add_argument("--work", default="/tmp/plm-bench-rlhf", help="Where the splits, models and logs go.")
     r.set_defaults(func=reward)
+    q = sub.add_parser("rl")
+    q.add_argument("--algorithm", nargs="+", default=["rloo", "ppo"], choices=["rloo", "ppo"])
+    q.add_argument("--reward_model", default="/tmp/plm-bench-rlhf/reward/model_ranklist",
+                   help="RLOO's reward: the e5 reward model `bench/rlhf.py reward` trained on the rank lists.")
+    q.add_argument("--max_steps", type=int, default=30)
+    q.add_argument("--batch_size", type=int, default=8)
+    q.add_argument("--num_generations", type=int, default=4)
+    q.add_argument("--max_new_tokens", type=int, default=16)
+    q.add_argument("--learning_rate", type=float, default=2e-5)
+    q.add_argument("--kl", type=float, default=0.05, help="RLOO's beta, PPO's kl_coef.")
+    q.add_argument("--num_eval_prompts", type=int, default=8)
+    q.add_argument("--sample_every", type=int, default=10)
+    q.add_argument("--rm_steps", type=int, default=60, help="Steps of the gemma reward model PPO needs.")
+    q.add_argument("--seed", type=int, default=42)
+    q.add_argument("--work", default="/tmp/plm-bench-rlhf")
+    q.set_defaults(func=rl)
     args = parser.parse_args()
     args.func(args)
 

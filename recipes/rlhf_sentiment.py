@@ -16,8 +16,8 @@ Usage:
     # recipes/reward_model.py from the policy's backbone; the value model starts from it too
     python recipes/reward_model.py --model_name_or_path google/gemma-3-270m --train_file ranklist.tsv \
         --validation_split_texts 0.1 --do_train --output_dir outputs/reward_model_gemma
-    python recipes/rlhf_sentiment.py --config recipes/configs/rlhf_sentiment.yaml --algorithm ppo \
-        --reward_model outputs/reward_model_gemma --output_dir outputs/rlhf_ppo
+    python recipes/rlhf_sentiment.py --config recipes/configs/rlhf_sentiment_ppo.yaml \
+        --reward_model outputs/reward_model_gemma
 
 Prompts: a text file, one prompt (a comment's opening: ``这部电影很``, ``刚收到货，感觉``, ...) per line. Every
 ``--sample_every`` steps one completion per evaluation prompt is sampled, scored and printed with the mean reward

@@ -126,4 +126,16 @@ class PPOSentimentConfig(RecipeSettings, PPOConfig):
 
 @dataclass
 class RLOOSentimentConfig(RecipeSettings, RLOOConfig):
-    """TRL's ``RLOOConfig`` with the recipes' shared settings."""
+    """TRL's ``RLOOConfig`` with the recipes' shared settings.
+
+    ``RLOOConfig`` fills ``generation_batch_size`` from ``steps_per_generation`` (or the other way round) and then
+    refuses both set: a ``run_config.yaml`` records both, so a pair that agrees is read back as
+    ``steps_per_generation`` alone.
+    """
+
+    def __post_init__(self):
+        if self.generation_batch_size is not None and self.steps_per_generation is not None:
+            per_step = self.per_device_train_batch_size * max(1, int(os.environ.get("WORLD_SIZE", "1")))
+            if self.generation_batch_size == per_step * self.steps_per_generation:
+                self.generation_batch_size = None
+        super().__post_init__()

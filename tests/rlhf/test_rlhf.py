@@ -307,3 +307,37 @@ def test_a_pad_token_equal_to_eos_is_replaced():
     prepare_tokenizer(tokenizer)
     assert tokenizer.pad_token == "<pad>" and tokenizer.pad_token_id != tokenizer.eos_token_id
     assert tokenizer.padding_side == "left"
+
+
+# --- the shipped configs -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("config, model_flag", [
+    ("reward_model.yaml", "--model_name_or_path"),
+    ("rlhf_sentiment.yaml", "--policy_name_or_path"),
+    ("rlhf_sentiment_ppo.yaml", "--policy_name_or_path"),
+])
+def test_shipped_configs_run_and_their_record_reruns_them(config, model_flag, tiny_bert, causal_lm,
+                                                          ppo_reward_model, rloo_reward_model, tmp_path,
+                                                          monkeypatch):
+    import yaml
+    from helpers import ROOT
+
+    monkeypatch.chdir(ROOT)  # the configs name data/ paths relative to the repository
+    recipe = "reward_model" if config.startswith("reward") else "rlhf_sentiment"
+    model = tiny_bert if recipe == "reward_model" else causal_lm
+    extra = {"reward_model.yaml": ["--max_steps", "2"],
+             "rlhf_sentiment.yaml": ["--reward_model", str(rloo_reward_model), "--max_steps", "2",
+                                     "--max_new_tokens", "4", "--num_eval_prompts", "2"],
+             "rlhf_sentiment_ppo.yaml": ["--reward_model", str(ppo_reward_model), "--total_episodes", "16",
+                                         "--max_new_tokens", "4", "--num_eval_prompts", "2"]}[config]
+    first, second = tmp_path / "first", tmp_path / "second"
+    results = load_recipe(recipe).main(["--config", f"recipes/configs/{config}", model_flag, str(model),
+                                        "--output_dir", str(first), *extra, *QUICK])
+    assert "train" in results and (first / "model.safetensors").is_file()
+    record = yaml.safe_load((first / "run_config.yaml").read_text(encoding="utf-8"))
+    assert record[model_flag.removeprefix("--")] == str(model)
+    load_recipe(recipe).main(["--config", str(first / "run_config.yaml"), "--output_dir", str(second)])
+    again = yaml.safe_load((second / "run_config.yaml").read_text(encoding="utf-8"))
+    where = {"output_dir", "logging_dir", "run_name"}
+    assert {k: v for k, v in again.items() if k not in where} == {k: v for k, v in record.items() if k not in where}
