@@ -8,6 +8,10 @@ Usage:
         --policy_name_or_path google/gemma-3-270m --reward_model outputs/reward_model \
         --prompts_file data/rlhf/prompts.txt --output_dir outputs/rlhf_rloo
 
+    # a person's scores, typed at the terminal for each generation (each written to output_dir/human_scores.jsonl)
+    python recipes/rlhf_sentiment.py --config recipes/configs/rlhf_sentiment.yaml --reward_model human \
+        --per_device_train_batch_size 4 --num_generations 2 --max_steps 20
+
     # a sentiment classifier from recipes/text_classification.py: the probability of its positive label
     python recipes/rlhf_sentiment.py --config recipes/configs/rlhf_sentiment.yaml \
         --reward_model outputs/sentiment_classifier --reward_label 正面
@@ -35,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from datasets import Dataset
@@ -54,6 +59,7 @@ from plm_recipes.rlhf import (
     RLHFArguments,
     RLOOSentimentConfig,
 )
+from plm_recipes.rlhf.labeling import HumanReward
 from plm_recipes.rlhf.policy import (
     RLCurveCallback,
     SampleGenerationCallback,
@@ -65,6 +71,8 @@ from plm_recipes.trainer import train_and_report
 from plm_recipes.utils import run_cli, setup_logging
 
 logger = logging.getLogger("plm_recipes.rlhf_sentiment")
+
+HUMAN = "human"  # --reward_model human: a person scores each generation at the terminal (RLOO)
 
 COMMON_DEFAULTS = {
     "learning_rate": 1e-5,
@@ -137,13 +145,21 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
         scorer = RewardScorer(rl_args.reward_model, device=str(training_args.device))
         train_dataset = Dataset.from_dict(encode_prompts(tokenizer, prompts, rl_args.max_prompt_length))
         eval_dataset = Dataset.from_dict(encode_prompts(tokenizer, eval_prompts, rl_args.max_prompt_length))
+    elif rl_args.reward_model == HUMAN:  # scores typed at the terminal, each written to disk at once
+        human = HumanReward(os.path.join(training_args.output_dir, "human_scores.jsonl"))
+        scorer = None
+        train_dataset = Dataset.from_dict({"prompt": prompts})
+        eval_dataset = None
     else:
         scorer = RewardScorer(rl_args.reward_model, label=rl_args.reward_label, device=str(training_args.device))
         train_dataset = Dataset.from_dict({"prompt": prompts})
         eval_dataset = None  # RLOO's evaluation would generate again; the sample callback does it once
-    samples = SampleGenerationCallback(policy, tokenizer, eval_prompts, scorer, every=rl_args.sample_every,
-                                       max_new_tokens=rl_args.max_new_tokens,
-                                       temperature=rl_args.temperature_sampling, seed=training_args.seed)
+    callbacks = [RLCurveCallback()]
+    if scorer is not None:  # (a person's reward is asked only for what the trainer generates)
+        samples = SampleGenerationCallback(policy, tokenizer, eval_prompts, scorer, every=rl_args.sample_every,
+                                           max_new_tokens=rl_args.max_new_tokens,
+                                           temperature=rl_args.temperature_sampling, seed=training_args.seed)
+        callbacks.insert(0, samples)
 
     # --- trainer -------------------------------------------------------------------------------------
     card = ModelCardInfo(
@@ -151,23 +167,24 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
         data_files={"prompts": rl_args.prompts_file}, num_examples={"prompts": len(prompts)}, usage=USAGE,
     )
     common = {"args": training_args, "processing_class": tokenizer, "train_dataset": train_dataset,
-              "callbacks": [samples, RLCurveCallback()], "model_card": card, "run_config": run_config,
+              "callbacks": callbacks, "model_card": card, "run_config": run_config,
               "headline_metrics": ()}
     if algorithm == "ppo":
         trainer = RecipePPOTrainer(model=policy, ref_model=None, reward_model=reward_model, value_model=value_model,
                                    eval_dataset=eval_dataset, data_collator=DataCollatorWithPadding(tokenizer),
                                    **common)
     else:
-        trainer = RecipeRLOOTrainer(model=policy, reward_funcs=ClassifierReward(scorer, rl_args.reward_with_prompt),
-                                    **common)
+        reward_function = human if scorer is None else ClassifierReward(scorer, rl_args.reward_with_prompt)
+        trainer = RecipeRLOOTrainer(model=policy, reward_funcs=reward_function, **common)
 
     # --- train / save --------------------------------------------------------------------------------
     results = {"train": train_and_report(trainer, len(prompts))}
     tokenizer.save_pretrained(training_args.output_dir)
-    before, after = samples.history[0]["mean_reward"], samples.history[-1]["mean_reward"]
-    results["samples"] = {"reward_before": before, "reward_after": after}
-    logger.info("Mean reward of the sample generations: %.4f before training, %.4f after.", before, after)
-    trainer.report("samples", results["samples"])
+    if scorer is not None:
+        before, after = samples.history[0]["mean_reward"], samples.history[-1]["mean_reward"]
+        results["samples"] = {"reward_before": before, "reward_after": after}
+        logger.info("Mean reward of the sample generations: %.4f before training, %.4f after.", before, after)
+        trainer.report("samples", results["samples"])
     trainer.finish(tags=["rlhf", algorithm])
     return results
 

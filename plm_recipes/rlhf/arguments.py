@@ -71,7 +71,8 @@ class RLHFArguments:
     reward_model: str = field(
         default="outputs/reward_model",
         metadata={"help": "The reward: a sequence classifier folder (recipes/reward_model.py's output, or a "
-                          "classifier such as recipes/text_classification.py's with --reward_label)."},
+                          "classifier such as recipes/text_classification.py's with --reward_label), or 'human' "
+                          "(rloo): a person types a score for each generation at the terminal."},
     )
     reward_label: str | None = field(
         default=None,
@@ -115,6 +116,8 @@ class RLHFArguments:
         if self.reward_label is not None and self.algorithm == "ppo":
             raise ArgumentError("--reward_label is for --algorithm rloo: PPOTrainer reads a one-output reward "
                                 "model on the policy's own tokens")
+        if self.reward_model == "human" and self.algorithm == "ppo":
+            raise ArgumentError("--reward_model human needs --algorithm rloo: PPOTrainer reads its reward from a model")
         if self.sample_every < 0 or self.num_eval_prompts < 1:
             raise ArgumentError("--sample_every must be >= 0 and --num_eval_prompts >= 1")
 

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import torch
 from helpers import ROOT
 
 from plm_recipes.rlhf import read_rank_lists
@@ -114,3 +115,31 @@ def test_a_killed_session_keeps_every_score_and_resumes_on_the_same_generations(
     scores = lines(out)
     assert [r["score"] for r in scores] == [9.0, 4.0, 6.0, 3.0]
     assert scores[-1]["completion"] == shown[1]["completions"][1]
+
+
+def test_rloo_learns_from_scores_typed_at_the_terminal(causal_lm, tmp_path, monkeypatch, capsys):
+    from helpers import load_recipe
+    from rlhf_helpers import RLHF
+    from transformers import AutoModelForCausalLM
+
+    answers = iter(["nine", "9", "s"] + ["1", "8", "3", "10", "0", "6", "2", "7"] * 4)
+    asked = []
+
+    def scripted(question: str) -> str:
+        asked.append(question)
+        return next(answers)
+
+    monkeypatch.setattr("builtins.input", scripted)
+    out = tmp_path / "human"
+    load_recipe("rlhf_sentiment").main([
+        "--algorithm", "rloo", "--reward_model", "human", "--policy_name_or_path", str(causal_lm),
+        "--prompts_file", str(RLHF / "prompts.txt"), "--output_dir", str(out), "--max_steps", "2",
+        "--per_device_train_batch_size", "4", "--num_generations", "2", "--max_new_tokens", "4",
+        "--learning_rate", "1e-2", "--use_cpu", "--disable_tqdm", "true", "--log_level", "error"])
+    assert "'nine' is not a number" in capsys.readouterr().out
+    scores = lines(out / "human_scores.jsonl")
+    assert [s["score"] for s in scores[:2]] == [9.0, 1.0]  # the typo was asked again; the skip wrote nothing
+    assert len(asked) == len(scores) + 2 and len(scores) >= 5
+    before = dict(AutoModelForCausalLM.from_pretrained(causal_lm).named_parameters())
+    after = dict(AutoModelForCausalLM.from_pretrained(out).named_parameters())
+    assert not torch.equal(before["lm_head.weight"], after["lm_head.weight"])  # the policy learned from them
