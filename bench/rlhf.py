@@ -181,11 +181,11 @@ def main() -> None:
     q.add_argument("--algorithm", nargs="+", default=["rloo", "ppo"], choices=["rloo", "ppo"])
     q.add_argument("--reward_model", default="/tmp/plm-bench-rlhf/reward/model_ranklist",
                    help="RLOO's reward: the e5 reward model `bench/rlhf.py reward` trained on the rank lists.")
-    q.add_argument("--max_steps", type=int, default=30)
+    q.add_argument("--max_steps", type=int, default=20)
     q.add_argument("--batch_size", type=int, default=8)
     q.add_argument("--num_generations", type=int, default=4)
     q.add_argument("--max_new_tokens", type=int, default=16)
-    q.add_argument("--learning_rate", type=float, default=2e-5)
+    q.add_argument("--learning_rate", type=float, default=5e-5)
     q.add_argument("--kl", type=float, default=0.05, help="RLOO's beta, PPO's kl_coef.")
     q.add_argument("--num_eval_prompts", type=int, default=8)
     q.add_argument("--sample_every", type=int, default=10)

@@ -5,13 +5,13 @@ Usage:
 
     # an encoder (BERT, multilingual-e5, ...) on rank lists, evaluated on held-out lists
     python recipes/reward_model.py \
-        --model_name_or_path bert-base-chinese \
+        --model_name_or_path intfloat/multilingual-e5-small \
         --train_file data/rlhf/ranklist_train.tsv --validation_file data/rlhf/ranklist_dev.tsv \
         --do_train --do_eval --output_dir outputs/reward_model
 
     # one file, a tenth of its distinct TEXTS held out for evaluation (not a tenth of its lines)
-    python recipes/reward_model.py --config recipes/configs/reward_model.yaml \
-        --train_file ranklist.tsv --validation_file null --validation_split_texts 0.1
+    python recipes/reward_model.py --model_name_or_path intfloat/multilingual-e5-small \
+        --train_file ranklist.tsv --validation_split_texts 0.1 --do_train --output_dir outputs/reward_model
 
     # a causal LM as the backbone: the reward model PPO needs on the policy's own tokens
     python recipes/reward_model.py --config recipes/configs/reward_model.yaml \

@@ -4,10 +4,14 @@ settings and its PPO / RLOO configs (``recipes/rlhf_sentiment.py``)."""
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field
 
 from trl import RLOOConfig
-from trl.experimental.ppo import PPOConfig
+
+with warnings.catch_warnings():  # known and pinned (trl<1.13, setup.cfg): not a warning for every command
+    warnings.simplefilter("ignore")
+    from trl.experimental.ppo import PPOConfig
 
 from ..args import DataArguments, RecipeSettings, RecipeTrainingArguments
 from ..errors import ArgumentError

@@ -3,11 +3,16 @@ trainers with :class:`~plm_recipes.trainer.RecipeTrainerMixin`."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 from transformers import EvalPrediction
 from trl import RLOOTrainer
-from trl.experimental.ppo import PPOTrainer
+
+with warnings.catch_warnings():  # known and pinned (trl<1.13, setup.cfg): not a warning for every command
+    warnings.simplefilter("ignore")
+    from trl.experimental.ppo import PPOTrainer
 
 from ..trainer import RecipeTrainer, RecipeTrainerMixin
 from .losses import PairwiseRankLoss, pairwise_metrics
