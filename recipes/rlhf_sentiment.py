@@ -102,6 +102,18 @@ or from the command line: `plm-recipes generate --model {model} --prompt 这部�
 """
 
 
+def cpu_defaults(argv: list[str]) -> dict:
+    """On a CPU, TRL's defaults of ``bf16=True`` (autocast: bfloat16 matrix products fall back to a slow generic
+    kernel on CPUs without bf16 instructions: the first RLOO step of gemma-3-270m had not finished after 25
+    minutes on this shared 2-core machine with them) and
+    ``gradient_checkpointing=True`` (recomputation that saves accelerator memory) are turned off."""
+    import torch
+
+    if torch.cuda.is_available() and "--use_cpu" not in argv:
+        return {}
+    return {"bf16": False, "gradient_checkpointing": False}
+
+
 def chosen_algorithm(argv: list[str]) -> str:
     """``--algorithm`` from the command line, else from ``--config``, else the default: it decides which TRL
     config the rest of the arguments fill."""
@@ -123,7 +135,8 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     argv = list(sys.argv[1:] if args is None else args)
     algorithm = chosen_algorithm(argv)
     config_class = PPOSentimentConfig if algorithm == "ppo" else RLOOSentimentConfig
-    rl_args, training_args = parse_args((RLHFArguments, config_class), argv, defaults=RECIPE_DEFAULTS[algorithm],
+    rl_args, training_args = parse_args((RLHFArguments, config_class), argv,
+                                        defaults={**RECIPE_DEFAULTS[algorithm], **cpu_defaults(argv)},
                                         description=__doc__.split("\n")[0])
     if algorithm == "ppo":
         training_args.response_length = rl_args.max_new_tokens
