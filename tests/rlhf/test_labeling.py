@@ -4,6 +4,7 @@ the reward model recipe reads."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -15,6 +16,7 @@ from pathlib import Path
 import torch
 from helpers import ROOT
 
+from plm_recipes import cli
 from plm_recipes.rlhf import read_rank_lists
 from plm_recipes.rlhf.labeling import LabelingSession
 
@@ -86,7 +88,8 @@ def test_ranking_mode_writes_rank_lists_the_reward_model_reads(tmp_path):
         ("物流第1个续写3", "物流第2个续写3", "物流第0个续写3")]
 
 
-def test_a_killed_session_keeps_every_score_and_resumes_on_the_same_generations(causal_lm, tmp_path):
+def test_a_killed_session_keeps_every_score_and_resumes_on_the_same_generations(causal_lm, tmp_path, monkeypatch,
+                                                                                capsys):
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("\n".join(PROMPTS) + "\n", encoding="utf-8")
     out = tmp_path / "scores.jsonl"
@@ -108,10 +111,10 @@ def test_a_killed_session_keeps_every_score_and_resumes_on_the_same_generations(
     shown = lines(Path(str(out) + ".session"))
     assert [r["prompt"] for r in shown] == PROMPTS[:2]
 
-    # restart: the second prompt's second generation is asked about, the same text that was shown before
-    result = subprocess.run(command, input="3\nq\n", capture_output=True, text=True, cwd=ROOT, env=env, check=False)
-    assert result.returncode == 0, result.stderr
-    assert "3 prompts, 1 done already" in result.stdout
+    # restart (in this process): the second prompt's second generation is asked about, the text shown before
+    monkeypatch.setattr("sys.stdin", io.StringIO("3\nq\n"))
+    cli.main(command[3:])
+    assert "3 prompts, 1 done already" in capsys.readouterr().out
     scores = lines(out)
     assert [r["score"] for r in scores] == [9.0, 4.0, 6.0, 3.0]
     assert scores[-1]["completion"] == shown[1]["completions"][1]
