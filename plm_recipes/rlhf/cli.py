@@ -51,8 +51,8 @@ def generate_command(args: argparse.Namespace) -> None:
         write_jsonl(args.output, [{"prompt": p, "completions": c} for p, c in zip(prompts, completions)])
         return
     for prompt, texts in zip(prompts, completions):
-        for text in texts:
-            print(prompt + text)
+        for text in texts:  # one line per completion: its own line breaks are shown as \n
+            print((prompt + text).replace("\n", "\\n"))
 
 
 def label_command(args: argparse.Namespace) -> None:

@@ -166,7 +166,7 @@ class LabelingSession:
         for index, completion in enumerate(state.completions):
             if index in state.answered:
                 continue
-            self.say(f"  ({index + 1}) {prompt}{completion}")
+            self.say(f"  ({index + 1}) {_one_line(prompt + completion)}")
             while True:
                 answer = self._read(f"  score {self.min_score:g}-{self.max_score:g} (s: skip, q: quit): ")
                 if answer.lower() == SKIP:
@@ -186,7 +186,7 @@ class LabelingSession:
     def _rank(self, prompt: str, state: PromptState) -> int:
         completions = state.completions
         for index, completion in enumerate(completions):
-            self.say(f"  ({index + 1}) {prompt}{completion}")
+            self.say(f"  ({index + 1}) {_one_line(prompt + completion)}")
         n = len(completions)
         while True:
             answer = self._read(f"  order, best first (e.g. {' '.join(str(k) for k in range(n, 0, -1))}; s: skip, "
@@ -208,6 +208,11 @@ class LabelingSession:
             self._append(self.output, {"prompt": prompt, "ranking": ranking})
             state.done = True
             return 1
+
+
+def _one_line(text: str) -> str:
+    """A generation as one line on the screen (its line breaks shown as \\n); the files keep the text as it is."""
+    return text.replace("\n", "\\n")
 
 
 def parse_score(text: str, low: float, high: float) -> float | str:
@@ -296,7 +301,7 @@ class HumanReward:
             if (prompt, completion) in self.known:
                 scores.append(self.known[(prompt, completion)])
                 continue
-            session.say(f"\n  {prompt}{completion}")
+            session.say(f"\n  {_one_line(prompt + completion)}")
             try:
                 while True:
                     answer = session._read(f"  score {session.min_score:g}-{session.max_score:g} (s: skip, q: quit): ")
