@@ -158,6 +158,9 @@ class SampleGenerationCallback(TrainerCallback):
         state.log_history.append({"step": state.global_step, "sample_reward": record["mean_reward"]})
 
     def on_train_begin(self, args, state, control, **kwargs):
+        path = os.path.join(args.output_dir, "logs", "samples.jsonl")
+        if state.global_step == 0 and state.is_world_process_zero and os.path.exists(path):
+            os.remove(path)  # a new run (not a resumed one) into a folder that held another
         self._record(args, state)
 
     def on_step_end(self, args, state, control, **kwargs):
