@@ -143,7 +143,7 @@ class SampleGenerationCallback(TrainerCallback):
                               for p, c, s in zip(self.prompts, completions, scores)]}
         self.history.append(record)
         lines = [f"Sample generations at step {step}: mean reward {mean:.4f}"]
-        lines += [f"  {s:+.3f}  {p}|{c}" for p, c, s in zip(self.prompts, completions, scores)]
+        lines += [f"  {s:+.3f}  {p}|{c}".replace("\n", "\\n") for p, c, s in zip(self.prompts, completions, scores)]
         print("\n".join(lines), flush=True)
         if output_dir:
             os.makedirs(os.path.join(output_dir, "logs"), exist_ok=True)
