@@ -6,7 +6,7 @@ Usage:
     # RLOO (the default): any sequence classifier is the reward, read through its own tokenizer
     python recipes/rlhf_sentiment.py --algorithm rloo \
         --policy_name_or_path google/gemma-3-270m --reward_model outputs/reward_model \
-        --prompts_file data/rlhf/prompts.txt --output_dir outputs/rlhf_rloo
+        --prompts_file data/rlhf/prompts.tsv --output_dir outputs/rlhf_rloo
 
     # a person's scores, typed at the terminal for each generation (each written to output_dir/human_scores.jsonl)
     python recipes/rlhf_sentiment.py --config recipes/configs/rlhf_sentiment.yaml --reward_model human \

@@ -89,7 +89,7 @@ class RLHFArguments:
                           "alone. PPO always scores prompt + completion."},
     )
     prompts_file: str = field(
-        default="data/rlhf/prompts.txt", metadata={"help": "Prompts to generate from, one per line."}
+        default="data/rlhf/prompts.tsv", metadata={"help": "Prompts to generate from, one per line."}
     )
     eval_prompts_file: str | None = field(
         default=None,

@@ -90,7 +90,7 @@ def test_ranking_mode_writes_rank_lists_the_reward_model_reads(tmp_path):
 
 def test_a_killed_session_keeps_every_score_and_resumes_on_the_same_generations(causal_lm, tmp_path, monkeypatch,
                                                                                 capsys):
-    prompts = tmp_path / "prompts.txt"
+    prompts = tmp_path / "prompts.tsv"
     prompts.write_text("\n".join(PROMPTS) + "\n", encoding="utf-8")
     out = tmp_path / "scores.jsonl"
     command = [sys.executable, "-m", "plm_recipes.cli", "label", "reward", "--model", str(causal_lm),
@@ -136,7 +136,7 @@ def test_rloo_learns_from_scores_typed_at_the_terminal(causal_lm, tmp_path, monk
     out = tmp_path / "human"
     load_recipe("rlhf_sentiment").main([
         "--algorithm", "rloo", "--reward_model", "human", "--policy_name_or_path", str(causal_lm),
-        "--prompts_file", str(RLHF / "prompts.txt"), "--output_dir", str(out), "--max_steps", "2",
+        "--prompts_file", str(RLHF / "prompts.tsv"), "--output_dir", str(out), "--max_steps", "2",
         "--per_device_train_batch_size", "4", "--num_generations", "2", "--max_new_tokens", "4",
         "--learning_rate", "1e-2", "--use_cpu", "--disable_tqdm", "true", "--log_level", "error"])
     assert "'nine' is not a number" in capsys.readouterr().out

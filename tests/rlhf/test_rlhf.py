@@ -51,9 +51,9 @@ def write(path: Path, text: str) -> Path:
 def test_rank_lists_and_pairs_are_read_from_tsv_and_json_lines(tmp_path):
     lists = read_rank_lists(RLHF / "ranklist_train.tsv")
     assert len(lists) == 18 and {len(r.texts) for r in lists} == {3, 4} and lists[0].line == 1
-    pairs = read_rank_lists(RLHF / "pairs.jsonl")
+    pairs = read_rank_lists(RLHF / "pairs.json")
     assert all(len(r.texts) == 2 for r in pairs) and not pairs[0].texts[0].startswith("下面是")
-    with_prompt = read_rank_lists(RLHF / "pairs.jsonl", with_prompt=True)
+    with_prompt = read_rank_lists(RLHF / "pairs.json", with_prompt=True)
     assert with_prompt[0].texts == tuple("下面是一条正面的评论：" + t for t in pairs[0].texts)
     mixed = write(tmp_path / "mixed.jsonl", '{"ranking": ["好", "中", "差"]}\n{"selected": "好", "rejected": "差"}\n')
     assert [r.texts for r in read_rank_lists(mixed)] == [("好", "中", "差"), ("好", "差")]
@@ -195,7 +195,7 @@ def test_reward_model_from_a_single_file_holds_out_texts(tiny_bert, tmp_path):
 def test_a_causal_lm_backbone_trains_as_a_reward_model(causal_lm, tmp_path):
     out = tmp_path / "rm"
     load_recipe("reward_model").main([
-        "--model_name_or_path", str(causal_lm), "--train_file", str(RLHF / "pairs.jsonl"), "--validation_file",
+        "--model_name_or_path", str(causal_lm), "--train_file", str(RLHF / "pairs.json"), "--validation_file",
         str(RLHF / "ranklist_dev.tsv"), "--do_train", "--output_dir", str(out), "--max_steps", "2", *QUICK])
     model = AutoModelForSequenceClassification.from_pretrained(out)
     assert isinstance(model, LlamaForSequenceClassification) and model.config.num_labels == 1
@@ -263,7 +263,7 @@ def test_rl_recipe_trains_every_trainable_policy_parameter(algorithm, causal_lm,
     steps = ["--total_episodes", "12"] if algorithm == "ppo" else ["--max_steps", "3", "--num_generations", "2"]
     results = load_recipe("rlhf_sentiment").main([
         "--algorithm", algorithm, "--policy_name_or_path", str(causal_lm), "--reward_model", str(reward),
-        "--prompts_file", str(RLHF / "prompts.txt"), "--output_dir", str(out), "--max_new_tokens", "6",
+        "--prompts_file", str(RLHF / "prompts.tsv"), "--output_dir", str(out), "--max_new_tokens", "6",
         "--per_device_train_batch_size", "4", "--learning_rate", "1e-2", "--sample_every", "2",
         "--num_eval_prompts", "3", *steps, *QUICK])
     printed = capsys.readouterr().out
@@ -299,7 +299,7 @@ def test_ppo_refuses_a_reward_model_on_another_tokenizer(causal_lm, rloo_reward_
     with pytest.raises(ModelLoadError, match="tokenizer differs from the policy's.*--algorithm rloo"):
         load_recipe("rlhf_sentiment").main([
             "--algorithm", "ppo", "--policy_name_or_path", str(causal_lm), "--reward_model", str(rloo_reward_model),
-            "--prompts_file", str(RLHF / "prompts.txt"), "--output_dir", str(tmp_path / "o"), *QUICK])
+            "--prompts_file", str(RLHF / "prompts.tsv"), "--output_dir", str(tmp_path / "o"), *QUICK])
 
 
 def test_a_pad_token_equal_to_eos_is_replaced():
