@@ -28,7 +28,7 @@ from .data import read_text_lines
 from .errors import PlmRecipesError
 
 # The task families with commands, each a package with a cli module (imported when the parser is built).
-FAMILIES = ("classification", "matching", "sentence_embedding", "seq2seq", "extraction", "prompting", "llm")
+FAMILIES = ("classification", "matching", "sentence_embedding", "seq2seq", "extraction", "prompting", "rlhf", "llm")
 
 
 def texts_from_args(args: argparse.Namespace) -> list[str]:

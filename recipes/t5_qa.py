@@ -164,10 +164,9 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
             path = os.path.join(training_args.output_dir, "predictions.jsonl")
             os.makedirs(training_args.output_dir, exist_ok=True)
             with open(path, "w", encoding="utf-8") as f:
-                for row, answer in zip(records["test"], answers):
-                    f.write(json.dumps({"question": row["question"], "context": row["context"],
+                f.writelines(json.dumps({"question": row["question"], "context": row["context"],
                                         "prediction": answer, "answer": row["answer"] or None},
-                                       ensure_ascii=False) + "\n")
+                                       ensure_ascii=False) + "\n" for row, answer in zip(records["test"], answers))
             logger.info("Predictions written to %s", path)
 
     # --- model card / hub ----------------------------------------------------------------------------

@@ -1,0 +1,165 @@
+#!/usr/bin/env python
+"""Reward model: train a one-output scorer from human rankings (rank lists, best first) and chosen/rejected pairs.
+
+Usage:
+
+    # an encoder (BERT, multilingual-e5, ...) on rank lists, evaluated on held-out lists
+    python recipes/reward_model.py \
+        --model_name_or_path intfloat/multilingual-e5-small \
+        --train_file data/rlhf/ranklist_train.tsv --validation_file data/rlhf/ranklist_dev.tsv \
+        --do_train --do_eval --output_dir outputs/reward_model
+
+    # one file, a tenth of its distinct TEXTS held out for evaluation (not a tenth of its lines)
+    python recipes/reward_model.py --model_name_or_path intfloat/multilingual-e5-small \
+        --train_file ranklist.tsv --validation_split_texts 0.1 --do_train --output_dir outputs/reward_model
+
+    # a causal LM as the backbone: the reward model PPO needs on the policy's own tokens
+    python recipes/reward_model.py --config recipes/configs/reward_model.yaml \
+        --model_name_or_path google/gemma-3-270m --output_dir outputs/reward_model_gemma
+
+Data: ``.txt``/``.tsv`` rank lists (tab-separated texts, best first, any number >= 2 a line), or JSON lines of rank
+lists ``{"ranking": [best, ..., worst]}`` (what ``plm-recipes label reward --mode rank`` writes) and pairs
+``{"chosen" (or "selected"), "rejected", "prompt" (optional, used with --with_prompt)}``.
+
+A rank list of K texts gives its K(K-1)/2 ordered pairs; each costs -log sigmoid(r_better - r_worse) (the pairwise
+rank loss of InstructGPT's reward model), written here as ``PairwiseRankLoss`` on top of ``Trainer`` rather than
+TRL's ``RewardTrainer``: the K texts of a list are encoded once for all its pairs, texts over --max_seq_length are
+truncated instead of dropped, and no ``eos_token`` string is appended (BERT tokenizers have none).
+
+Evaluation: pairwise accuracy (the fraction of pairs scored in the right order) and mean margin; the best checkpoint
+by accuracy. The saved model is a plain ``AutoModelForSequenceClassification`` with one output:
+``plm-recipes predict reward --model output_dir --text ...`` prints a score per text.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from datasets import Dataset
+from transformers import AutoModelForSequenceClassification, set_seed
+
+from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments, RunConfig, data_files, parse_args
+from plm_recipes.errors import ArgumentError
+from plm_recipes.loading import capped_max_seq_length, load_config, load_model, load_tokenizer
+from plm_recipes.modelcard import ModelCardInfo
+from plm_recipes.rlhf import (
+    RankListCollator,
+    RewardDataArguments,
+    RewardModelConfig,
+    RewardModelTrainer,
+    count_pairs,
+    encode_rank_lists,
+    read_rank_lists,
+    split_by_text,
+)
+from plm_recipes.utils import run_cli, setup_logging
+
+logger = logging.getLogger("plm_recipes.reward_model")
+
+RECIPE_DEFAULTS = {
+    **TRAINING_DEFAULTS,
+    "output_dir": "outputs/reward_model",
+    "learning_rate": 2e-5,
+    "per_device_train_batch_size": 8,  # rank lists: 8 lists of 4 are 32 texts and 48 pairs a step
+    "per_device_eval_batch_size": 32,
+    "metric_for_best_model": "accuracy",
+    "remove_unused_columns": False,  # the lists' columns are the collator's, not the model's arguments
+    "train_sampling_strategy": "random",  # group_by_length measures a row's length; a row here is a list of texts
+}
+
+USAGE = """\
+```python
+from plm_recipes.rlhf import RewardScorer
+
+score = RewardScorer("{model}")
+score(["这部电影很好看", "质量太差了"])  # one score per text: higher is better
+```
+
+or from the command line: `plm-recipes predict reward --model {model} --text "这部电影很好看" --text "质量太差了"`
+"""
+
+
+def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
+    """Run the recipe; returns the metrics of each stage (``train``, ``eval``)."""
+    # --- arguments -----------------------------------------------------------------------------------
+    model_args, data_args, training_args = parse_args(
+        (ModelArguments, RewardDataArguments, RewardModelConfig), args,
+        defaults=RECIPE_DEFAULTS, description=__doc__.split("\n")[0],
+    )
+    run_config = RunConfig.from_arguments("reward_model", model_args, data_args, training_args)
+    setup_logging(training_args)
+    set_seed(training_args.seed)
+    if data_args.validation_split_texts is not None:  # the validation lists are cut out of the training file
+        if not (training_args.do_train and data_args.train_file):
+            raise ArgumentError("--validation_split_texts holds out part of --train_file: it needs --do_train and "
+                                "--train_file")
+        files = {"train": data_args.train_file}
+    else:
+        files = data_files(data_args, training_args)
+
+    # --- data: rank lists and pairs ------------------------------------------------------------------
+    lists = {split: read_rank_lists(path, with_prompt=data_args.with_prompt)
+             for split, path in files.items() if split in ("train", "validation")}
+    if data_args.validation_split_texts is not None:
+        lists["train"], lists["validation"] = split_by_text(lists["train"], data_args.validation_split_texts,
+                                                            seed=training_args.seed)
+        files["validation"] = f"{data_args.train_file} (held-out texts)"
+    if data_args.max_train_samples is not None and "train" in lists:
+        lists["train"] = lists["train"][: data_args.max_train_samples]
+    if data_args.max_eval_samples is not None and "validation" in lists:
+        lists["validation"] = lists["validation"][: data_args.max_eval_samples]
+    for split, split_lists in lists.items():
+        if not split_lists:
+            raise ArgumentError(f"no {split} rank list of 2 or more texts is left (--validation_split_texts "
+                                f"{data_args.validation_split_texts}); hold out a larger fraction")
+        logger.info("%s: %d rank lists, %d texts, %d ordered pairs", split, len(split_lists),
+                    sum(len(r.texts) for r in split_lists), count_pairs(split_lists))
+
+    # --- model: a one-output sequence classifier over any backbone (encoder or causal LM) --------------
+    train_texts = [t for r in lists.get("train", []) for t in r.texts] or None
+    tokenizer = load_tokenizer(model_args, train_texts=train_texts)
+    if tokenizer.pad_token is None:  # causal LMs without one: the score is read at the last non-pad token
+        tokenizer.pad_token = tokenizer.eos_token
+    config = load_config(model_args, num_labels=1)
+    config.problem_type = "regression"
+    model, new_parameters = load_model(AutoModelForSequenceClassification, model_args, config, tokenizer)
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    max_seq_length = capped_max_seq_length(data_args.max_seq_length, tokenizer, model.config)
+
+    datasets = {split: Dataset.from_dict(encode_rank_lists(split_lists, tokenizer, max_seq_length))
+                for split, split_lists in lists.items()}
+
+    # --- trainer -------------------------------------------------------------------------------------
+    card = ModelCardInfo(
+        recipe="reward_model", pipeline_tag="text-classification", base_model=model_args.model_name_or_path,
+        config_name=model_args.config_name, data_files=files,
+        num_examples={split: len(split_lists) for split, split_lists in lists.items()}, usage=USAGE,
+    )
+    trainer = RewardModelTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=datasets.get("train"),
+        eval_dataset=datasets.get("validation"),
+        processing_class=tokenizer,
+        data_collator=RankListCollator(tokenizer),
+        model_card=card,
+        run_config=run_config,
+        new_parameters=new_parameters,
+    )
+
+    # --- train / evaluate ----------------------------------------------------------------------------
+    results: dict[str, dict[str, float]] = {}
+    if training_args.do_train:
+        results["train"] = trainer.train_and_report(len(lists["train"]))
+    if training_args.do_eval or (training_args.do_train and "validation" in datasets):
+        results["eval"] = trainer.evaluate_and_report(len(lists["validation"]))
+
+    # --- model card / hub ----------------------------------------------------------------------------
+    if training_args.do_train:
+        trainer.finish(tags=["reward-model", "rlhf"])
+    return results
+
+
+if __name__ == "__main__":
+    run_cli(main)
