@@ -32,6 +32,8 @@ CAUSAL_TEMPLATE = "{textA}。这是一条{MASK}评论"
 METHODS = {
     # name: (recipe, model folder, extra flags)
     "finetune_e5": ("text_classification", "multilingual-e5-small", []),
+    # the classifier head at the rate the prompt recipes give weights the checkpoint lacks
+    "finetune_e5_head_lr": ("text_classification", "multilingual-e5-small", ["--new_parameters_learning_rate", "1e-3"]),
     "pet_e5": ("pet", "multilingual-e5-small", []),
     "p_tuning_e5": ("p_tuning", "multilingual-e5-small", []),
     "pet_gemma_zero_shot": ("pet", "gemma-3-270m", ["--template", CAUSAL_TEMPLATE, "--zero_shot"]),
