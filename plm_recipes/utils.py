@@ -1,13 +1,15 @@
-"""Small helpers every recipe's ``main()`` uses: logging setup and the command-line error boundary."""
+"""Small helpers every recipe's ``main()`` uses: logging setup, the command-line error boundary, and the
+predictions file of the classification recipes."""
 
 from __future__ import annotations
 
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import datasets
+import numpy as np
 import transformers
 from transformers import TrainingArguments
 
@@ -66,3 +68,18 @@ def run_cli(main: Callable[[], object]) -> None:
             raise
         print(f"error: {e.filename}: {e.strerror or e}", file=sys.stderr)
         sys.exit(2)
+
+
+def write_label_predictions(path: str, texts: Sequence[str], logits, label_names: Sequence[str]) -> None:
+    """Write ``index<TAB>text<TAB>prediction<TAB>score`` lines: each text's best label and its probability (the
+    softmax of its ``(labels,)`` scores), as the text classification and prompt-learning recipes do for a test
+    file. ``logits`` may be a tuple (a model's outputs); its first element holds the scores."""
+    logits = np.asarray(logits[0] if isinstance(logits, tuple) else logits, dtype=np.float64)
+    probs = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    probs /= probs.sum(axis=-1, keepdims=True)
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("index\ttext\tprediction\tscore\n")
+        for i, (text, row) in enumerate(zip(texts, probs)):
+            best = int(row.argmax())
+            f.write(f"{i}\t{text}\t{label_names[best]}\t{row[best]:.4f}\n")

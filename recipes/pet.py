@@ -39,7 +39,7 @@ import os
 
 import numpy as np
 from datasets import Dataset
-from transformers import AutoConfig, EvalPrediction, set_seed
+from transformers import EvalPrediction, set_seed
 from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
 from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments, RunConfig, data_files, parse_args
@@ -59,7 +59,7 @@ from plm_recipes.prompting import (
 )
 from plm_recipes.prompting.arguments import PromptDataArguments, PromptTrainingConfig
 from plm_recipes.prompting.trainer import PromptTrainer
-from plm_recipes.utils import run_cli, setup_logging
+from plm_recipes.utils import run_cli, setup_logging, write_label_predictions
 
 logger = logging.getLogger("plm_recipes.pet")
 
@@ -205,20 +205,12 @@ def main(
     if training_args.do_predict:
         test = datasets["test"]
         output = trainer.predict(test, metric_key_prefix="test")
-        scores = output.predictions
-        probs = np.exp(scores - scores.max(-1, keepdims=True))
-        probs /= probs.sum(-1, keepdims=True)
         if "labels" in test.column_names:
             results["test"] = output.metrics
             trainer.report("test", results["test"])
         if trainer.is_world_process_zero():
             path = os.path.join(training_args.output_dir, "predict_results.tsv")
-            os.makedirs(training_args.output_dir, exist_ok=True)
-            with open(path, "w", encoding="utf-8") as f:
-                f.write("index\ttext\tprediction\tscore\n")
-                for i, (record, row) in enumerate(zip(records["test"], probs)):
-                    best = int(row.argmax())
-                    f.write(f"{i}\t{record['text']}\t{label_map.names[best]}\t{row[best]:.4f}\n")
+            write_label_predictions(path, [r["text"] for r in records["test"]], output.predictions, label_map.names)
             logger.info("Predictions written to %s", path)
 
     # --- model card / hub ----------------------------------------------------------------------------

@@ -48,7 +48,7 @@ from plm_recipes.loading import capped_max_seq_length, load_config, load_model, 
 from plm_recipes.metrics import ClassificationReport
 from plm_recipes.modelcard import ModelCardInfo
 from plm_recipes.trainer import RecipeTrainer
-from plm_recipes.utils import run_cli, setup_logging
+from plm_recipes.utils import run_cli, setup_logging, write_label_predictions
 
 logger = logging.getLogger("plm_recipes.text_classification")
 
@@ -169,30 +169,18 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     if training_args.do_predict:
         test = datasets["test"]
         output = trainer.predict(test, metric_key_prefix="test")
-        probs = _softmax(output.predictions)
         if "label" in test.column_names:
             results["test"] = output.metrics
             trainer.report("test", results["test"])
         if trainer.is_world_process_zero():
             path = os.path.join(training_args.output_dir, "predict_results.tsv")
-            os.makedirs(training_args.output_dir, exist_ok=True)
-            with open(path, "w", encoding="utf-8") as f:
-                f.write("index\ttext\tprediction\tscore\n")
-                for i, (text, row) in enumerate(zip(texts["test"], probs)):
-                    best = int(row.argmax())
-                    f.write(f"{i}\t{text}\t{label_map.names[best]}\t{row[best]:.4f}\n")
+            write_label_predictions(path, texts["test"], output.predictions, label_map.names)
             logger.info("Predictions written to %s", path)
 
     # --- model card / hub ----------------------------------------------------------------------------
     if training_args.do_train:
         trainer.finish(tags=["text-classification"])
     return results
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    logits = logits[0] if isinstance(logits, tuple) else logits
-    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
 if __name__ == "__main__":
