@@ -234,3 +234,12 @@ def capped_max_seq_length(requested: int, tokenizer, config) -> int:
 def is_hub_id(name: str | None) -> bool:
     """True for a name that is not a local path (so it can be a model card's ``base_model``)."""
     return bool(name) and not os.path.exists(name) and not _looks_like_path(name)
+
+
+def nested_config(value: PretrainedConfig | dict | None) -> PretrainedConfig | None:
+    """A model's config held inside another model's config (UIE's encoder, a prompt model's language model): as
+    given, or rebuilt from its dict (what ``from_pretrained`` reads back from ``config.json``)."""
+    if isinstance(value, dict):
+        value = dict(value)
+        return AutoConfig.for_model(value.pop("model_type", "bert"), **value)
+    return value

@@ -23,6 +23,7 @@ from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedMode
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 
+from ..loading import nested_config
 from .losses import SpanPointerLoss
 from .schema import DEFAULT_RELATION_TEMPLATE
 
@@ -59,10 +60,7 @@ class UIEConfig(PretrainedConfig):
         doc_stride: int = 128,
         **kwargs,
     ):
-        if isinstance(encoder, dict):
-            encoder = dict(encoder)
-            encoder = AutoConfig.for_model(encoder.pop("model_type", "bert"), **encoder)
-        self.encoder = encoder
+        self.encoder = nested_config(encoder)
         self.relation_template = relation_template
         self.threshold = threshold
         self.max_seq_length = max_seq_length

@@ -38,6 +38,7 @@ from transformers import (
 from transformers.utils import ModelOutput
 
 from ..errors import ArgumentError
+from ..loading import nested_config
 from .template import Template
 from .verbalizer import TOKEN_REDUCTIONS, WORD_REDUCTIONS, label_scores
 
@@ -77,10 +78,7 @@ class PromptLMConfig(PretrainedConfig):
         max_seq_length: int = 256,
         **kwargs,
     ):
-        if isinstance(backbone, dict):
-            backbone = dict(backbone)
-            backbone = AutoConfig.for_model(backbone.pop("model_type", "bert"), **backbone)
-        self.backbone = backbone
+        self.backbone = nested_config(backbone)
         self.lm_type = lm_type
         self.template = template
         self.label_words = dict(label_words or {})
