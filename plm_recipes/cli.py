@@ -19,10 +19,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import logging
 import math
 import os
 import sys
 from collections.abc import Sequence
+
+import datasets
+import transformers
 
 from .data import read_text_lines
 from .errors import PlmRecipesError
@@ -96,6 +100,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--debug", action="store_true", help="Show the traceback of errors in the input too.")
     args = parser.parse_args(argv)
     debug = args.debug or os.environ.get("PLM_RECIPES_DEBUG", "") not in ("", "0")
+    keep_stdout_for_results()
     try:
         if getattr(args, "output", None):
             check_writable(args.output)  # before the work, not after it: an unwritable --output loses nothing
@@ -110,6 +115,20 @@ def main(argv: Sequence[str] | None = None) -> None:
             raise
         print(f"error: {e.filename}: {e.strerror or e}", file=sys.stderr)
         sys.exit(2)
+
+
+def keep_stdout_for_results() -> None:
+    """Send log records to stderr, warnings and worse only, so that stdout holds nothing but the command's results
+    (a pipe such as ``plm-recipes predict ... | cut -f2`` must not see a loading message).
+
+    A training run in the same process (a notebook, a test) may have set the libraries to INFO with a handler on
+    stdout, and with ``CI`` set in the environment transformers hands its records to that root handler too.
+    """
+    logging.basicConfig(format="%(levelname)s - %(name)s - %(message)s", stream=sys.stderr, level=logging.WARNING,
+                        force=True)
+    transformers.utils.logging.set_verbosity_warning()
+    datasets.utils.logging.set_verbosity_warning()
+    logging.getLogger("plm_recipes").setLevel(logging.WARNING)
 
 
 def check_writable(path: str) -> None:

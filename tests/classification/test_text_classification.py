@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import sys
 import pytest
 import torch
 from helpers import DATA, ROOT
+import transformers
 from transformers import AutoModelForSequenceClassification, Trainer, pipeline
 
 from plm_recipes import cli
@@ -118,6 +120,23 @@ def test_cli_prints_label_names_with_scores(trained, capsys, tmp_path):
               "--output", str(target), "--device", "cpu"])
     rows = [json.loads(line) for line in target.read_text(encoding="utf-8").splitlines()]
     assert len(rows) == 5 and set(rows[0]) == {"text", "predictions"}
+
+
+def test_cli_stdout_holds_the_results_only_even_after_a_run_logged_at_info(trained, capsys):
+    # what a training run in the same process leaves behind: INFO records to a root handler on stdout, and with
+    # CI set in the environment transformers hands its records to that handler too (the CI that caught this)
+    library_root = logging.getLogger("transformers")
+    propagated = library_root.propagate
+    logging.basicConfig(stream=sys.stdout, level=logging.INFO, force=True)
+    transformers.utils.logging.set_verbosity_info()
+    transformers.utils.logging.enable_propagation()
+    try:
+        cli.main(["predict", "text-classification", "--model", str(trained[0]), "--text", "这箱苹果又甜又新鲜",
+                  "--device", "cpu"])
+    finally:
+        library_root.propagate = propagated
+    captured = capsys.readouterr()
+    assert len(captured.out.splitlines()) == 1 and captured.out.startswith("这箱苹果又甜又新鲜\t")
 
 
 def test_cli_errors_are_one_line(trained, capsys, tmp_path):
