@@ -36,7 +36,7 @@ import torch
 from datasets import Dataset
 from transformers import AutoModelForCausalLM, set_seed
 
-from plm_recipes.args import RunConfig, data_files, parse_args
+from plm_recipes.args import RunConfig, data_files, parse_args, trl_cpu_defaults
 from plm_recipes.llm import TransformersBackend
 from plm_recipes.llm.arguments import ChatModelArguments, InstructionDataArguments, LLMSFTConfig, LLMSFTTrainer
 from plm_recipes.llm.data import read_instructions
@@ -80,7 +80,7 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     # --- arguments -----------------------------------------------------------------------------------
     model_args, data_args, training_args = parse_args(
         (ChatModelArguments, InstructionDataArguments, LLMSFTConfig), args,
-        defaults=RECIPE_DEFAULTS, description=__doc__.split("\n")[0],
+        defaults={**RECIPE_DEFAULTS, **trl_cpu_defaults(args)}, description=__doc__.split("\n")[0],
     )
     run_config = RunConfig.from_arguments("llm_sft", model_args, data_args, training_args)
     setup_logging(training_args)

@@ -45,7 +45,7 @@ import sys
 from datasets import Dataset
 from transformers import AutoModelForSequenceClassification, DataCollatorWithPadding, set_seed
 
-from plm_recipes.args import RunConfig, load_config_file, parse_args
+from plm_recipes.args import RunConfig, load_config_file, parse_args, trl_cpu_defaults
 from plm_recipes.data import read_text_lines
 from plm_recipes.errors import ArgumentError, ModelLoadError
 from plm_recipes.loading import from_pretrained, load_tokenizer_from, load_trained_sequence_classifier
@@ -102,18 +102,6 @@ or from the command line: `plm-recipes generate --model {model} --prompt 这部�
 """
 
 
-def cpu_defaults(argv: list[str]) -> dict:
-    """On a CPU, TRL's defaults of ``bf16=True`` (autocast: bfloat16 matrix products fall back to a slow generic
-    kernel on CPUs without bf16 instructions: the first RLOO step of gemma-3-270m had not finished after 25
-    minutes on this shared 2-core machine with them) and
-    ``gradient_checkpointing=True`` (recomputation that saves accelerator memory) are turned off."""
-    import torch
-
-    if torch.cuda.is_available() and "--use_cpu" not in argv:
-        return {}
-    return {"bf16": False, "gradient_checkpointing": False}
-
-
 def chosen_algorithm(argv: list[str]) -> str:
     """``--algorithm`` from the command line, else from ``--config``, else the default: it decides which TRL
     config the rest of the arguments fill."""
@@ -136,7 +124,7 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     algorithm = chosen_algorithm(argv)
     config_class = PPOSentimentConfig if algorithm == "ppo" else RLOOSentimentConfig
     rl_args, training_args = parse_args((RLHFArguments, config_class), argv,
-                                        defaults={**RECIPE_DEFAULTS[algorithm], **cpu_defaults(argv)},
+                                        defaults={**RECIPE_DEFAULTS[algorithm], **trl_cpu_defaults(argv)},
                                         description=__doc__.split("\n")[0])
     if algorithm == "ppo":
         training_args.response_length = rl_args.max_new_tokens

@@ -335,6 +335,9 @@ def test_llm_sft_recipe_end_to_end_and_reload(tiny_chat, tmp_path, capsys):
         assert (out / name).is_file(), name
     assert not (out / "model.safetensors").exists()  # the adapter only
     assert "global step " in capsys.readouterr().out
+    # TRL's bf16 autocast and activation checkpointing are off on a CPU (a generic single-threaded kernel there)
+    record = (out / "run_config.yaml").read_text(encoding="utf-8")
+    assert "bf16: false" in record and "gradient_checkpointing: false" in record
 
     # reload through the commands' loader: the adapter over its base model, and it learned the training answers
     base = TransformersBackend.from_pretrained(str(tiny_chat), progress=False)
