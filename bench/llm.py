@@ -22,6 +22,9 @@ The LoRA adapter is trained by ``recipes/llm_sft.py`` (in a child process: its o
 
     nice python bench/llm.py [--eval_items 40] [--extract_items 20] [--train_items 32] [--epochs 1]
 
+Constrained choice is measured plain ("choice") and with contextual calibration ("calibrated", the commands'
+default), both from the same option scores.
+
 Targets (issue #21): constrained choice never yields an invalid label and beats free generation's accuracy; LoRA
 SFT beats the untuned model.
 """
@@ -125,11 +128,11 @@ def evaluate(backend, kind: str, items: list[dict], labels: list[str], schema, e
                    "uncalibrated_accuracy": choice_accuracy([options[j] for j in plain.argmax(1)], gold)["accuracy"]}
     elif kind == "classification":
         choices = classify(backend, [i["text"] for i in items], labels, examples, method=method,
-                           max_new_tokens=max_new_tokens)
+                           max_new_tokens=max_new_tokens, calibrated=False)  # "calibrated" runs measure it
         metrics = choice_accuracy([c.label for c in choices], [i["label"] for i in items])
     elif kind == "matching":
         choices = match(backend, [(i["text_a"], i["text_b"]) for i in items], examples, method=method,
-                        max_new_tokens=max_new_tokens)
+                        max_new_tokens=max_new_tokens, calibrated=False)
         metrics = choice_accuracy([c.label for c in choices], [i["label"] for i in items])
     else:
         results = extract(backend, [i["text"] for i in items], schema, examples, max_new_tokens=max_new_tokens)
@@ -295,7 +298,7 @@ def main() -> None:
     if args.only in (None, "few-shot"):
         base_model(("few-shot",))
 
-    if args.only == "calibration":
+    if args.only in (None, "calibration"):  # the commands' default: constrained choice, calibrated
         settings[:] = [("classification", "calibrated"), ("matching", "calibrated")]
         base_model(("zero-shot", "few-shot"))
         adapter = ROOT / "outputs" / "bench_llm_sft"

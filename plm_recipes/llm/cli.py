@@ -154,9 +154,10 @@ def _add_choice_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--normalization", choices=("sum", "mean"), default="sum",
                    help="Option scores: sum (default) of the option's token log-probabilities, whose softmax over "
                         "the options is the model's probability; mean: per token.")
-    p.add_argument("--calibrate", action="store_true",
-                   help="Contextual calibration of --method choice (Zhao et al., 2021): divide the label "
-                        "probabilities by those the prompt gives a content-free input ('N/A', '').")
+    p.add_argument("--calibrate", action=argparse.BooleanOptionalAction, default=True,
+                   help="Contextual calibration of --method choice (Zhao et al., 2021), on by default: divide the "
+                        "label probabilities by those the prompt gives a content-free input ('N/A', ''); "
+                        "--no-calibrate gives the model's own probabilities.")
     p.add_argument("--max_new_tokens", type=positive_int, default=16, help="Longest answer with --method generate.")
 
 

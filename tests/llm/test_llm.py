@@ -76,14 +76,14 @@ def test_option_scoring_matches_a_direct_computation(backend, labels):
     scores = backend.score_options(conversations, labels)
     np.testing.assert_allclose(scores, expected, atol=1e-3)
 
-    choices = classify(backend, TEXTS, labels, examples)
+    choices = classify(backend, TEXTS, labels, examples, calibrated=False)
     for choice, row in zip(choices, expected):
         assert choice.label == labels[int(row.argmax())]  # the option the model scores highest
         softmax = np.exp(row - row.max()) / np.exp(row - row.max()).sum()
         assert choice.probability == pytest.approx(softmax.max(), abs=1e-4)
         assert sum(choice.scores.values()) == pytest.approx(1.0)
     lengths = backend.option_lengths(labels)  # "mean": per-token scores
-    for choice, row in zip(classify(backend, TEXTS, labels, examples, normalization="mean"), expected):
+    for choice, row in zip(classify(backend, TEXTS, labels, examples, normalization="mean", calibrated=False), expected):
         assert choice.label == labels[int((row / lengths).argmax())]
 
 
@@ -385,11 +385,22 @@ def test_calibration_divides_out_what_the_prompt_alone_favours(backend, labels):
     from plm_recipes.llm.scoring import option_probabilities
     from plm_recipes.llm.tasks import CONTENT_FREE
 
-    plain = classify(backend, TEXTS, labels)
-    calibrated = classify(backend, TEXTS, labels, calibrated=True)
+    plain = classify(backend, TEXTS, labels, calibrated=False)
+    calibrated = classify(backend, TEXTS, labels)  # the default
     prior = option_probabilities(backend.score_options([messages(t, labels) for t in CONTENT_FREE], labels)).mean(0)
     for p, c in zip(plain, calibrated):
         expected = np.array([p.scores[label] for label in labels]) / prior
         expected /= expected.sum()
         assert c.label == labels[int(expected.argmax())]
         assert [c.scores[label] for label in labels] == pytest.approx(expected.tolist(), abs=1e-6)
+
+
+def test_the_commands_calibrate_unless_told_not_to(tiny_chat, backend, labels, tmp_path):
+    expected = {True: classify(backend, TEXTS, labels), False: classify(backend, TEXTS, labels, calibrated=False)}
+    for calibrated, flag in ((True, []), (False, ["--no-calibrate"])):
+        out = tmp_path / f"{calibrated}.jsonl"
+        cli_main(["llm", "classify", "--model", str(tiny_chat), "--labels", str(LLM / "labels.txt"), "--output",
+                  str(out), "--no_progress", *flag, *[arg for t in TEXTS for arg in ("--text", t)]])
+        rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+        assert [r["scores"] for r in rows] == [pytest.approx(c.scores, abs=1e-5) for c in expected[calibrated]]
+    assert any(a.scores != pytest.approx(b.scores, abs=1e-3) for a, b in zip(expected[True], expected[False]))
