@@ -244,9 +244,11 @@ def main() -> None:
         results["runs"] = [r for r in previous["runs"] if not (replaced(r) and r["kind"] in kinds)]
         results.update({k: v for k, v in previous.items() if k == "sft"})
 
-    def run_all(backend, name: str, shot_settings: tuple[str, ...]) -> None:
+    calibrated = [("classification", "calibrated"), ("matching", "calibrated")]
+
+    def run_all(backend, name: str, shot_settings: tuple[str, ...], methods=None) -> None:
         for shots_name in shot_settings:
-            for kind, method in settings:
+            for kind, method in methods or settings:
                 if (shots_name == "few-shot" and kind not in args.few_shot.split(",")) or \
                         kind not in args.kinds.split(","):
                     continue
@@ -294,15 +296,16 @@ def main() -> None:
         backend = TransformersBackend.from_pretrained(str(out), device="cpu", batch_size=args.batch_size,
                                                       progress=False)
         run_all(backend, "LoRA SFT", ("zero-shot",))
+        run_all(backend, "LoRA SFT", ("zero-shot",), calibrated)
 
     if args.only in (None, "few-shot"):
         base_model(("few-shot",))
 
     if args.only in (None, "calibration"):  # the commands' default: constrained choice, calibrated
-        settings[:] = [("classification", "calibrated"), ("matching", "calibrated")]
+        settings[:] = calibrated
         base_model(("zero-shot", "few-shot"))
         adapter = ROOT / "outputs" / "bench_llm_sft"
-        if adapter.is_dir():
+        if args.only == "calibration" and adapter.is_dir():  # a full run measured it after training
             run_all(TransformersBackend.from_pretrained(str(adapter), device="cpu", batch_size=args.batch_size,
                                                         progress=False), "LoRA SFT", ("zero-shot",))
 

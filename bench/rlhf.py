@@ -15,7 +15,7 @@ held-out pairwise accuracy and mean margin. Each model is also scored on the oth
 ``rl``: ``recipes/rlhf_sentiment.py``: a gemma-3-270m policy rewarded by a sentiment reward model, PPO and RLOO side
 by side: mean reward of sampled generations for held-out prompts before and after a CPU-sized run, with the KL.
 
-    python bench/rlhf.py reward [--max_seq_length 48] [--max_steps 80] [--batch_size 4]
+    python bench/rlhf.py reward [--epochs 1] [--max_steps -1] [--eval_steps 100] [--batch_size 4]
     python bench/rlhf.py rl [--algorithm rloo ppo] [--max_steps 30]
 
 Target (issue #19): held-out pairwise accuracy >= 0.85; a clear rise of the reward. The README's RLHF section has
@@ -169,12 +169,12 @@ def main() -> None:
     r = sub.add_parser("reward")
     r.add_argument("--data", nargs="+", default=["ranklist", "pairs"], choices=["ranklist", "pairs"])
     r.add_argument("--epochs", type=float, default=1)
-    r.add_argument("--max_steps", type=int, default=80, help="Stop after this many steps (-1: --epochs).")
+    r.add_argument("--max_steps", type=int, default=-1, help="Stop after this many steps (-1: --epochs).")
     r.add_argument("--learning_rate", type=float, default=5e-5)
     r.add_argument("--batch_size", type=int, default=4,
                    help="Rank lists a step (4 lists of 4: 16 texts, 24 pairs); the pairs run takes twice as many.")
     r.add_argument("--max_seq_length", type=int, default=48)
-    r.add_argument("--eval_steps", type=int, default=20)
+    r.add_argument("--eval_steps", type=int, default=100)
     r.add_argument("--seed", type=int, default=42)
     r.add_argument("--work", default="/tmp/plm-bench-rlhf", help="Where the splits, models and logs go.")
     r.set_defaults(func=reward)
