@@ -84,10 +84,10 @@ COMMON_DEFAULTS = {
 }
 RECIPE_DEFAULTS = {
     "ppo": {**COMMON_DEFAULTS, "output_dir": "outputs/rlhf_ppo", "total_episodes": 800, "num_mini_batches": 1,
-            "num_ppo_epochs": 2, "kl_coef": 0.05, "stop_token": "eos", "missing_eos_penalty": None,
+            "num_ppo_epochs": 2, "kl_coef": 0.1, "stop_token": "eos", "missing_eos_penalty": None,
             "num_sample_generations": 0, "local_rollout_forward_batch_size": 8},
     "rloo": {**COMMON_DEFAULTS, "output_dir": "outputs/rlhf_rloo", "max_steps": 100, "num_generations": 4,
-             "beta": 0.05, "temperature": 1.0, "log_completions": False},
+             "beta": 0.1, "temperature": 1.0, "log_completions": False},
 }
 
 USAGE = """\
