@@ -127,16 +127,32 @@ class TrainingCurveCallback(TrainerCallback):
         plot_training_curves(state.log_history, os.path.join(log_dir, self.filename))
 
 
-def plot_training_curves(log_history: list[dict], path: str) -> str | None:
-    """Plot a Trainer ``log_history``: training and evaluation loss, learning rate, evaluation metrics.
-
-    Returns the path written, or ``None`` when there is nothing to plot yet.
-    """
+def figure_row(panels: int):
+    """A row of ``panels`` plots (matplotlib without a display): ``(figure, axes)``, the axes in ``axes[0]``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt.subplots(1, panels, figsize=(5 * panels, 3.6), squeeze=False)
+
+
+def save_figure(fig, path: str) -> str:
+    """Write ``fig`` as a PNG at ``path`` (its folder made when missing), free it, and return ``path``."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_training_curves(log_history: list[dict], path: str) -> str | None:
+    """Plot a Trainer ``log_history``: training and evaluation loss, learning rate, evaluation metrics.
+
+    Returns the path written, or ``None`` when there is nothing to plot yet.
+    """
     # Trainer logs "loss" and "learning_rate"; TRL's online trainers "loss/policy_avg", "loss/value_avg" and "lr"
     train: dict[str, list[tuple[int, float]]] = {}
     lr = []
@@ -163,7 +179,7 @@ def plot_training_curves(log_history: list[dict], path: str) -> str | None:
     if not (train or eval_loss or metric_names):
         return None
     panels = [p for p in ("loss", "lr", "metrics") if {"loss": train or eval_loss, "lr": lr, "metrics": metric_names}[p]]
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
+    fig, axes = figure_row(len(panels))
     for ax, panel in zip(axes[0], panels):
         if panel == "loss":
             for name, points in train.items():
@@ -184,8 +200,4 @@ def plot_training_curves(log_history: list[dict], path: str) -> str | None:
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
-    fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 import torch
 from transformers import AutoModelForCausalLM, TrainerCallback
 
+from ..callbacks import figure_row, save_figure
 from ..errors import ModelLoadError
 from ..loading import describe_model_folder, from_pretrained, load_tokenizer_from
 
@@ -183,11 +184,6 @@ CURVES = {
 def plot_rl_curves(log_history: list[dict], path: str) -> str | None:
     """Reward (of the training batches, and of the sample generations), KL to the reference model and entropy of
     the policy against the step, as a PNG; returns the path, or ``None`` with nothing to plot."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     series: dict[str, list[tuple[int, float]]] = {}
     for h in log_history:
         if "step" not in h:
@@ -203,7 +199,7 @@ def plot_rl_curves(log_history: list[dict], path: str) -> str | None:
     panels = [("reward", ["reward", "sample reward"]), ("KL", ["KL"]), ("entropy", ["entropy"])]
     panels = [(t, [n for n in names if n in series]) for t, names in panels]
     panels = [(t, names) for t, names in panels if names]
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
+    fig, axes = figure_row(len(panels))
     for ax, (title, names) in zip(axes[0], panels):
         for name in names:
             ax.plot(*zip(*series[name]), marker="o" if name == "sample reward" else None, label=name)
@@ -212,11 +208,7 @@ def plot_rl_curves(log_history: list[dict], path: str) -> str | None:
         ax.grid(alpha=0.3)
         if len(names) > 1:
             ax.legend(fontsize=8)
-    fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 class RLCurveCallback(TrainerCallback):
