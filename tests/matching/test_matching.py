@@ -349,6 +349,21 @@ def test_new_parameters_get_their_own_learning_rate(tiny_bert, tmp_path):
     assert len(by_lr[1e-5]) == len(named) - len(new)
 
 
+def test_pointwise_head_starts_as_torch_linear_and_a_trained_head_is_kept(tiny_bert, pointwise):
+    recipe = load_recipe("matching_pointwise")
+    model, info = AutoModelForSequenceClassification.from_pretrained(tiny_bert, num_labels=1, output_loading_info=True)
+    new = set(info["missing_keys"])
+    pooler = model.bert.pooler.dense.weight.detach().clone()
+    assert recipe.init_new_output_layer(model, new) == ["classifier"]
+    bound = 1 / math.sqrt(model.config.hidden_size)  # nn.Linear: uniform within 1/sqrt(fan_in), bias included
+    weight, bias = model.classifier.weight.detach(), model.classifier.bias.detach()
+    assert weight.abs().max() <= bound and weight.std() > 0.5 * bound and bias.abs().item() > 0
+    assert torch.equal(model.bert.pooler.dense.weight, pooler)  # only the output layer is reset
+    trained = AutoModelForSequenceClassification.from_pretrained(pointwise[0])  # a checkpoint with its head
+    head = trained.classifier.weight.detach().clone()
+    assert recipe.init_new_output_layer(trained, set()) == [] and torch.equal(trained.classifier.weight, head)
+
+
 def test_sampled_negatives_never_pair_a_text_with_its_own_category():
     from plm_recipes.matching.data import add_sampled_negatives
 
