@@ -20,7 +20,8 @@ triple and field-level P/R/F1 and the share of unreadable answers (extraction); 
 The LoRA adapter is trained by ``recipes/llm_sft.py`` (in a child process: its own wall time and peak RSS) on
 ``--train_items`` items per kind, in the zero-shot prompt format, then evaluated through the same code.
 
-    nice python bench/llm.py [--eval_items 40] [--extract_items 20] [--train_items 32] [--epochs 1]
+    nice python bench/llm.py [--eval_items 40] [--extract_items 20] [--train_items 32 | classification=64,matching=256,...]
+        [--epochs 1]
 
 Constrained choice is measured plain ("choice") and with contextual calibration ("calibrated", the commands'
 default), both from the same option scores.
@@ -164,11 +165,29 @@ def sft_records(train: dict[str, list[dict]], labels: list[str], schema) -> list
     return [{"system": m[0]["content"], "context": m[1]["content"], "target": t} for m, t in records]
 
 
+KINDS = ("classification", "matching", "extraction")
+
+
+def train_items(value: str) -> dict[str, int]:
+    """``--train_items``: ``64`` (every kind) or ``classification=64,matching=256,extraction=64``."""
+    if "=" not in value:
+        return dict.fromkeys(KINDS, int(value))
+    counts = dict.fromkeys(KINDS, 0)
+    for part in value.split(","):
+        kind, _, number = part.partition("=")
+        if kind.strip() not in counts:
+            raise argparse.ArgumentTypeError(f"{kind!r} is not one of {', '.join(KINDS)}")
+        counts[kind.strip()] = int(number)
+    return counts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--eval_items", type=int, default=20, help="Evaluated items of classification and matching.")
     parser.add_argument("--extract_items", type=int, default=8, help="Evaluated items of extraction.")
-    parser.add_argument("--train_items", type=int, default=24, help="SFT training items per kind (0: no SFT).")
+    parser.add_argument("--train_items", type=train_items, default="24",
+                        help="SFT training items per kind: one number for every kind, or kind=number pairs "
+                             "(classification=64,matching=256,extraction=64); 0 everywhere: no SFT.")
     parser.add_argument("--epochs", type=float, default=1.0)
     parser.add_argument("--learning_rate", type=float, default=2e-4)
     parser.add_argument("--lora_r", type=int, default=8)
@@ -224,7 +243,7 @@ def main() -> None:
     shots["extraction"].append(ExtractionExample(item["text"], [
         {k: t[k] for k in ("subject", "predicate", "object")} for t in item["triples"]]))
     sft_kinds = args.sft_kinds.split(",")
-    sft_train = {kind: rows[: args.train_items] if kind in sft_kinds else [] for kind, rows in train.items()}
+    sft_train = {kind: rows[: args.train_items[kind]] if kind in sft_kinds else [] for kind, rows in train.items()}
     for kind in sft_train:  # the few-shot examples are among the training items, never among the evaluated
         assert not {json.dumps(r, sort_keys=True, ensure_ascii=False) for r in evaluated[kind]} & {
             json.dumps(r, sort_keys=True, ensure_ascii=False) for r in sft_train[kind]}
@@ -269,7 +288,7 @@ def main() -> None:
     # the order puts the targets first: zero-shot choice vs generation, then SFT vs untuned, then few-shot
     if args.only in (None, "base"):
         base_model(("zero-shot",))
-    if args.only in (None, "sft") and args.train_items > 0:
+    if args.only in (None, "sft") and any(sft_train.values()):
         with tempfile.TemporaryDirectory() as tmp:
             train_file = Path(tmp) / "train.jsonl"
             records = sft_records(sft_train, labels, schema)
@@ -288,7 +307,8 @@ def main() -> None:
                     "--seed", str(args.seed)]
             print(f"--- LoRA SFT on {len(records)} items", flush=True)
             trained = run_recipe("llm_sft", argv, ROOT / "bench" / "results" / "llm_sft.log")
-            results["sft"] = {"train_items": len(records), "kinds": sft_kinds, "lora_layers": args.lora_layers, "epochs": args.epochs, "lora_r": args.lora_r,
+            results["sft"] = {"train_items": len(records), "items_per_kind": {k: len(v) for k, v in sft_train.items()},
+                              "lora_layers": args.lora_layers, "epochs": args.epochs, "lora_r": args.lora_r,
                               "learning_rate": args.learning_rate, "wall_s": round(trained["wall_s"], 1),
                               "peak_rss_mib": round(trained["peak_rss_mib"]),
                               "train_loss": trained["results"]["train"].get("train_loss")}
