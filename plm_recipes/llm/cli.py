@@ -157,7 +157,8 @@ def _add_choice_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--calibrate", action=argparse.BooleanOptionalAction, default=True,
                    help="Contextual calibration of --method choice (Zhao et al., 2021), on by default: divide the "
                         "label probabilities by those the prompt gives a content-free input ('N/A', ''); "
-                        "--no-calibrate gives the model's own probabilities.")
+                        "--no-calibrate gives the model's own probabilities (for an adapter tuned on the task, "
+                        "compare both on held-out items: it helped some tuned adapters and cost others).")
     p.add_argument("--max_new_tokens", type=positive_int, default=16, help="Longest answer with --method generate.")
 
 
