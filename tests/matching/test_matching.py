@@ -357,7 +357,8 @@ def test_pointwise_head_starts_as_torch_linear_and_a_trained_head_is_kept(tiny_b
     assert recipe.init_new_output_layer(model, new) == ["classifier"]
     bound = 1 / math.sqrt(model.config.hidden_size)  # nn.Linear: uniform within 1/sqrt(fan_in), bias included
     weight, bias = model.classifier.weight.detach(), model.classifier.bias.detach()
-    assert weight.abs().max() <= bound and weight.std() > 0.5 * bound and bias.abs().item() > 0
+    # uniform: std bound / sqrt(3) = 0.58 bound (transformers' normal(0.02) with a zero bias fails both checks)
+    assert weight.abs().max() <= bound and weight.std() > 0.3 * bound and bias.abs().item() > 0
     assert torch.equal(model.bert.pooler.dense.weight, pooler)  # only the output layer is reset
     trained = AutoModelForSequenceClassification.from_pretrained(pointwise[0])  # a checkpoint with its head
     head = trained.classifier.weight.detach().clone()
