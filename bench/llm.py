@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import re
 import resource
 import sys
 import tempfile
