@@ -36,6 +36,10 @@ METHODS = {
     "finetune_e5_head_lr": ("text_classification", "multilingual-e5-small", ["--new_parameters_learning_rate", "1e-3"]),
     "pet_e5": ("pet", "multilingual-e5-small", []),
     "p_tuning_e5": ("p_tuning", "multilingual-e5-small", []),
+    # the baseline on the causal LM: its last token's hidden state through a new linear head (the classification
+    # recipe's sequence-classification model for gemma), word embeddings frozen as in the prompt runs below
+    "finetune_gemma": ("text_classification", "gemma-3-270m", ["--new_parameters_learning_rate", "1e-3",
+                                                               "--freeze_word_embeddings", "true"]),
     "pet_gemma_zero_shot": ("pet", "gemma-3-270m", ["--template", CAUSAL_TEMPLATE, "--zero_shot"]),
     # gemma's 262k x 640 embedding matrix (170M of its 268M parameters) is tied to its output layer, so the default
     # would train it; frozen here to fit a 2-core CPU (the label words' output rows stay as pretrained)
