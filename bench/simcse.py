@@ -14,14 +14,16 @@ Runs, one after the other:
 * ``simcse``, ``esimcse``: ``recipes/simcse.py`` with its defaults and the given steps;
 * with ``--scratch``: the same for a 4-layer BERT (hidden 256) built from a config with bert-base-chinese's
   vocabulary (``untouched`` is its random initialisation), to show the lift from an encoder that knows nothing
-  of similarity.
+  of similarity;
+* with ``--gemma``: the same for gemma-3-270m, a causal language model never trained for similarity, mean pooled
+  over its last hidden states (``--gemma_steps``, ``--gemma_batch_size``, ``--gemma_learning_rate``).
 
 Reports spearman and P/R/F1 on the test pairs, the best validation spearman and its step, the spearman curve over
 steps (validation), train sentences/s (each sentence is encoded twice; evaluation time left out) and peak memory
 (RSS of the training process).
 
     python bench/simcse.py [--max_steps 300] [--eval_steps 25] [--methods simcse esimcse] \
-        [--scratch [--scratch_steps 200]]
+        [--scratch [--scratch_steps 200]] [--gemma [--gemma_steps 60]] [--skip_e5]
 
 Target (issue #16): spearman >= 0.72 on the test pairs for SimCSE and for ESimCSE with multilingual-e5-small
 (untouched: 0.689; public BERT figures on LCQMC: SimCSE 0.704, ESimCSE 0.716).
@@ -136,27 +138,46 @@ def main() -> None:
     parser.add_argument("--scratch", action="store_true", help="Also train a BERT built from a config.")
     parser.add_argument("--scratch_learning_rate", type=float, default=1e-4)
     parser.add_argument("--scratch_steps", type=int, default=200)
+    parser.add_argument("--gemma", action="store_true", help="Also train gemma-3-270m (a causal LM), mean pooled.")
+    parser.add_argument("--gemma_learning_rate", type=float, default=3e-5)
+    parser.add_argument("--gemma_steps", type=int, default=60)
+    parser.add_argument("--gemma_batch_size", type=int, default=32)
+    parser.add_argument("--gemma_eval_steps", type=int, default=15)
     parser.add_argument("--skip_e5", action="store_true")
+    parser.add_argument("--e5_folder", help="Another copy of multilingual-e5-small to run (say, with a config.json "
+                                            "that sets other dropout rates); default: the models folder's.")
+    parser.add_argument("--results_name", default="simcse", help="bench/results/NAME.json")
     parser.add_argument("extra", nargs="*", help="More recipe flags, after --.")
     args = parser.parse_args()
 
     model, data = require("multilingual-e5-small", "lcqmc")
+    model = Path(args.e5_folder) if args.e5_folder else model
     folder = Path(tempfile.mkdtemp(prefix="bench_simcse_data_"))
     test, validation = split_dev(data / "dev.tsv", folder, args.test_pairs, args.validation_pairs)
-    encoders = [] if args.skip_e5 else [("e5-small", model, args.learning_rate, [])]
+    # (label, folder, settings that differ from the e5 run's)
+    encoders = [] if args.skip_e5 else [("e5-small", model, {})]
     if args.scratch:
         path = scratch_model(folder)
         if path is not None:  # its word embeddings are random: train them (the default freezes a checkpoint's)
-            encoders.append(("bert-scratch", path, args.scratch_learning_rate, ["--freeze_word_embeddings", "false"]))
-    steps = {"e5-small": args.max_steps, "bert-scratch": args.scratch_steps}
+            encoders.append(("bert-scratch", path, {"learning_rate": args.scratch_learning_rate,
+                                                    "max_steps": args.scratch_steps,
+                                                    "extra": ["--freeze_word_embeddings", "false"]}))
+    if args.gemma:
+        path = models_dir() / "gemma-3-270m"
+        if path.exists():  # its 262k x 640 word embeddings stay frozen (the recipe's default for a checkpoint)
+            encoders.append(("gemma-3-270m", path, {"learning_rate": args.gemma_learning_rate,
+                                                    "max_steps": args.gemma_steps, "batch_size": args.gemma_batch_size,
+                                                    "eval_steps": args.gemma_eval_steps}))
+        else:
+            print(f"SKIP gemma: {path} not found (run ../shared/tools/prepare_models.py)")
 
     rows, curves = [], {}
-    for label, path, lr, flags in encoders:
+    for label, path, settings in encoders:
         print(f"{label}: untouched ...", flush=True)
         measured = {"untouched": untouched(path, test, validation)}
         for method in args.methods:
-            run_args = argparse.Namespace(**{**vars(args), "learning_rate": lr, "max_steps": steps[label],
-                                             "extra": [*flags, *args.extra]})
+            run_args = argparse.Namespace(**{**vars(args), **settings,
+                                             "extra": [*settings.get("extra", []), *args.extra]})
             measured[method] = train(method, path, data, test, validation, run_args, f"{label}_{method}")
             curves[f"{label} {method}"] = measured[method].pop("curve")
         for run, m in measured.items():
@@ -176,7 +197,7 @@ def main() -> None:
     for name, curve in curves.items():
         print(f"  {name}: " + ", ".join(f"{step}:{value:.3f}" for step, value in curve))
     print("\ntarget: test spearman >= 0.72 for SimCSE and ESimCSE with multilingual-e5-small (untouched: 0.689)")
-    print("results saved to", save("simcse", {"args": vars(args), "rows": rows, "curves": curves}))
+    print("results saved to", save(args.results_name, {"args": vars(args), "rows": rows, "curves": curves}))
 
 
 if __name__ == "__main__":
