@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from ..args import DataArguments, RecipeTrainingArguments
 from ..errors import ArgumentError
@@ -18,10 +19,13 @@ class PromptDataArguments(DataArguments):
     template: str | None = field(
         default=None,
         metadata={"help": "The template, e.g. '这是一条{MASK}评论：{textA}。' ({MASK}, {textA}, {textB}, {soft:N}). "
-                  "Default: the trained model's, or the recipe's."},
+                  "Default: the trained model's, or the recipe's. On the command line it replaces a config "
+                  "file's template_file."},
     )
     template_file: str | None = field(
-        default=None, metadata={"help": "A file whose first line is the template (instead of --template)."}
+        default=None,
+        metadata={"help": "A file whose first line is the template (instead of --template; on the command line it "
+                  "replaces a config file's template)."},
     )
     verbalizer_file: str | None = field(
         default=None,
@@ -29,6 +33,8 @@ class PromptDataArguments(DataArguments):
                   "model keeps its own."},
     )
     text_column: str = field(default="text", metadata={"help": "Text column of csv/json data."})
+    # one of these on the command line replaces the other set in a config file (plm_recipes.args.parse_args)
+    command_line_replaces: ClassVar[dict[str, str]] = {"template": "template_file", "template_file": "template"}
     text_b_column: str = field(default="text_b", metadata={"help": "Second text's column (templates with {textB})."})
     label_column: str = field(default="label", metadata={"help": "Label column of csv/json data."})
 

@@ -118,6 +118,21 @@ def test_bad_templates_are_refused_with_the_reason(template, message):
         Template(template)
 
 
+def test_a_template_on_the_command_line_replaces_the_config_files_template_file(tmp_path):
+    from plm_recipes.args import ModelArguments, parse_args
+    from plm_recipes.prompting.arguments import PromptDataArguments
+
+    config = tmp_path / "pet.yaml"
+    config.write_text(f"template_file: {PROMPTING / 'prompt.txt'}\n", encoding="utf-8")
+    parse = lambda *argv: parse_args((ModelArguments, PromptDataArguments), ["--config", str(config), *argv])[1]
+    assert parse().read_template() == (PROMPTING / "prompt.txt").read_text(encoding="utf-8").splitlines()[0]
+    data = parse("--template", "{textA}。这是一条{MASK}评论")
+    assert (data.template, data.template_file) == ("{textA}。这是一条{MASK}评论", None)
+    assert parse("--template={MASK}{textA}").read_template() == "{MASK}{textA}"
+    with pytest.raises(ArgumentError, match="pass --template or --template_file, not both"):  # both as flags
+        parse("--template", "{MASK}{textA}", "--template_file", str(PROMPTING / "prompt.txt"))
+
+
 # --- verbalizers and scoring ---------------------------------------------------------------------------------
 
 
