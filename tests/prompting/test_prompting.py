@@ -12,6 +12,7 @@ import torch
 from helpers import DATA, SPECIAL_TOKENS, character_vocab, load_recipe
 from transformers import BertConfig, BertForMaskedLM, BertTokenizerFast, GPT2Config, GPT2LMHeadModel
 
+from plm_recipes.args import ModelArguments, parse_args
 from plm_recipes.cli import main as cli_main
 from plm_recipes.data import LabelMap, Record
 from plm_recipes.errors import ArgumentError, DataFormatError
@@ -26,6 +27,7 @@ from plm_recipes.prompting import (
     label_scores,
     read_prompt_examples,
 )
+from plm_recipes.prompting.arguments import PromptDataArguments
 from plm_recipes.prompting.predictor import PromptClassifier
 
 PROMPTING = DATA / "prompting"
@@ -119,12 +121,12 @@ def test_bad_templates_are_refused_with_the_reason(template, message):
 
 
 def test_a_template_on_the_command_line_replaces_the_config_files_template_file(tmp_path):
-    from plm_recipes.args import ModelArguments, parse_args
-    from plm_recipes.prompting.arguments import PromptDataArguments
-
     config = tmp_path / "pet.yaml"
     config.write_text(f"template_file: {PROMPTING / 'prompt.txt'}\n", encoding="utf-8")
-    parse = lambda *argv: parse_args((ModelArguments, PromptDataArguments), ["--config", str(config), *argv])[1]
+
+    def parse(*argv: str) -> PromptDataArguments:
+        return parse_args((ModelArguments, PromptDataArguments), ["--config", str(config), *argv])[1]
+
     assert parse().read_template() == (PROMPTING / "prompt.txt").read_text(encoding="utf-8").splitlines()[0]
     data = parse("--template", "{textA}。这是一条{MASK}评论")
     assert (data.template, data.template_file) == ("{textA}。这是一条{MASK}评论", None)
