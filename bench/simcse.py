@@ -11,6 +11,8 @@ test pairs is at a threshold chosen elsewhere.
 Runs, one after the other:
 
 * ``untouched``: the encoder as it comes, mean pooled (no training; threshold chosen on the validation pairs);
+  multilingual-e5-small reads ``query: `` before each text (``--e5_prompt``: its model card's prefix for symmetric
+  tasks), in every run, and its saved models keep it as their default prompt;
 * ``simcse``, ``esimcse``: ``recipes/simcse.py`` with its defaults and the given steps;
 * with ``--scratch``: the same for a 4-layer BERT (hidden 256) built from a config with bert-base-chinese's
   vocabulary (``untouched`` is its random initialisation), to show the lift from an encoder that knows nothing
@@ -52,24 +54,29 @@ def split_dev(dev: Path, folder: Path, test_size: int, validation_size: int) -> 
     return test, validation
 
 
-def untouched(model: Path, test: Path, validation: Path) -> dict:
-    """The encoder as it is, mean pooled: test metrics at the best-F1 threshold of the validation pairs."""
+def untouched(model: Path, test: Path, validation: Path, prompt: str | None) -> dict:
+    """The encoder as it is, mean pooled, with ``prompt`` before each text: test metrics at the best-F1 threshold
+    of the validation pairs, and the validation spearman (step 0 of the curves)."""
+    from types import SimpleNamespace
+
     from sentence_transformers import SentenceTransformer
 
-    from plm_recipes.bi_encoder import PairMatchEvaluator, calibrate_threshold
+    from plm_recipes.bi_encoder import PairMatchEvaluator, apply_prompt, calibrate_threshold
     from plm_recipes.data import read_pairs
 
     start = time.perf_counter()
     encoder = SentenceTransformer(str(model), device="cpu")
     encoder.max_seq_length = 64
+    apply_prompt(encoder, SimpleNamespace(prompts=prompt))  # as the recipe does
     val = read_pairs(validation)
+    validation_spearman = PairMatchEvaluator(val["text_a"], val["text_b"], val["label"], batch_size=64)(encoder)
     threshold = calibrate_threshold(encoder, val["text_a"], val["text_b"], val["label"], 64, source="validation")
     pairs = read_pairs(test)
     metrics = PairMatchEvaluator(pairs["text_a"], pairs["text_b"], pairs["label"], threshold=threshold,
                                  batch_size=64)(encoder)
     return {"test_spearman": metrics["spearman"], "test_precision": metrics["precision"],
             "test_recall": metrics["recall"], "test_f1": metrics["f1"], "threshold": threshold,
-            "seconds": time.perf_counter() - start}
+            "validation_spearman": validation_spearman["spearman"], "seconds": time.perf_counter() - start}
 
 
 def train(method: str, model: Path, data: Path, test: Path, validation: Path, args: argparse.Namespace,
@@ -83,7 +90,7 @@ def train(method: str, model: Path, data: Path, test: Path, validation: Path, ar
         "--save_steps", str(args.eval_steps), "--per_device_train_batch_size", str(args.batch_size),
         "--learning_rate", str(args.learning_rate), "--per_device_eval_batch_size", "128",
         "--seed", str(args.seed), "--use_cpu", "--disable_tqdm", "true", "--logging_steps", "25",
-        *args.extra,
+        *(["--prompts", args.prompt] if args.prompt else []), *args.extra,
     ]
     print(f"training {name} ({method}) ... (log: {out}/bench.log)", flush=True)
     measured = run_recipe("simcse", argv, out / "bench.log")
@@ -144,6 +151,9 @@ def main() -> None:
     parser.add_argument("--gemma_batch_size", type=int, default=32)
     parser.add_argument("--gemma_eval_steps", type=int, default=15)
     parser.add_argument("--skip_e5", action="store_true")
+    parser.add_argument("--e5_prompt", default="query: ",
+                        help="The text E5 models expect before each text of a symmetric task (their model card); "
+                             "'' for none.")
     parser.add_argument("--e5_folder", help="Another copy of multilingual-e5-small to run (say, with a config.json "
                                             "that sets other dropout rates); default: the models folder's.")
     parser.add_argument("--results_name", default="simcse", help="bench/results/NAME.json")
@@ -155,7 +165,7 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="bench_simcse_data_"))
     test, validation = split_dev(data / "dev.tsv", folder, args.test_pairs, args.validation_pairs)
     # (label, folder, settings that differ from the e5 run's)
-    encoders = [] if args.skip_e5 else [("e5-small", model, {})]
+    encoders = [] if args.skip_e5 else [("e5-small", model, {"prompt": args.e5_prompt or None})]
     if args.scratch:
         path = scratch_model(folder)
         if path is not None:  # its word embeddings are random: train them (the default freezes a checkpoint's)
@@ -174,12 +184,14 @@ def main() -> None:
     rows, curves = [], {}
     for label, path, settings in encoders:
         print(f"{label}: untouched ...", flush=True)
-        measured = {"untouched": untouched(path, test, validation)}
+        prompt = settings.get("prompt")
+        measured = {"untouched": untouched(path, test, validation, prompt)}
         for method in args.methods:
-            run_args = argparse.Namespace(**{**vars(args), **settings,
+            run_args = argparse.Namespace(**{**vars(args), "prompt": prompt, **settings,
                                              "extra": [*settings.get("extra", []), *args.extra]})
             measured[method] = train(method, path, data, test, validation, run_args, f"{label}_{method}")
-            curves[f"{label} {method}"] = measured[method].pop("curve")
+            start = (0, round(measured["untouched"]["validation_spearman"], 4))
+            curves[f"{label} {method}"] = [start, *measured[method].pop("curve")]
         for run, m in measured.items():
             rows.append({
                 "encoder": label, "run": run, "test_spearman": f"{m['test_spearman']:.4f}",

@@ -102,6 +102,45 @@ def load_sentence_transformer(model_args: ModelArguments, max_seq_length: int) -
     return model
 
 
+def apply_prompt(model: SentenceTransformer, args: SentenceTransformerTrainingArguments) -> str | None:
+    """One prompt before every text, the same in training, in evaluation and in the saved model; returns it.
+
+    ``--prompts "query: "`` (sentence-transformers' own argument, one text) makes the trainer put the prompt before
+    each text it tokenizes, but alone it reaches neither ``model.encode`` (evaluation, threshold calibration) nor
+    the saved model. Here it also becomes the model's default prompt (``prompts`` / ``default_prompt_name`` in
+    ``config_sentence_transformers.json``), which ``encode`` applies, there and after
+    ``SentenceTransformer(output_dir)``. Encoders trained with a prefix expect it (the E5 models: ``"query: "``
+    for symmetric tasks). A model saved with a default prompt trains with that prompt when ``--prompts`` is not
+    given, so training sees what evaluation sees; ``--prompts ""`` turns that default off.
+
+    >>> from types import SimpleNamespace
+    >>> model = SimpleNamespace(prompts={}, default_prompt_name=None)
+    >>> apply_prompt(model, SimpleNamespace(prompts="query: ")), model.prompts, model.default_prompt_name
+    ('query: ', {'default': 'query: '}, 'default')
+    """
+    prompt = args.prompts
+    if prompt is None or prompt == {}:
+        name = model.default_prompt_name
+        if name is None or not model.prompts.get(name):
+            return None
+        args.prompts = model.prompts[name]
+        logger.info("Prompt: %r, the model's default (%r), before every text", args.prompts, name)
+        return args.prompts
+    if prompt == "":  # no prompt at all, not even the model's default
+        model.default_prompt_name = None
+        return None
+    if not isinstance(prompt, str):
+        raise ArgumentError(
+            f"--prompts {prompt!r}: the bi-encoder recipes take one prompt for every text (e.g. --prompts 'query: '); "
+            "a prompt per column would train the model on inputs its evaluation and its saved model never give it")
+    # reuse the model's own name for this prompt (an E5 folder may list {"query": "query: ", ...})
+    name = next((key for key, text in model.prompts.items() if text == prompt), "default")
+    model.prompts = {**model.prompts, name: prompt}
+    model.default_prompt_name = name
+    logger.info("Prompt: %r before every text, in training, evaluation and the saved model", prompt)
+    return prompt
+
+
 def calibrate_threshold(
     model: SentenceTransformer, text_a: Sequence[str], text_b: Sequence[str], labels: Sequence[int],
     batch_size: int = 32, source: str = "training",

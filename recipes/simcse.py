@@ -28,6 +28,8 @@ embeddings of earlier batches, from a momentum encoder, as negatives (``--queue_
 Evaluation on the labelled pairs runs every ``--eval_steps`` (spearman of the cosine, and P/R/F1 at the best-F1
 threshold there): on a domain like LCQMC, spearman peaks within tens to hundreds of steps and then falls, so the
 best checkpoint is kept (``--metric_for_best_model spearman``) and ``--early_stopping_patience`` can stop the run.
+``--prompts "query: "`` puts a text before every sentence (E5 models expect it), in training and in evaluation, and
+saves it as the model's default prompt, which ``SentenceTransformer(output_dir).encode`` adds.
 After training the best-F1 cosine on the validation pairs (or ``--threshold``) is saved with the model
 (``matching_config.json``). The output folder is a sentence-transformers model: ``SentenceTransformer(output_dir)``.
 """
@@ -40,7 +42,7 @@ from sentence_transformers.sentence_transformer.losses import MultipleNegativesR
 from transformers import EarlyStoppingCallback, set_seed
 
 from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments, RunConfig, data_files, parse_args
-from plm_recipes.bi_encoder import BiEncoderTrainer, PairMatchEvaluator, calibrate_threshold
+from plm_recipes.bi_encoder import BiEncoderTrainer, PairMatchEvaluator, apply_prompt, calibrate_threshold
 from plm_recipes.data import read_pairs
 from plm_recipes.model_files import save_matching_config, write_pair_predictions
 from plm_recipes.modelcard import ModelCardInfo
@@ -104,6 +106,7 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
 
     # --- model, loss, evaluator ----------------------------------------------------------------------
     model = load_sentence_encoder(model_args, data_args.max_seq_length, training_args.pooling)
+    apply_prompt(model, training_args)
     scale = 1.0 / training_args.temperature
     head = TrainingHead(model.get_sentence_embedding_dimension()) if training_args.mlp_head else None
     if training_args.method == "esimcse":

@@ -236,6 +236,18 @@ def test_softmax_objective_runs(tiny_bert, tmp_path):
     assert SentenceTransformer(str(tmp_path), device="cpu").get_sentence_embedding_dimension() == 32
 
 
+def test_prompt_is_saved_as_the_models_default(tiny_bert, tmp_path):
+    run("matching_dssm", tiny_bert, tmp_path, "--prompts", "query: ", "--max_steps", "2", "--eval_strategy", "no",
+        "--load_best_model_at_end", "false")
+    model = SentenceTransformer(str(tmp_path), device="cpu")
+    assert model.prompts[model.default_prompt_name] == "query: "
+    # the run's own predictions were made with the prompt: the reloaded model, which applies it, scores the same
+    text_a, text_b, before = predicted_scores(tmp_path)
+    a = model.encode(["query: " + t for t in text_a], prompt="", normalize_embeddings=True)
+    b = model.encode(["query: " + t for t in text_b], prompt="", normalize_embeddings=True)
+    assert np.allclose((a * b).sum(axis=1), before, atol=1e-5)
+
+
 def test_bad_pair_label_through_the_recipe(tiny_bert, tmp_path):
     bad = tmp_path / "train.txt"
     bad.write_text("平板：触屏电脑。\t屏幕清晰\t1\n平板：触屏电脑。\t屏幕清晰\tyes\n", encoding="utf-8")

@@ -278,11 +278,49 @@ def test_head_parameters_train_with_the_model(encoder, tmp_path):
     assert not torch.equal(before, head.linear.weight)
 
 
+def _record_prompts(monkeypatch) -> list:
+    """Every prompt ``SentenceTransformer.preprocess`` is given: the trainer's collator and ``encode`` both pass
+    one, ``None`` for none (the model card's token statistics call it without)."""
+    prompts = []
+    preprocess = SentenceTransformer.preprocess
+
+    def recording(self, inputs, **kwargs):
+        if "prompt" in kwargs:
+            prompts.append(kwargs["prompt"])
+        return preprocess(self, inputs, **kwargs)
+
+    monkeypatch.setattr(SentenceTransformer, "preprocess", recording)
+    return prompts
+
+
+def test_prompt_reaches_training_evaluation_and_the_saved_model(tiny_bert, tmp_path, monkeypatch):
+    prompts = _record_prompts(monkeypatch)
+    out = tmp_path / "prompted"
+    _run(tiny_bert, out, "--prompts", "query: ", "--max_steps", "2")
+    assert len(prompts) > 4 and set(prompts) == {"query: "}  # every batch trained on and every text evaluated
+    monkeypatch.undo()
+
+    config = json.loads((out / "config_sentence_transformers.json").read_text(encoding="utf-8"))
+    assert config["prompts"]["default"] == "query: " and config["default_prompt_name"] == "default"
+    reloaded = SentenceTransformer(str(out), device="cpu")
+    texts = ["怎么开初婚未育证明", "今天会下雨吗"]
+    np.testing.assert_allclose(reloaded.encode(texts), reloaded.encode(["query: " + t for t in texts], prompt=""),
+                               atol=1e-6)
+    assert not np.allclose(reloaded.encode(texts), reloaded.encode(texts, prompt=""), atol=1e-4)
+
+    # a model saved with a default prompt trains with it when --prompts is not given; the run above saved one
+    prompts = _record_prompts(monkeypatch)
+    _run(out, tmp_path / "again", "--max_steps", "2")
+    assert set(prompts) == {"query: "}
+
+
 def test_bad_settings_are_clear_errors(tiny_bert, tmp_path):
     with pytest.raises(ArgumentError, match="--keep_mlp_head needs --mlp_head"):
         _run(tiny_bert, tmp_path / "a", "--keep_mlp_head")
     with pytest.raises(ArgumentError, match="--temperature must be above 0"):
         _run(tiny_bert, tmp_path / "b", "--temperature", "0")
+    with pytest.raises(ArgumentError, match="one prompt for every text"):
+        _run(tiny_bert, tmp_path / "c", "--prompts", '{"anchor": "query: "}')
 
 
 def test_cli_predict_similarity(tiny_bert, tmp_path, capsys):
