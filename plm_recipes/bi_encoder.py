@@ -76,6 +76,8 @@ class BiEncoderTrainer(RecipeTrainerMixin, SentenceTransformerTrainer):
     batches texts of similar length
     (:class:`LengthGroupedBatchSampler`)."""
 
+    applies_learning_rate_mapping = False  # sentence-transformers' trainer does, over the loss's parameters too
+
     def get_batch_sampler(self, dataset, batch_size, drop_last, valid_label_columns=None, generator=None, seed=0):
         if (self.args.train_sampling_strategy == "group_by_length"
                 and self.args.batch_sampler == BatchSamplers.BATCH_SAMPLER

@@ -23,6 +23,7 @@ from __future__ import annotations
 import inspect
 import logging
 import os
+import re
 from collections.abc import Collection
 from typing import Any
 
@@ -79,26 +80,47 @@ class RecipeTrainerMixin:
 
     # --- optimisation -------------------------------------------------------------------------------------
 
+    #: whether :meth:`create_optimizer` applies ``args.learning_rate_mapping``; sentence-transformers' trainer
+    #: applies it itself (over the loss's parameters too)
+    applies_learning_rate_mapping = True
+
     def create_optimizer(self, model=None):
-        """The trainer's optimizer, after freezing the word embeddings when asked, with ``new_parameters`` in
-        groups of their own learning rate when ``args.new_parameters_learning_rate`` is set."""
+        """The trainer's optimizer, after freezing the word embeddings when asked, with parameters in groups of
+        their own learning rate: those whose name matches a pattern of ``args.learning_rate_mapping`` (a regular
+        expression searched in the name; the first that matches wins) get its rate, ``new_parameters`` get
+        ``args.new_parameters_learning_rate`` when that is set, the rest ``--learning_rate``."""
         opt_model = self.model if model is None else model
         if self.optimizer is None:
             apply_freeze_word_embeddings(opt_model, getattr(self.args, "freeze_word_embeddings", False),
                                          self.new_parameters)
-        rate = getattr(self.args, "new_parameters_learning_rate", None)
-        if self.optimizer is not None or not rate or not self.new_parameters:
+        rate = getattr(self.args, "new_parameters_learning_rate", None) if self.new_parameters else None
+        mapping = getattr(self.args, "learning_rate_mapping", None) if self.applies_learning_rate_mapping else None
+        mapping = mapping or {}
+        if self.optimizer is not None or not (rate or mapping):
             # transformers 5.2's create_optimizer takes no model argument (later ones do)
             return super().create_optimizer() if model is None else super().create_optimizer(model)
         decay = set(self.get_decay_parameter_names(opt_model))
-        groups: dict[tuple[bool, bool], list] = {}
-        for name, param in opt_model.named_parameters():
-            if param.requires_grad:
-                groups.setdefault((name in self.new_parameters, name in decay), []).append(param)
+        trainable = [(name, param) for name, param in opt_model.named_parameters() if param.requires_grad]
+        groups: dict[tuple[float | None, bool], list] = {}
+        matched = dict.fromkeys(mapping, 0)
+        for name, param in trainable:
+            pattern = next((p for p in mapping if re.search(p, name)), None)
+            if pattern is not None:
+                matched[pattern] += 1
+                lr = float(mapping[pattern])
+            else:
+                lr = rate if name in self.new_parameters else None
+            groups.setdefault((lr, name in decay), []).append(param)
+        unmatched = [p for p, count in matched.items() if not count]
+        if unmatched:
+            raise ArgumentError(f"--learning_rate_mapping: {', '.join(map(repr, unmatched))} matches no trainable "
+                                f"parameter (their names look like {trainable[0][0] if trainable else None!r})")
+        for pattern, count in matched.items():
+            logger.info("Learning rate %g for the %d parameters matching %r", float(mapping[pattern]), count, pattern)
         param_groups = [
             {"params": params, "weight_decay": self.args.weight_decay if decayed else 0.0,
-             **({"lr": rate} if new else {})}
-            for (new, decayed), params in groups.items()
+             **({"lr": lr} if lr is not None else {})}
+            for (lr, decayed), params in groups.items()
         ]
         optimizer_cls, optimizer_kwargs = (
             self.optimizer_cls_and_kwargs or self.get_optimizer_cls_and_kwargs(self.args, opt_model)

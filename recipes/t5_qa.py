@@ -22,7 +22,9 @@ is cut, never the question. Training is ``Seq2SeqTrainer``; evaluation generates
 ``--generation_num_beams``) and scores the answers at the character level (Chinese has no spaces): BLEU-1..4,
 ROUGE-L, exact match and character F1 (:class:`plm_recipes.seq2seq.GenerationMetrics`, computed locally); the
 best checkpoint is chosen by --metric_for_best_model (``rouge_l``). With no seq2seq checkpoint at hand,
-``--config_name t5 --config_overrides "d_model=256,..." --tokenizer_name <a vocabulary>`` trains one from scratch.
+``--config_name t5 --config_overrides "d_model=256,..." --tokenizer_name <a vocabulary>`` trains one from scratch;
+give its relative position biases a learning rate of their own (``--learning_rate_mapping
+'{"relative_attention_bias": 0.03}'``), or it takes thousands of steps to learn to copy from its input.
 """
 
 from __future__ import annotations

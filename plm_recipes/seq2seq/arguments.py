@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from transformers import Seq2SeqTrainingArguments
@@ -15,6 +16,34 @@ from ..errors import ArgumentError
 class Seq2SeqRecipeConfig(RecipeSettings, Seq2SeqTrainingArguments):
     """Training configuration of the seq2seq recipes: ``Seq2SeqTrainingArguments`` (``--predict_with_generate``,
     ``--generation_max_length``, ``--generation_num_beams``) with the recipes' shared settings."""
+
+    _VALID_DICT_FIELDS = [*Seq2SeqTrainingArguments._VALID_DICT_FIELDS, "learning_rate_mapping"]
+
+    learning_rate_mapping: dict | str | None = field(
+        default=None,
+        metadata={"help": "Learning rates for parts of the model, as JSON: parameter-name regular expressions to "
+                          "rates (sentence-transformers' argument of the same name). A T5 trained from scratch "
+                          "learns its relative position biases, a few hundred numbers that start near 0 and must reach "
+                          "several units before attention can pick out a neighbouring token, at Adam's pace of about "
+                          "one --learning_rate per step: '{\"relative_attention_bias\": 0.03}' lets it copy spans "
+                          "of its input within hundreds of steps instead of thousands."},
+    )
+
+    def __post_init__(self):
+        super().__post_init__()
+        mapping = self.learning_rate_mapping
+        if mapping is None:
+            return
+        if not isinstance(mapping, dict):
+            raise ArgumentError(f"--learning_rate_mapping should be a JSON object of pattern: rate, found {mapping!r}")
+        for pattern, rate in mapping.items():
+            try:
+                re.compile(pattern)
+            except re.error as e:
+                raise ArgumentError(f"--learning_rate_mapping: {pattern!r} is not a regular expression ({e})") from None
+            if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0:
+                raise ArgumentError(f"--learning_rate_mapping: the rate for {pattern!r} should be a number above 0, "
+                                    f"found {rate!r}")
 
 
 @dataclass

@@ -11,7 +11,6 @@ import weakref
 from collections.abc import Mapping, Sequence
 
 import datasets
-import numpy as np
 from transformers import DataCollatorForSeq2Seq
 
 from ..data.readers import Record, read_lines, read_records, records_to_dataset
@@ -152,8 +151,9 @@ def decode(tokenizer, ids, skip_special_tokens: bool = True) -> list[str]:
     the tokenizer cannot decode: transformers #22634) becomes the pad token. A WordPiece vocabulary (the Chinese
     T5s) is joined without the spaces its decoder puts between every two tokens (``3 - 7 日`` is ``3-7日``), keeping
     one between two Latin words; other tokenizers decode as they do, with spaces between Chinese characters
-    removed."""
-    rows = [[int(i) if i >= 0 else tokenizer.pad_token_id for i in row] for row in np.asarray(ids).tolist()]
+    removed. Rows may differ in length (generated in batches)."""
+    rows = [[int(i) if i >= 0 else tokenizer.pad_token_id for i in row]
+            for row in (ids.tolist() if hasattr(ids, "tolist") else ids)]
     if _is_wordpiece(tokenizer):
         special = set(tokenizer.all_special_ids) if skip_special_tokens else {tokenizer.pad_token_id}
         return [_join_wordpiece(tokenizer.convert_ids_to_tokens([i for i in row if i not in special]))

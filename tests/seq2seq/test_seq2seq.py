@@ -93,6 +93,8 @@ def test_decode_replaces_minus_100(tiny_t5):
     ids = tokenizer("紫禁城", add_special_tokens=False)["input_ids"]
     padded = np.array([[*ids, tokenizer.sep_token_id, -100, -100]])
     assert decode(tokenizer, padded) == ["紫禁城"]
+    # batches generated separately come back as rows of different lengths
+    assert decode(tokenizer, [[*ids, tokenizer.sep_token_id], ids[:1]]) == ["紫禁城", "紫"]
 
 
 def test_qa_records_name_the_line(tmp_path):
@@ -194,6 +196,31 @@ def test_a_tiny_t5_learns_to_copy(tiny_t5, tmp_path):
     with torch.no_grad():
         generated = model.generate(**inputs, max_new_tokens=6, num_beams=1, do_sample=False)
     assert decode(tokenizer, generated) == answers[:1]
+
+
+def test_learning_rate_mapping_gives_matching_parameters_their_rate(tiny_t5, tmp_path):
+    from plm_recipes.seq2seq import Seq2SeqRecipeConfig
+    from plm_recipes.seq2seq.trainer import RecipeSeq2SeqTrainer
+
+    def optimizer(mapping):
+        args = Seq2SeqRecipeConfig(str(tmp_path), learning_rate=1e-3, use_cpu=True, report_to=[],
+                                   learning_rate_mapping=mapping)
+        model = AutoModelForSeq2SeqLM.from_pretrained(tiny_t5)
+        trainer = RecipeSeq2SeqTrainer(model=model, args=args)
+        names = {id(p): n for n, p in model.named_parameters()}
+        return {names[id(p)]: group["lr"] for group in trainer.create_optimizer().param_groups for p in group["params"]}
+
+    rates = optimizer('{"relative_attention_bias": 0.03}')  # JSON, as from the command line
+    biases = {n for n in rates if "relative_attention_bias" in n}
+    assert len(biases) == 2  # the encoder's and the decoder's (their first layers hold them)
+    assert {rates[n] for n in biases} == {0.03} and {r for n, r in rates.items() if n not in biases} == {1e-3}
+
+    with pytest.raises(ArgumentError, match=r"'relative_bias\$' matches no trainable parameter"):
+        optimizer({"relative_bias$": 0.03, "relative_attention_bias": 0.03})
+    with pytest.raises(ArgumentError, match="should be a number above 0"):
+        optimizer({"relative_attention_bias": "fast"})
+    with pytest.raises(ArgumentError, match="is not a regular expression"):
+        optimizer({"relative_attention_bias(": 0.03})
 
 
 def test_qa_recipe_predicts_a_file_without_answers_and_the_cli(tiny_t5, tmp_path, capsys):
