@@ -28,14 +28,16 @@ def shared_data_dir() -> Path:
     return Path(os.environ.get("PLM_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 
-def require(model: str, data: str) -> tuple[Path, Path]:
-    """The model folder and data folder, or exit 0 with a SKIP line when either is missing."""
-    model_path, data_path = models_dir() / model, shared_data_dir() / data
+def require(model: str | None, data: str) -> tuple[Path | None, Path]:
+    """The model folder and data folder, or exit 0 with a SKIP line when either is missing (``model=None``: a
+    benchmark that builds its own model needs the data only)."""
+    model_path = models_dir() / model if model is not None else None
+    data_path = shared_data_dir() / data
     for what, path, hint in (
         ("model", model_path, "run ../shared/tools/prepare_models.py or set $PLM_MODELS"),
         ("data", data_path, "needs ../shared/data or $PLM_SHARED_DATA"),
     ):
-        if not path.exists():
+        if path is not None and not path.exists():
             print(f"SKIP: {what} {path} not found ({hint})")
             sys.exit(0)
     return model_path, data_path
