@@ -74,9 +74,17 @@ class BiEncoderTrainer(RecipeTrainerMixin, SentenceTransformerTrainer):
     sentence-transformers folder out) with :class:`~plm_recipes.trainer.RecipeTrainerMixin`'s progress lines,
     curves, model card, run record and pickle-free output folder. ``--train_sampling_strategy group_by_length``
     batches texts of similar length
-    (:class:`LengthGroupedBatchSampler`)."""
+    (:class:`LengthGroupedBatchSampler`). ``--prompts`` goes before every text in training, evaluation and the saved
+    model alike (:func:`apply_prompt`)."""
 
     applies_learning_rate_mapping = False  # sentence-transformers' trainer does, over the loss's parameters too
+
+    def __init__(self, *positional, **kwargs):
+        model = kwargs.get("model", positional[0] if positional else None)
+        args = kwargs.get("args", positional[1] if len(positional) > 1 else None)
+        if model is not None and args is not None:
+            apply_prompt(model, args)  # before the trainer builds its data collator from args.prompts
+        super().__init__(*positional, **kwargs)
 
     def get_batch_sampler(self, dataset, batch_size, drop_last, valid_label_columns=None, generator=None, seed=0):
         if (self.args.train_sampling_strategy == "group_by_length"

@@ -31,9 +31,7 @@ from sentence_transformers.sentence_transformer.losses import CosineSimilarityLo
 from transformers import set_seed
 
 from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments, RunConfig, data_files, parse_args
-from plm_recipes.bi_encoder import (
-    BiEncoderConfig, BiEncoderTrainer, PairMatchEvaluator, apply_prompt, load_sentence_transformer,
-)
+from plm_recipes.bi_encoder import BiEncoderConfig, BiEncoderTrainer, PairMatchEvaluator, load_sentence_transformer
 from plm_recipes.matching import PairDataArguments
 from plm_recipes.matching.data import load_pair_splits
 from plm_recipes.matching.usage import BI_ENCODER_USAGE
@@ -69,7 +67,6 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
 
     # --- model, loss, evaluator ----------------------------------------------------------------------
     model = load_sentence_transformer(model_args, data_args.max_seq_length)
-    apply_prompt(model, training_args)
     evaluator = None
     if "validation" in pairs:
         dev = pairs["validation"]

@@ -35,9 +35,7 @@ from sentence_transformers.sentence_transformer.losses import CoSENTLoss, Softma
 from transformers import set_seed
 
 from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments, RunConfig, data_files, parse_args
-from plm_recipes.bi_encoder import (
-    BiEncoderTrainer, PairMatchEvaluator, apply_prompt, calibrate_threshold, load_sentence_transformer,
-)
+from plm_recipes.bi_encoder import BiEncoderTrainer, PairMatchEvaluator, calibrate_threshold, load_sentence_transformer
 from plm_recipes.matching import PairDataArguments, SentenceTransformerMatchingConfig
 from plm_recipes.matching.data import load_pair_splits
 from plm_recipes.matching.usage import BI_ENCODER_USAGE
@@ -74,7 +72,6 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
 
     # --- model, loss, evaluator ----------------------------------------------------------------------
     model = load_sentence_transformer(model_args, data_args.max_seq_length)
-    apply_prompt(model, training_args)
     if training_args.objective == "cosent":
         loss = CoSENTLoss(model, scale=training_args.cosent_scale)
     else:

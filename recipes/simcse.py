@@ -42,7 +42,7 @@ from sentence_transformers.sentence_transformer.losses import MultipleNegativesR
 from transformers import EarlyStoppingCallback, set_seed
 
 from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments, RunConfig, data_files, parse_args
-from plm_recipes.bi_encoder import BiEncoderTrainer, PairMatchEvaluator, apply_prompt, calibrate_threshold
+from plm_recipes.bi_encoder import BiEncoderTrainer, PairMatchEvaluator, calibrate_threshold
 from plm_recipes.data import read_pairs
 from plm_recipes.model_files import save_matching_config, write_pair_predictions
 from plm_recipes.modelcard import ModelCardInfo
@@ -106,7 +106,6 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
 
     # --- model, loss, evaluator ----------------------------------------------------------------------
     model = load_sentence_encoder(model_args, data_args.max_seq_length, training_args.pooling)
-    apply_prompt(model, training_args)
     scale = 1.0 / training_args.temperature
     head = TrainingHead(model.get_sentence_embedding_dimension()) if training_args.mlp_head else None
     if training_args.method == "esimcse":
