@@ -70,9 +70,12 @@ def word_repetition(
     are doubled, so the length changes
     while the meaning does not: the positive no longer shares the anchor's length, which plain SimCSE lets the
     model use as a shortcut. The tokens keep their order. Works on a tokenized batch (``input_ids``,
-    ``attention_mask``, optional ``token_type_ids``; right padding); returns a new batch, padded to its longest row
-    and cut to ``max_length`` (dropping repeated tokens before the final special token, never the original ones
-    that fit).
+    ``attention_mask``, optional ``token_type_ids``; right padding); returns a new batch, padded to its longest row.
+    A row that would grow past ``max_length`` repeats fewer tokens (the last choices are dropped), so the
+    sentence's own tokens all stay; a row longer than ``max_length`` to begin with is cut, keeping its final
+    special token. When the batch carries a ``prompt_length`` (sentence-transformers adds it to texts tokenized with a
+    prompt such as ``"query: "``), the first ``prompt_length`` tokens are the prompt's and are never repeated or
+    counted: the sentence alone is augmented.
 
     >>> batch = {"input_ids": torch.tensor([[0, 5, 6, 7, 8, 9, 2, 1]]),
     ...          "attention_mask": torch.tensor([[1, 1, 1, 1, 1, 1, 1, 0]])}
@@ -83,23 +86,31 @@ def word_repetition(
     rng = rng or random.Random()
     special = set(special_ids)
     input_ids, mask = features["input_ids"], features["attention_mask"]
+    prompt_length = features.get("prompt_length")
+    if isinstance(prompt_length, Tensor):  # an int, or a tensor holding one length per row (all equal)
+        prompt_length = int(prompt_length.reshape(-1)[0]) if prompt_length.numel() else 0
+    prompt_length = prompt_length or 0
     types = features.get("token_type_ids")
     rows_ids, rows_types = [], []
     for row in range(input_ids.shape[0]):
         length = int(mask[row].sum())
         ids = input_ids[row, :length].tolist()
-        row_types = types[row, :length].tolist() if types is not None else None
-        ordinary = [i for i, token in enumerate(ids) if token not in special]
+        row_types = types[row, :length].tolist() if types is not None else [0] * length
+        ordinary = [i for i, token in enumerate(ids) if i >= prompt_length and token not in special]
         k = min(len(ordinary), rng.randint(0, max(2, int(dup_rate * len(ordinary))))) if dup_rate > 0 else 0
-        doubled = set(rng.sample(ordinary, k))
+        doubled = sorted(rng.sample(ordinary, k))
+        if max_length is not None:  # too long: the last repeats go first, the sentence's own tokens stay
+            doubled = doubled[:max(0, max_length - len(ids))]
+        doubled = set(doubled)
         new_ids, new_types = [], []
         for i, token in enumerate(ids):
             copies = 2 if i in doubled else 1
             new_ids += [token] * copies
-            if row_types is not None:
-                new_types += [row_types[i]] * copies
-        if max_length is not None and len(new_ids) > max_length:
-            new_ids, new_types = _cut(new_ids, new_types, ids, max_length, special)
+            new_types += [row_types[i]] * copies
+        if max_length is not None and len(new_ids) > max_length:  # longer than max_length before any repeat
+            keep = 1 if new_ids[-1] in special else 0  # the final special token stays
+            new_ids = new_ids[:max_length - keep] + new_ids[len(new_ids) - keep:]
+            new_types = new_types[:max_length - keep] + new_types[len(new_types) - keep:]
         rows_ids.append(new_ids)
         rows_types.append(new_types)
     width = max(len(r) for r in rows_ids)
@@ -112,23 +123,6 @@ def word_repetition(
         out["token_type_ids"] = torch.tensor([r + [0] * (width - len(r)) for r in rows_types], dtype=types.dtype,
                                              device=types.device)
     return out
-
-
-def _cut(new_ids: list[int], new_types: list[int], original: list[int], max_length: int, special: set[int]):
-    """Shorten a repeated row to ``max_length``: drop repeats from the end first, keeping a final special token."""
-    keep_last = bool(new_ids) and new_ids[-1] in special
-    tail_ids, tail_types = (new_ids[-1:], new_types[-1:]) if keep_last else ([], [])
-    body_ids, body_types = (new_ids[:-1], new_types[:-1]) if keep_last else (new_ids, new_types)
-    budget = max_length - len(tail_ids)
-    i = len(body_ids) - 1
-    while len(body_ids) > budget and i > 0:  # remove the second copy of doubled tokens, last ones first
-        if body_ids[i] == body_ids[i - 1] and body_ids[i] not in special:
-            del body_ids[i]
-            if body_types:
-                del body_types[i]
-        i -= 1
-    body_ids, body_types = body_ids[:budget], body_types[:budget]
-    return body_ids + tail_ids, (body_types + tail_types) if new_types else []
 
 
 def _embed(model: nn.Module, features: dict[str, Any], head: nn.Module | None) -> Tensor:

@@ -118,6 +118,25 @@ def test_word_repetition_changes_lengths_and_respects_max_length():
         assert [t for i, t in enumerate(ids) if i == 0 or ids[i - 1] != t] == row  # every original token kept
 
 
+def test_word_repetition_never_repeats_the_prompt_and_keeps_natural_repeats():
+    rng = random.Random(2)
+    prompt = [CLS, 40, 41]  # "query: " as sentence-transformers tokenizes it: prompt_length counts CLS too
+    row = [*prompt, 10, 10, 11, 12, 13, 14, SEP]  # a sentence that repeats a token of its own ("谢谢")
+    for prompt_length in (3, torch.tensor([3])):
+        seen_longer = False
+        for _ in range(30):
+            batch = {**_batch([row]), "prompt_length": prompt_length}
+            ids = word_repetition(batch, 1.0, SPECIAL, PAD, rng=rng)["input_ids"][0].tolist()
+            assert ids[:3] == prompt and ids[3] != 40 and ids[3] != 41  # the prompt as it was, once
+            seen_longer |= len(ids) > len(row)
+        assert seen_longer
+    for _ in range(20):  # room for one repeat: the sentence's own tokens, its "10 10" included, all stay
+        ids = word_repetition(_batch([row]), 1.0, SPECIAL, PAD, max_length=len(row) + 1, rng=rng)["input_ids"]
+        ids = ids[0].tolist()
+        assert len(ids) <= len(row) + 1 and ids[-1] == SEP and ids.count(10) >= 2
+        assert all(ids.count(t) >= row.count(t) for t in row)
+
+
 # --- the ESimCSE loss by hand ------------------------------------------------------------------------------
 
 
@@ -312,6 +331,22 @@ def test_prompt_reaches_training_evaluation_and_the_saved_model(tiny_bert, tmp_p
     prompts = _record_prompts(monkeypatch)
     _run(out, tmp_path / "again", "--max_steps", "2")
     assert set(prompts) == {"query: "}
+
+
+def test_esimcse_repeats_words_of_the_sentence_not_of_the_prompt(tiny_bert, tmp_path, monkeypatch):
+    from plm_recipes.sentence_embedding import losses
+
+    seen = []
+    repeat = losses.word_repetition
+
+    def recording(features, *args, **kwargs):
+        seen.append(features.get("prompt_length"))
+        return repeat(features, *args, **kwargs)
+
+    monkeypatch.setattr(losses, "word_repetition", recording)
+    _run(tiny_bert, tmp_path / "esimcse", "--method", "esimcse", "--prompts", "query: ", "--max_steps", "2")
+    tokenizer = SentenceTransformer(str(tiny_bert), device="cpu").tokenizer
+    assert seen and all(int(length) == len(tokenizer("query: ")["input_ids"]) - 1 for length in seen)
 
 
 def test_bad_settings_are_clear_errors(tiny_bert, tmp_path):
