@@ -187,6 +187,16 @@ class RecipeSettings:
             "with no loss of F1 in bench/defaults.py. Pass false to train them."
         },
     )
+    freeze_layers: int = field(
+        default=0,
+        metadata={
+            "help": "Do not train the embeddings and the first N transformer layers (counted from the input; an "
+            "encoder-decoder's two stacks alike): the layers above, and any head, train. 0 (the default): every "
+            "layer trains. Useful when fine-tuning would move a model away from what its lower layers already know "
+            "(bench/simcse.py: on LCQMC, SimCSE lifts multilingual-e5-small a little with its lower 8 of 12 "
+            "layers frozen, and not at all with every layer trained)."
+        },
+    )
     new_parameters_learning_rate: float | None = field(
         default=None,
         metadata={
@@ -201,6 +211,14 @@ class RecipeSettings:
             "refused (--resume_from_checkpoint continues the run there instead)."
         },
     )
+
+    def __post_init__(self):
+        if self.freeze_layers < 0:
+            raise ArgumentError(f"--freeze_layers must be 0 or more, found {self.freeze_layers}")
+        if self.freeze_layers and self.freeze_word_embeddings is False:
+            raise ArgumentError("--freeze_layers freezes the embeddings too: it cannot be combined with "
+                                "--freeze_word_embeddings false")
+        super().__post_init__()  # the TrainingArguments class this is mixed into
 
 
 @dataclass

@@ -9,7 +9,7 @@
 
 and adds: the progress lines and per-class table, training curves, a model card built from what the recipe
 knows, ``run_config.yaml`` and a JSON ``training_args.json`` (no pickle) in the output folder, frozen word
-embeddings and a learning rate of their own for new weights (:class:`~plm_recipes.args.RecipeSettings`), and
+embeddings (or lower layers) and a learning rate of their own for new weights (:class:`~plm_recipes.args.RecipeSettings`), and
 evaluation in dataset order under ``group_by_length``. It overrides only methods every ``Trainer`` has, with
 their signatures, and each override calls ``super()``. The stage helpers (:func:`train_and_report`,
 :func:`evaluate_and_report`, :func:`finish`) are plain functions of any trainer, because TRL's trainers change
@@ -85,14 +85,16 @@ class RecipeTrainerMixin:
     applies_learning_rate_mapping = True
 
     def create_optimizer(self, model=None):
-        """The trainer's optimizer, after freezing the word embeddings when asked, with parameters in groups of
-        their own learning rate: those whose name matches a pattern of ``args.learning_rate_mapping`` (a regular
-        expression searched in the name; the first that matches wins) get its rate, ``new_parameters`` get
-        ``args.new_parameters_learning_rate`` when that is set, the rest ``--learning_rate``."""
+        """The trainer's optimizer, after freezing the word embeddings and the first ``args.freeze_layers`` layers
+        when asked, with parameters in groups of their own learning rate: those whose name matches a pattern of
+        ``args.learning_rate_mapping`` (a regular expression searched in the name; the first that matches wins) get
+        its rate, ``new_parameters`` get ``args.new_parameters_learning_rate`` when that is set, the rest
+        ``--learning_rate``."""
         opt_model = self.model if model is None else model
         if self.optimizer is None:
             apply_freeze_word_embeddings(opt_model, getattr(self.args, "freeze_word_embeddings", False),
                                          self.new_parameters)
+            apply_freeze_layers(opt_model, getattr(self.args, "freeze_layers", 0))
         rate = getattr(self.args, "new_parameters_learning_rate", None) if self.new_parameters else None
         mapping = getattr(self.args, "learning_rate_mapping", None) if self.applies_learning_rate_mapping else None
         mapping = mapping or {}
@@ -242,6 +244,54 @@ def apply_freeze_word_embeddings(model: nn.Module, setting: bool | None, new_par
     logger.info("Froze the word embeddings (%.1fM parameters; --freeze_word_embeddings false trains them).",
                 frozen / 1e6)
     return True
+
+
+def transformer_layers(model: nn.Module) -> list[nn.ModuleList]:
+    """The stacks of transformer layers in ``model`` (a transformers model, or a module holding one): every
+    ``nn.ModuleList`` with as many blocks as the config's ``num_hidden_layers``, outermost first (an
+    encoder-decoder has two, its encoder's and its decoder's)."""
+    owner = model if isinstance(model, PreTrainedModel) else next(
+        (m for m in model.modules() if isinstance(m, PreTrainedModel)), None)
+    if owner is None:
+        return []
+    config = owner.config.get_text_config() if hasattr(owner.config, "get_text_config") else owner.config
+    count = getattr(config, "num_hidden_layers", None)
+    stacks, names = [], []
+    for name, module in owner.named_modules():
+        if isinstance(module, nn.ModuleList) and len(module) == count and count:
+            if not any(name.startswith(outer + ".") for outer in names):  # not a list inside a layer
+                stacks.append(module)
+                names.append(name)
+    return stacks
+
+
+def apply_freeze_layers(model: nn.Module, count: int) -> int:
+    """Freeze the embeddings and the first ``count`` layers of every stack of :func:`transformer_layers`; returns
+    how many parameters that froze. The embeddings are the input word embeddings and every module outside the
+    stacks whose name has ``embed`` in it (BERT's position and token-type embeddings and their LayerNorm sit in
+    ``embeddings``). A model with fewer layers, or none found, is an :class:`ArgumentError`."""
+    if not count:
+        return 0
+    stacks = transformer_layers(model)
+    if not stacks:
+        raise ArgumentError(f"--freeze_layers {count}: found no stack of transformer layers in "
+                            f"{type(model).__name__} (a list of as many blocks as its config's num_hidden_layers)")
+    if count > len(stacks[0]):
+        raise ArgumentError(f"--freeze_layers {count}: the model has {len(stacks[0])} layers")
+    frozen: list[nn.Module] = [layer for stack in stacks for layer in stack[:count]]
+    inside = {id(m) for stack in stacks for m in stack.modules()}
+    found = input_embeddings(model)
+    if found is not None:
+        frozen.append(found[0])
+    frozen += [m for name, m in model.named_modules()
+               if "embed" in name.rsplit(".", 1)[-1].lower() and id(m) not in inside]
+    parameters = {id(p): p for module in frozen for p in module.parameters()}
+    for parameter in parameters.values():
+        parameter.requires_grad_(False)
+    total = sum(p.numel() for p in parameters.values())
+    logger.info("Froze the embeddings and the first %d of %d layers (%.1fM parameters; --freeze_layers).",
+                count, len(stacks[0]), total / 1e6)
+    return total
 
 
 # --- stages -----------------------------------------------------------------------------------------------

@@ -27,7 +27,13 @@ from trl.experimental.ppo import PPOConfig, PPOTrainer
 
 from plm_recipes.args import RecipeSettings, RunConfig
 from plm_recipes.modelcard import ModelCardInfo
-from plm_recipes.trainer import RecipeTrainerMixin, apply_freeze_word_embeddings, train_and_report
+from plm_recipes.errors import ArgumentError
+from plm_recipes.trainer import (
+    RecipeTrainerMixin,
+    apply_freeze_layers,
+    apply_freeze_word_embeddings,
+    train_and_report,
+)
 
 TEXTS = ["这部电影很好看", "刚收到货，感觉不错", "质量太差了", "物流很快，包装完好", "屏幕很清晰", "酒店房间很干净",
          "味道一般", "客服态度很好"]
@@ -260,6 +266,47 @@ def test_freeze_word_embeddings_rules(tokenizer):
     assert not apply_freeze_word_embeddings(tied, None)  # tied to the LM head: trained
     assert apply_freeze_word_embeddings(tied, True)  # unless asked
     assert not apply_freeze_word_embeddings(model, False)
+
+
+def _trainable(model) -> set[str]:
+    return {name for name, parameter in model.named_parameters() if parameter.requires_grad}
+
+
+def test_freeze_layers_rules(tokenizer):
+    from transformers import BertConfig, BertModel
+
+    bert = BertModel(BertConfig(vocab_size=len(tokenizer), hidden_size=16, num_hidden_layers=3, num_attention_heads=2,
+                                intermediate_size=16))
+    assert apply_freeze_layers(bert, 0) == 0 and _trainable(bert) == {n for n, _ in bert.named_parameters()}
+    frozen = apply_freeze_layers(bert, 2)
+    trainable = _trainable(bert)
+    # the embeddings block (word, position, token type and its LayerNorm) and layers 0 and 1; layer 2 and the pooler
+    assert trainable and all(n.startswith(("encoder.layer.2.", "pooler.")) for n in trainable)
+    assert any(n.startswith("pooler.") for n in trainable)
+    assert frozen == sum(p.numel() for n, p in bert.named_parameters() if n not in trainable)
+
+    t5 = T5ForConditionalGeneration(T5Config(vocab_size=len(tokenizer), d_model=16, d_ff=16, d_kv=8, num_layers=2,
+                                             num_heads=2))
+    apply_freeze_layers(t5, 1)  # both stacks: the encoder's first block and the decoder's
+    trainable = _trainable(t5)
+    assert not any(".block.0." in n or n == "shared.weight" for n in trainable)
+    assert any(n.startswith("encoder.block.1.") for n in trainable)
+    assert any(n.startswith("decoder.block.1.") for n in trainable)
+
+    llama = tiny_llama(tokenizer)
+    apply_freeze_layers(llama, 1)
+    trainable = _trainable(llama)
+    assert "model.embed_tokens.weight" not in trainable and not any(".layers.0." in n for n in trainable)
+    assert {"model.norm.weight", "lm_head.weight"} <= trainable and any(".layers.1." in n for n in trainable)
+
+    with pytest.raises(ArgumentError, match="--freeze_layers 3: the model has 2 layers"):
+        apply_freeze_layers(tiny_llama(tokenizer), 3)
+    with pytest.raises(ArgumentError, match="found no stack of transformer layers"):
+        apply_freeze_layers(torch.nn.Linear(2, 2), 1)
+    with pytest.raises(ArgumentError, match="--freeze_layers must be 0 or more"):
+        Seq2SeqConfig("out", freeze_layers=-1, report_to="none")
+    with pytest.raises(ArgumentError, match="cannot be combined with --freeze_word_embeddings false"):
+        Seq2SeqConfig("out", freeze_layers=1, freeze_word_embeddings=False, report_to="none")
 
 
 def test_run_config_is_json_safe_and_has_no_secrets(tmp_path):

@@ -270,6 +270,15 @@ def test_recipe_trains_every_parameter_and_reloads(tiny_bert, tmp_path, method):
     np.testing.assert_allclose(scores, (embeddings[:n] * embeddings[n:]).sum(1), atol=1e-5)
 
 
+def test_freeze_layers_trains_the_layers_above_only(tiny_bert, tmp_path):
+    out = tmp_path / "frozen"
+    _run(tiny_bert, out, "--freeze_layers", "1")
+    changed, unchanged = _changed(tiny_bert, out)
+    assert changed and all(k.startswith("encoder.layer.1.") for k in changed)  # the tiny BERT has 2 layers
+    assert any(k.startswith("embeddings.") and "word" not in k for k in unchanged)
+    assert "freeze_layers: 1" in (out / "run_config.yaml").read_text(encoding="utf-8")
+
+
 def test_mlp_head_is_trained_and_dropped_unless_kept(tiny_bert, tmp_path):
     out = tmp_path / "mlp"
     _run(tiny_bert, out, "--mlp_head", "--pooling", "cls", "--keep_mlp_head", "--method", "esimcse")
