@@ -70,7 +70,8 @@ def word_repetition(
     are doubled, so the length changes
     while the meaning does not: the positive no longer shares the anchor's length, which plain SimCSE lets the
     model use as a shortcut. The tokens keep their order. Works on a tokenized batch (``input_ids``,
-    ``attention_mask``, optional ``token_type_ids``; right padding); returns a new batch, padded to its longest row.
+    ``attention_mask``, optional ``token_type_ids``; padded on the right, or on the left as causal LMs' tokenizers
+    do); returns a new batch, padded on the same side to its longest row.
     A row that would grow past ``max_length`` repeats fewer tokens (the last choices are dropped), so the
     sentence's own tokens all stay; a row longer than ``max_length`` to begin with is cut, keeping its final
     special token. When the batch carries a ``prompt_length`` (sentence-transformers adds it to texts tokenized with a
@@ -91,11 +92,12 @@ def word_repetition(
         prompt_length = int(prompt_length.reshape(-1)[0]) if prompt_length.numel() else 0
     prompt_length = prompt_length or 0
     types = features.get("token_type_ids")
+    left = bool((mask[:, 0] == 0).any())  # left padding (causal LMs' tokenizers): a row that starts with padding
     rows_ids, rows_types = [], []
     for row in range(input_ids.shape[0]):
-        length = int(mask[row].sum())
-        ids = input_ids[row, :length].tolist()
-        row_types = types[row, :length].tolist() if types is not None else [0] * length
+        real = mask[row].bool()
+        ids = input_ids[row][real].tolist()
+        row_types = types[row][real].tolist() if types is not None else [0] * len(ids)
         ordinary = [i for i, token in enumerate(ids) if i >= prompt_length and token not in special]
         k = min(len(ordinary), rng.randint(0, max(2, int(dup_rate * len(ordinary))))) if dup_rate > 0 else 0
         doubled = sorted(rng.sample(ordinary, k))
@@ -114,14 +116,16 @@ def word_repetition(
         rows_ids.append(new_ids)
         rows_types.append(new_types)
     width = max(len(r) for r in rows_ids)
+
+    def padded(rows: list[list[int]], value: int, like: Tensor) -> Tensor:
+        rows = [[value] * (width - len(r)) + r if left else r + [value] * (width - len(r)) for r in rows]
+        return torch.tensor(rows, dtype=like.dtype, device=like.device)
+
     out = dict(features)
-    out["input_ids"] = torch.tensor([r + [pad_id] * (width - len(r)) for r in rows_ids], dtype=input_ids.dtype,
-                                    device=input_ids.device)
-    out["attention_mask"] = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows_ids],
-                                         dtype=mask.dtype, device=mask.device)
+    out["input_ids"] = padded(rows_ids, pad_id, input_ids)
+    out["attention_mask"] = padded([[1] * len(r) for r in rows_ids], 0, mask)
     if types is not None:
-        out["token_type_ids"] = torch.tensor([r + [0] * (width - len(r)) for r in rows_types], dtype=types.dtype,
-                                             device=types.device)
+        out["token_type_ids"] = padded(rows_types, 0, types)
     return out
 
 

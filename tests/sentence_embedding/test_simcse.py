@@ -137,6 +137,24 @@ def test_word_repetition_never_repeats_the_prompt_and_keeps_natural_repeats():
         assert all(ids.count(t) >= row.count(t) for t in row)
 
 
+def test_word_repetition_with_left_padding():
+    """Causal LMs' tokenizers (gemma's) pad on the left: the rows are read from their real tokens and padded back
+    on the left."""
+    rng = random.Random(3)
+    rows = [[CLS, 10, 11, 12, 13, 14, 15, SEP], [CLS, 20, SEP]]
+    width = max(map(len, rows))
+    batch = {"input_ids": torch.tensor([[PAD] * (width - len(r)) + r for r in rows]),
+             "attention_mask": torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows]),
+             "prompt_length": 1}
+    for _ in range(30):
+        out = word_repetition(batch, 1.0, SPECIAL, PAD, rng=rng)
+        for row, ids, mask in zip(rows, out["input_ids"].tolist(), out["attention_mask"].tolist()):
+            length = sum(mask)
+            assert mask == [0] * (len(mask) - length) + [1] * length and set(ids[:len(mask) - length]) <= {PAD}
+            ids = ids[len(mask) - length:]
+            assert [t for i, t in enumerate(ids) if i == 0 or ids[i - 1] != t] == row  # order kept, nothing lost
+
+
 # --- the ESimCSE loss by hand ------------------------------------------------------------------------------
 
 
