@@ -191,10 +191,10 @@ class RecipeSettings:
         default=0,
         metadata={
             "help": "Do not train the embeddings and the first N transformer layers (counted from the input; an "
-            "encoder-decoder's two stacks alike): the layers above, and any head, train. 0 (the default): every "
-            "layer trains. Useful when fine-tuning would move a model away from what its lower layers already know "
-            "(bench/simcse.py: on LCQMC, SimCSE lifts multilingual-e5-small a little with its lower 8 of 12 "
-            "layers frozen, and not at all with every layer trained)."
+            "encoder-decoder's two stacks alike): the layers above, any head, weights the checkpoint does not have "
+            "and word embeddings tied to an output layer train. 0 (the default): every layer trains. For a model "
+            "whose lower layers already know what the task needs (bench/simcse.py: SimCSE on multilingual-e5-small "
+            "with 8 of its 12 layers frozen)."
         },
     )
     new_parameters_learning_rate: float | None = field(
@@ -213,12 +213,14 @@ class RecipeSettings:
     )
 
     def __post_init__(self):
+        self.freeze_layers = self.freeze_layers or 0  # `freeze_layers: null` in a config file
         if self.freeze_layers < 0:
             raise ArgumentError(f"--freeze_layers must be 0 or more, found {self.freeze_layers}")
         if self.freeze_layers and self.freeze_word_embeddings is False:
             raise ArgumentError("--freeze_layers freezes the embeddings too: it cannot be combined with "
                                 "--freeze_word_embeddings false")
-        super().__post_init__()  # the TrainingArguments class this is mixed into
+        if hasattr(super(), "__post_init__"):  # the TrainingArguments class this is mixed into
+            super().__post_init__()
 
 
 @dataclass

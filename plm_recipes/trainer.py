@@ -94,7 +94,7 @@ class RecipeTrainerMixin:
         if self.optimizer is None:
             apply_freeze_word_embeddings(opt_model, getattr(self.args, "freeze_word_embeddings", False),
                                          self.new_parameters)
-            apply_freeze_layers(opt_model, getattr(self.args, "freeze_layers", 0))
+            apply_freeze_layers(opt_model, getattr(self.args, "freeze_layers", 0) or 0, self.new_parameters)
         rate = getattr(self.args, "new_parameters_learning_rate", None) if self.new_parameters else None
         mapping = getattr(self.args, "learning_rate_mapping", None) if self.applies_learning_rate_mapping else None
         mapping = mapping or {}
@@ -246,51 +246,89 @@ def apply_freeze_word_embeddings(model: nn.Module, setting: bool | None, new_par
     return True
 
 
-def transformer_layers(model: nn.Module) -> list[nn.ModuleList]:
-    """The stacks of transformer layers in ``model`` (a transformers model, or a module holding one): every
-    ``nn.ModuleList`` with as many blocks as the config's ``num_hidden_layers``, outermost first (an
-    encoder-decoder has two, its encoder's and its decoder's)."""
-    owner = model if isinstance(model, PreTrainedModel) else next(
-        (m for m in model.modules() if isinstance(m, PreTrainedModel)), None)
-    if owner is None:
-        return []
-    config = owner.config.get_text_config() if hasattr(owner.config, "get_text_config") else owner.config
-    count = getattr(config, "num_hidden_layers", None)
-    stacks, names = [], []
-    for name, module in owner.named_modules():
-        if isinstance(module, nn.ModuleList) and len(module) == count and count:
-            if not any(name.startswith(outer + ".") for outer in names):  # not a list inside a layer
-                stacks.append(module)
-                names.append(name)
-    return stacks
+# --- layers -----------------------------------------------------------------------------------------------
+
+# config attributes that count a model's transformer layers (an encoder-decoder counts each stack)
+_LAYER_COUNTS = ("num_hidden_layers", "num_layers", "num_decoder_layers", "encoder_layers", "decoder_layers")
 
 
-def apply_freeze_layers(model: nn.Module, count: int) -> int:
-    """Freeze the embeddings and the first ``count`` layers of every stack of :func:`transformer_layers`; returns
-    how many parameters that froze. The embeddings are the input word embeddings and every module outside the
-    stacks whose name has ``embed`` in it (BERT's position and token-type embeddings and their LayerNorm sit in
-    ``embeddings``). A model with fewer layers, or none found, is an :class:`ArgumentError`."""
+def transformer_layers(model: nn.Module) -> list[tuple[PreTrainedModel, str, nn.ModuleList]]:
+    """The stacks of transformer layers in ``model`` (a transformers model, or any module holding some: a
+    sentence-transformers model, a recipe's wrapper, TRL's policy-and-value wrapper), as ``(owner, name, stack)``:
+    in each transformers model inside it whose config counts its layers, every ``nn.ModuleList`` with as many blocks
+    as one of those counts (an encoder-decoder's two stacks), named within that model. Outermost models first; a
+    model inside one whose stacks were found is part of it."""
+    found, claimed = [], set()
+    for owner in model.modules():
+        if not isinstance(owner, PreTrainedModel) or id(owner) in claimed:
+            continue
+        config = owner.config.get_text_config() if hasattr(owner.config, "get_text_config") else owner.config
+        counts = {value for key in _LAYER_COUNTS if isinstance(value := getattr(config, key, None), int) and value}
+        stacks: list[tuple[str, nn.ModuleList]] = []
+        for name, module in owner.named_modules():
+            if isinstance(module, nn.ModuleList) and len(module) in counts and not any(
+                    name.startswith(outer + ".") for outer, _ in stacks):  # not a list inside a layer
+                stacks.append((name, module))
+        if stacks:
+            found += [(owner, name, stack) for name, stack in stacks]
+            claimed |= {id(m) for m in owner.modules()}
+    return found
+
+
+def _below(owner: nn.Module, name: str, stacks: Collection[int]) -> list[nn.Module]:
+    """The modules that come before the stack ``name`` of ``owner``: on the way from ``owner`` down to the stack,
+    the children each module registers before the one that leads to the stack (transformers registers them in the
+    order of the forward pass: BERT's ``embeddings`` before its ``encoder``, Llama's ``embed_tokens`` before its
+    ``layers``), except those that hold a stack of their own (an encoder-decoder's encoder, for its decoder)."""
+    below, module = [], owner
+    for part in name.split("."):
+        for child_name, child in module.named_children():
+            if child_name == part:
+                break
+            if not any(id(m) in stacks for m in child.modules()):
+                below.append(child)
+        module = getattr(module, part)
+    return below
+
+
+def apply_freeze_layers(model: nn.Module, count: int, new_parameters: Collection[str] = ()) -> int:
+    """Freeze the first ``count`` layers of every stack of :func:`transformer_layers` and what comes before them
+    (the embeddings: BERT's word, position and token-type embeddings with their LayerNorm, T5's shared
+    embeddings, ...); returns how many parameters that froze. Never frozen: ``new_parameters`` (weights the
+    checkpoint did not have, such as a soft prompt or a new head) and word embeddings tied to an output layer (a
+    language-model head must keep training). A stack with fewer than ``count`` layers, or a model with none, is an
+    :class:`ArgumentError`."""
     if not count:
         return 0
-    stacks = transformer_layers(model)
-    if not stacks:
+    found = transformer_layers(model)
+    if not found:
         raise ArgumentError(f"--freeze_layers {count}: found no stack of transformer layers in "
-                            f"{type(model).__name__} (a list of as many blocks as its config's num_hidden_layers)")
-    if count > len(stacks[0]):
-        raise ArgumentError(f"--freeze_layers {count}: the model has {len(stacks[0])} layers")
-    frozen: list[nn.Module] = [layer for stack in stacks for layer in stack[:count]]
-    inside = {id(m) for stack in stacks for m in stack.modules()}
-    found = input_embeddings(model)
-    if found is not None:
-        frozen.append(found[0])
-    frozen += [m for name, m in model.named_modules()
-               if "embed" in name.rsplit(".", 1)[-1].lower() and id(m) not in inside]
-    parameters = {id(p): p for module in frozen for p in module.parameters()}
-    for parameter in parameters.values():
+                            f"{type(model).__name__} (a list of as many blocks as its config's layer count)")
+    stacks = {id(stack) for _, _, stack in found}
+    modules: list[nn.Module] = []
+    kept: set[int] = set()  # tied to an output layer
+    for owner, name, stack in found:
+        if count > len(stack):
+            raise ArgumentError(f"--freeze_layers {count}: {type(owner).__name__}.{name} has {len(stack)} layers")
+        modules += [*stack[:count], *_below(owner, name, stacks)]
+        output = owner.get_output_embeddings() if hasattr(owner, "get_output_embeddings") else None
+        if output is not None and getattr(output, "weight", None) is not None:
+            kept.add(id(output.weight))
+    new = set(new_parameters)
+    names = {id(p): n for n, p in model.named_parameters()}
+    frozen = {id(p): p for module in modules for p in module.parameters()
+              if id(p) not in kept and names.get(id(p)) not in new}
+    for parameter in frozen.values():
         parameter.requires_grad_(False)
-    total = sum(p.numel() for p in parameters.values())
-    logger.info("Froze the embeddings and the first %d of %d layers (%.1fM parameters; --freeze_layers).",
-                count, len(stacks[0]), total / 1e6)
+    total = sum(p.numel() for p in frozen.values())
+    if not total:
+        logger.warning("--freeze_layers %d froze nothing: every weight there is new (not in the checkpoint) or "
+                       "tied to the output layer.", count)
+        return 0
+    logger.info("Froze the first %d layers of %s and the embeddings below them (%.1fM parameters; "
+                "--freeze_layers)%s.", count, ", ".join(f"{name} ({len(stack)})" for _, name, stack in found),
+                total / 1e6, "; the word embeddings tied to the output layer train" if any(
+                    id(p) in kept for m in modules for p in m.parameters()) else "")
     return total
 
 

@@ -273,33 +273,66 @@ def _trainable(model) -> set[str]:
 
 
 def test_freeze_layers_rules(tokenizer):
-    from transformers import BertConfig, BertModel
+    from transformers import BertConfig, BertModel, GPTNeoXJapaneseConfig, GPTNeoXJapaneseForCausalLM
 
     bert = BertModel(BertConfig(vocab_size=len(tokenizer), hidden_size=16, num_hidden_layers=3, num_attention_heads=2,
                                 intermediate_size=16))
     assert apply_freeze_layers(bert, 0) == 0 and _trainable(bert) == {n for n, _ in bert.named_parameters()}
-    frozen = apply_freeze_layers(bert, 2)
+    frozen = apply_freeze_layers(bert, 2, new_parameters=["embeddings.position_embeddings.weight"])
     trainable = _trainable(bert)
-    # the embeddings block (word, position, token type and its LayerNorm) and layers 0 and 1; layer 2 and the pooler
-    assert trainable and all(n.startswith(("encoder.layer.2.", "pooler.")) for n in trainable)
-    assert any(n.startswith("pooler.") for n in trainable)
+    # the embeddings block (word, token type, their LayerNorm) and layers 0 and 1; layer 2, the pooler, and the
+    # weights the checkpoint did not have train
+    assert trainable - {"embeddings.position_embeddings.weight"} and all(
+        n.startswith(("encoder.layer.2.", "pooler.")) for n in trainable - {"embeddings.position_embeddings.weight"})
+    assert "embeddings.position_embeddings.weight" in trainable and any(n.startswith("pooler.") for n in trainable)
     assert frozen == sum(p.numel() for n, p in bert.named_parameters() if n not in trainable)
 
-    t5 = T5ForConditionalGeneration(T5Config(vocab_size=len(tokenizer), d_model=16, d_ff=16, d_kv=8, num_layers=2,
-                                             num_heads=2))
-    apply_freeze_layers(t5, 1)  # both stacks: the encoder's first block and the decoder's
-    trainable = _trainable(t5)
-    assert not any(".block.0." in n or n == "shared.weight" for n in trainable)
+    def t5(**kwargs):
+        return T5ForConditionalGeneration(T5Config(vocab_size=len(tokenizer), d_model=16, d_ff=16, d_kv=8,
+                                                   num_layers=2, num_heads=2, **kwargs))
+
+    tied = t5()  # T5's shared embeddings are its LM head too: they keep training
+    apply_freeze_layers(tied, 1)  # both stacks: the encoder's first block and the decoder's
+    trainable = _trainable(tied)
+    assert "shared.weight" in trainable and not any(".block.0." in n for n in trainable)
     assert any(n.startswith("encoder.block.1.") for n in trainable)
     assert any(n.startswith("decoder.block.1.") for n in trainable)
+    shallow = t5(num_decoder_layers=1)  # stacks of different depths
+    apply_freeze_layers(shallow, 1)
+    trainable = _trainable(shallow)
+    assert not any(n.startswith(("decoder.block.", "encoder.block.0.")) for n in trainable)
+    assert any(n.startswith("encoder.block.1.") for n in trainable)
+    with pytest.raises(ArgumentError, match=r"--freeze_layers 2: T5ForConditionalGeneration.decoder.block has 1"):
+        apply_freeze_layers(t5(num_decoder_layers=1), 2)
 
     llama = tiny_llama(tokenizer)
     apply_freeze_layers(llama, 1)
     trainable = _trainable(llama)
     assert "model.embed_tokens.weight" not in trainable and not any(".layers.0." in n for n in trainable)
     assert {"model.norm.weight", "lm_head.weight"} <= trainable and any(".layers.1." in n for n in trainable)
+    tied_llama = LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=16,
+                                              num_hidden_layers=2, num_attention_heads=2, tie_word_embeddings=True))
+    apply_freeze_layers(tied_llama, 1)
+    assert "model.embed_tokens.weight" in _trainable(tied_llama)  # it is the LM head
 
-    with pytest.raises(ArgumentError, match="--freeze_layers 3: the model has 2 layers"):
+    neox = GPTNeoXJapaneseForCausalLM(GPTNeoXJapaneseConfig(
+        vocab_size=len(tokenizer), hidden_size=16, intermediate_multiple_size=1, num_hidden_layers=2,
+        num_attention_heads=2, tie_word_embeddings=False))
+    apply_freeze_layers(neox, 1)
+    trainable = _trainable(neox)  # its LM head is named embed_out: it comes after the layers, and trains
+    assert "embed_out.weight" in trainable and "gpt_neox_japanese.embed_in.weight" not in trainable
+
+    # TRL's PPO optimizes a wrapper of the policy and the value model: both lose their first layer alike
+    wrapper = torch.nn.ModuleDict({"policy": tiny_llama(tokenizer),
+                                   "value_model": tiny_llama(tokenizer, LlamaForSequenceClassification, num_labels=1)})
+    apply_freeze_layers(wrapper, 1)
+    trainable = _trainable(wrapper)
+    for part in ("policy", "value_model"):
+        assert f"{part}.model.embed_tokens.weight" not in trainable
+        assert not any(n.startswith(f"{part}.model.layers.0.") for n in trainable)
+        assert any(n.startswith(f"{part}.model.layers.1.") for n in trainable)
+
+    with pytest.raises(ArgumentError, match="--freeze_layers 3: LlamaForCausalLM.model.layers has 2 layers"):
         apply_freeze_layers(tiny_llama(tokenizer), 3)
     with pytest.raises(ArgumentError, match="found no stack of transformer layers"):
         apply_freeze_layers(torch.nn.Linear(2, 2), 1)
@@ -307,6 +340,22 @@ def test_freeze_layers_rules(tokenizer):
         Seq2SeqConfig("out", freeze_layers=-1, report_to="none")
     with pytest.raises(ArgumentError, match="cannot be combined with --freeze_word_embeddings false"):
         Seq2SeqConfig("out", freeze_layers=1, freeze_word_embeddings=False, report_to="none")
+    assert Seq2SeqConfig("out", freeze_layers=None, report_to="none").freeze_layers == 0  # `freeze_layers: null`
+
+
+def test_freeze_layers_in_the_recipes_wrapped_models(tiny_bert):
+    """UIE's model is a transformers model whose config does not count layers: its encoder's do."""
+    from transformers import AutoModel
+
+    from plm_recipes.extraction.modeling import UIEConfig, UIEModel
+
+    encoder = AutoModel.from_pretrained(tiny_bert)
+    uie = UIEModel(UIEConfig(encoder=encoder.config), encoder=encoder)
+    apply_freeze_layers(uie, 1)
+    trainable = _trainable(uie)
+    assert {"linear_start.weight", "linear_end.weight"} <= trainable
+    assert not any(".layer.0." in n or ".embeddings." in n for n in trainable)
+    assert any(".layer.1." in n for n in trainable)
 
 
 def test_run_config_is_json_safe_and_has_no_secrets(tmp_path):
