@@ -94,7 +94,7 @@ class RecipeTrainerMixin:
         if self.optimizer is None:
             apply_freeze_word_embeddings(opt_model, getattr(self.args, "freeze_word_embeddings", False),
                                          self.new_parameters)
-            apply_freeze_layers(opt_model, getattr(self.args, "freeze_layers", 0) or 0, self.new_parameters)
+            apply_freeze_layers(opt_model, getattr(self.args, "freeze_layers", 0), self.new_parameters)
         rate = getattr(self.args, "new_parameters_learning_rate", None) if self.new_parameters else None
         mapping = getattr(self.args, "learning_rate_mapping", None) if self.applies_learning_rate_mapping else None
         mapping = mapping or {}
@@ -316,19 +316,18 @@ def apply_freeze_layers(model: nn.Module, count: int, new_parameters: Collection
             kept.add(id(output.weight))
     new = set(new_parameters)
     names = {id(p): n for n, p in model.named_parameters()}
-    frozen = {id(p): p for module in modules for p in module.parameters()
-              if id(p) not in kept and names.get(id(p)) not in new}
-    for parameter in frozen.values():
+    below = {id(p): p for module in modules for p in module.parameters()}
+    frozen = [p for key, p in below.items() if key not in kept and names.get(key) not in new]
+    for parameter in frozen:
         parameter.requires_grad_(False)
-    total = sum(p.numel() for p in frozen.values())
+    total = sum(p.numel() for p in frozen)
     if not total:
         logger.warning("--freeze_layers %d froze nothing: every weight there is new (not in the checkpoint) or "
                        "tied to the output layer.", count)
         return 0
     logger.info("Froze the first %d layers of %s and the embeddings below them (%.1fM parameters; "
                 "--freeze_layers)%s.", count, ", ".join(f"{name} ({len(stack)})" for _, name, stack in found),
-                total / 1e6, "; the word embeddings tied to the output layer train" if any(
-                    id(p) in kept for m in modules for p in m.parameters()) else "")
+                total / 1e6, "; the word embeddings tied to the output layer train" if kept & below.keys() else "")
     return total
 
 
