@@ -5,6 +5,7 @@
     plm-recipes predict matching --model outputs/matching_dssm --labels types_desc.txt --text "屏幕很清晰"
     plm-recipes embed --model outputs/matching_dssm --input texts.txt --output embeddings.npy
     plm-recipes predict similarity --model outputs/simcse --a "怎么开初婚未育证明" --b "初婚未育证明怎么开？"
+    plm-recipes push --model outputs/text_classification --repo_id user/tnews-bert
 
 Training runs the recipes themselves (``python recipes/<name>.py`` or ``accelerate launch recipes/<name>.py``).
 
@@ -29,20 +30,45 @@ import datasets
 import transformers
 
 from .data import read_text_lines
+from .data.readers import read_lines
 from .errors import PlmRecipesError
+from .hub import add_push_command
+from .files import atomic_write, refuse_output_is_input
 
 # The task families with commands, each a package with a cli module (imported when the parser is built).
 FAMILIES = ("classification", "matching", "sentence_embedding", "seq2seq", "extraction", "prompting", "rlhf", "llm")
 
 
+# The arguments of the commands that name a file they read: --output may be none of them.
+INPUT_ARGUMENTS = ("file", "input", "prompts", "labels", "examples", "doccano_file")
+
+
 def texts_from_args(args: argparse.Namespace) -> list[str]:
-    """The texts of ``--text`` (repeatable) and ``--file`` (one per line)."""
+    """The texts of ``--text`` (repeatable) and ``--file`` (one per line). An empty ``--text`` is refused (a
+    model would still give it a label); blank lines inside ``--file`` are skipped and said so, with their numbers."""
     texts = list(args.text or [])
+    for i, text in enumerate(texts, start=1):
+        if not text.strip():
+            raise PlmRecipesError(f"--text number {i} is empty; give the text to predict")
     if args.file:
-        texts += read_text_lines(args.file)
+        numbered = read_lines(args.file)
+        if not numbered:
+            read_text_lines(args.file)  # the empty file's error
+        texts += [text for _, text in numbered]
+        report_blank_lines(args.file, [number for number, _ in numbered])
     if not texts:
         raise PlmRecipesError("nothing to predict: pass --text TEXT (repeatable) or --file FILE (one text per line)")
     return texts
+
+
+def report_blank_lines(path: str, numbers: Sequence[int]) -> None:
+    """Say on stderr which lines of ``path`` are blank (and so have no row in the results), from the numbers of
+    the lines that are not."""
+    blank = sorted(set(range(1, numbers[-1] + 1)) - set(numbers)) if numbers else []
+    if blank:
+        shown = ", ".join(map(str, blank[:10])) + (f" and {len(blank) - 10} more" if len(blank) > 10 else "")
+        print(f"{path}: skipped {len(blank)} blank line{'s' if len(blank) > 1 else ''} ({shown}); the results have "
+              "no row for them", file=sys.stderr)
 
 
 def add_io_arguments(parser: argparse.ArgumentParser) -> None:
@@ -78,8 +104,8 @@ def finite_float(text: str) -> float:
 
 
 def write_jsonl(path: str, rows: list[dict]) -> None:
-    """Write ``rows`` as JSON lines (UTF-8, Chinese unescaped) and say so on stderr."""
-    with open(path, "w", encoding="utf-8") as f:
+    """Write ``rows`` as JSON lines (UTF-8, Chinese unescaped), whole or not at all, and say so on stderr."""
+    with atomic_write(path) as f:
         for row in rows:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
     print(f"wrote {len(rows)} predictions to {path}", file=sys.stderr)
@@ -92,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     tasks = predict.add_subparsers(dest="task", required=True)
     for family in FAMILIES:
         importlib.import_module(f"{__package__}.{family}.cli").add_commands(commands, tasks)
+    add_push_command(commands)
     return parser
 
 
@@ -104,6 +131,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         if getattr(args, "output", None):
             check_writable(args.output)  # before the work, not after it: an unwritable --output loses nothing
+            refuse_output_is_input(args.output, {f"--{name}": getattr(args, name, None) for name in INPUT_ARGUMENTS})
         args.func(args)
     except PlmRecipesError as e:
         if debug:

@@ -11,6 +11,7 @@ import os
 from collections.abc import Sequence
 
 from .errors import ModelLoadError
+from .files import atomic_write
 from .loading import MATCHING_CONFIG_NAME
 
 logger = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ def write_pair_predictions(path: str, text_a: Sequence[str], text_b: Sequence[st
                            threshold: float) -> None:
     """``index, text_a, text_b, score, match`` rows as TSV (the ``--do_predict`` output of the matching recipes)."""
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
+    with atomic_write(path) as f:
         f.write("index\ttext_a\ttext_b\tscore\tmatch\n")
         for i, (a, b, score) in enumerate(zip(text_a, text_b, scores)):
             f.write(f"{i}\t{a}\t{b}\t{score:.6f}\t{int(score >= threshold)}\n")

@@ -21,6 +21,7 @@ folder for the run (:class:`OutputDirLock`) and turns Ctrl-C into one line namin
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 import os
 import re
@@ -37,6 +38,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from .args import RunConfig
 from .callbacks import CompactProgressCallback, ProgressLogCallback, TrainingCurveCallback
 from .errors import ArgumentError, TrainingInterrupted
+from .hub import push_folder
 from .modelcard import ModelCardInfo, render_model_card
 
 logger = logging.getLogger(__name__)
@@ -72,6 +74,13 @@ class RecipeTrainerMixin:
         self.model_card_info = model_card
         self.run_config = run_config
         self.new_parameters = frozenset(new_parameters)
+        # ``--push_to_hub``: the trainers create the Hub repo in __init__ and push every checkpoint, so that an
+        # unreachable Hub fails the run before anything is saved; :func:`finish` pushes once, after the local save
+        training_args = inspect.signature(super().__init__).bind_partial(*args, **kwargs).arguments.get("args")
+        self.hub_repo_id = None
+        if training_args is not None and training_args.push_to_hub:
+            self.hub_repo_id = training_args.hub_model_id or os.path.basename(os.path.abspath(training_args.output_dir))
+            training_args.push_to_hub = False
         callbacks = list(kwargs.pop("callbacks", None) or [])
         callbacks += [ProgressLogCallback(headline_metrics), TrainingCurveCallback()]
         super().__init__(*args, callbacks=callbacks, **kwargs)
@@ -157,8 +166,9 @@ class RecipeTrainerMixin:
         is_checkpoint = os.path.basename(os.path.normpath(output_dir)).startswith(PREFIX_CHECKPOINT_DIR)
         if not is_checkpoint and os.path.exists(pickled):
             os.remove(pickled)
+            values = {**self.args.to_dict(), "push_to_hub": self.hub_repo_id is not None}  # as it was given
             with open(os.path.join(output_dir, "training_args.json"), "w", encoding="utf-8") as f:
-                f.write(self.args.to_json_string())
+                f.write(json.dumps(values, indent=2) + "\n")
 
     # --- reporting ----------------------------------------------------------------------------------------
 
@@ -186,8 +196,7 @@ class RecipeTrainerMixin:
         if not self.is_world_process_zero():
             return
         args = self.args
-        model_name = kwargs.get("model_name")
-        name = model_name or (args.hub_model_id if args.push_to_hub else None) or args.output_dir
+        name = kwargs.get("model_name") or self.hub_repo_id or args.output_dir
         tags = kwargs.get("tags")
         tags = [tags] if isinstance(tags, str) else list(tags or [])
         card = render_model_card(
@@ -462,11 +471,23 @@ def report(trainer: Trainer, split: str, metrics: dict[str, float]) -> None:
 
 
 def finish(trainer: Trainer, tags: list[str]) -> None:
-    """Push to the Hub when ``--push_to_hub`` (the model card goes with it), else write the model card."""
-    if trainer.args.push_to_hub:
-        trainer.push_to_hub(tags=tags)
-    else:
-        trainer.create_model_card(tags=tags)
+    """Write the model card into the saved output folder, then, with ``--push_to_hub``, push the folder to the Hub
+    (``args.hub_model_id``, else the folder's name, in the namespace of the token; ``args.hub_private_repo``,
+    ``args.hub_revision``, ``args.hub_token``): once, after everything is saved locally, with
+    :func:`plm_recipes.hub.push_folder`.
+
+    Raises:
+        HubPushError: the push failed (no network, ``HF_HUB_OFFLINE=1``, no token): one line with the command that
+            pushes the saved folder later.
+    """
+    trainer.create_model_card(tags=tags)
+    repo_id = getattr(trainer, "hub_repo_id", None)
+    if repo_id is None or not trainer.is_world_process_zero():
+        return
+    args = trainer.args
+    url = push_folder(args.output_dir, repo_id, private=args.hub_private_repo, token=args.hub_token,
+                      revision=args.hub_revision, commit_message="End of training")
+    logger.info("Pushed %s to the Hub: %s", args.output_dir, url)
 
 
 def _hyperparameters(trainer: Trainer) -> dict[str, Any]:

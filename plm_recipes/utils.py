@@ -14,6 +14,7 @@ import transformers
 from transformers import TrainingArguments
 
 from .errors import PlmRecipesError
+from .files import atomic_write
 
 
 def setup_logging(training_args: TrainingArguments) -> logging.Logger:
@@ -78,7 +79,7 @@ def write_label_predictions(path: str, texts: Sequence[str], logits, label_names
     probs = np.exp(logits - logits.max(axis=-1, keepdims=True))
     probs /= probs.sum(axis=-1, keepdims=True)
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
+    with atomic_write(path) as f:
         f.write("index\ttext\tprediction\tscore\n")
         for i, (text, row) in enumerate(zip(texts, probs)):
             best = int(row.argmax())

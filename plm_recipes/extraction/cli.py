@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from ..cli import add_io_arguments, texts_from_args, write_jsonl
+from ..files import refuse_output_is_input
 
 
 def predict(args: argparse.Namespace) -> None:
@@ -28,8 +30,11 @@ def predict(args: argparse.Namespace) -> None:
 
 
 def convert(args: argparse.Namespace) -> None:
-    from .doccano import convert_doccano, read_doccano, write_splits
+    from .doccano import SPLIT_NAMES, convert_doccano, read_doccano, write_splits
 
+    for name in SPLIT_NAMES:
+        refuse_output_is_input(os.path.join(args.output_dir, f"{name}.txt"), {"--doccano_file": args.doccano_file},
+                               output_flag="--output_dir")
     texts = read_doccano(args.doccano_file)
     converted = convert_doccano(texts, splits=args.splits, negative_ratio=args.negative_ratio,
                                 relation_template=args.relation_template, seed=args.seed, shuffle=not args.no_shuffle)

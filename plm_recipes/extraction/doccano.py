@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..errors import ArgumentError, DataFormatError
+from ..files import atomic_write
 from .data import json_lines
 from .schema import DEFAULT_RELATION_TEMPLATE, check_relation_template
 
@@ -210,7 +211,7 @@ def write_splits(converted: dict[str, list[dict]], output_dir: str | os.PathLike
                             "another --output_dir")
     os.makedirs(output_dir, exist_ok=True)
     for name, path in paths.items():
-        with open(path, "w", encoding="utf-8") as f:
+        with atomic_write(path) as f:
             for example in converted[name]:
                 f.write(json.dumps(example, ensure_ascii=False) + "\n")
     return paths

@@ -8,6 +8,7 @@ import sys
 from ..cli import add_io_arguments, finite_float, positive_int, texts_from_args, write_jsonl
 from ..data import read_text_lines
 from ..errors import PlmRecipesError
+from ..files import atomic_write
 
 
 def predict(args: argparse.Namespace) -> None:
@@ -38,7 +39,8 @@ def embed(args: argparse.Namespace) -> None:
                               "use a bi-encoder (matching_dssm or matching_sentence_transformer)")
     embeddings = matcher.encode(texts) if args.normalize else matcher.model.encode(
         texts, batch_size=args.batch_size, convert_to_numpy=True, show_progress_bar=False)
-    np.save(args.output, embeddings.astype(np.float32), allow_pickle=False)
+    with atomic_write(args.output, "wb") as f:  # exactly --output (np.save given a name would add .npy to it)
+        np.save(f, embeddings.astype(np.float32), allow_pickle=False)
     print(f"wrote {embeddings.shape[0]} x {embeddings.shape[1]} embeddings to {args.output}", file=sys.stderr)
 
 

@@ -4,12 +4,12 @@ each line of a file, for data augmentation)."""
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from ..cli import positive_int, write_jsonl
 from ..data import read_text_lines
 from ..errors import PlmRecipesError
+from ..files import atomic_write
 
 
 def predict_qa(args: argparse.Namespace) -> None:
@@ -59,8 +59,7 @@ def augment_fill(args: argparse.Namespace) -> None:
     texts = read_text_lines(args.input)  # --output was checked writable before the work (plm_recipes.cli.main)
     filler = MaskFiller(args.model, device=args.device)
     written = 0
-    temporary = args.output + ".partial"
-    with open(temporary, "w", encoding="utf-8") as f:  # renamed into place when complete
+    with atomic_write(args.output) as f:  # renamed into place when complete: a failure leaves no half file
         for i, text in enumerate(texts):
             variants = filler.augment(text, n=args.n, seed=args.seed + i)
             for variant in variants:
@@ -68,7 +67,6 @@ def augment_fill(args: argparse.Namespace) -> None:
             written += len(variants)
             if args.keep_original:
                 f.write(text + "\n")
-    os.replace(temporary, args.output)
     print(f"wrote {written} variants of {len(texts)} texts to {args.output}", file=sys.stderr)
 
 

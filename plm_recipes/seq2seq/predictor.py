@@ -128,14 +128,16 @@ class MaskFiller(_Seq2SeqPredictor):
     def augment(self, text: str, n: int = 4, *, seed: int = 0, attempts: int = 4, noise_density: float = 0.15,
                 mean_span_length: float = 3.0) -> list[str]:
         """Up to ``n`` variants of ``text``, each distinct from the others and from ``text``: random spans are
-        masked (as in training) and filled by sampling, up to ``attempts`` rounds."""
+        masked (as in training) and filled by sampling, up to ``attempts`` rounds. A text that already holds
+        ``[MASK]`` says where to fill: those masks are filled, and nothing else is masked (masking spans of our own
+        could cut a ``[MASK]`` in half)."""
         rng = random.Random(seed)
+        marked = MASK in text
         variants: list[str] = []
         for _ in range(attempts):
-            if len(variants) >= n or len(text) < 2:
+            if len(variants) >= n or (len(text) < 2 and not marked):
                 break
-            example = mask_spans(text, [MASK] * 50, rng, noise_density, mean_span_length)
-            masked = example.source
+            masked = text if marked else mask_spans(text, [MASK] * 50, rng, noise_density, mean_span_length).source
             for candidate in self.fill(masked, num_return_sequences=n, do_sample=True):
                 if candidate != text and candidate not in variants:
                     variants.append(candidate)
