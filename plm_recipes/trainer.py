@@ -38,6 +38,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from .args import RunConfig
 from .callbacks import CompactProgressCallback, ProgressLogCallback, TrainingCurveCallback
 from .errors import ArgumentError, TrainingInterrupted
+from .locks import ProcessLock
 from .hub import push_folder
 from .modelcard import ModelCardInfo, render_model_card
 
@@ -352,34 +353,22 @@ class OutputDirLock:
     """Claims ``output_dir`` for one training run (on the main process), so that two live runs never write one
     folder, and refuses a folder that holds another run unless ``overwrite_output_dir`` or a resume is asked.
 
-    The lock is a file holding the process id, created exclusively and removed when the run ends; one left by a
-    process that no longer exists (killed) is taken over.
+    The lock is a :class:`~plm_recipes.locks.ProcessLock` (a file holding the process id, removed when the run
+    ends; one left by a process that no longer exists is taken over).
     """
 
     def __init__(self, args):
         self.args = args
-        self.path = os.path.join(args.output_dir, LOCK_NAME)
-        self.held = False
+        self.lock = ProcessLock(os.path.join(args.output_dir, LOCK_NAME), lambda owner: (
+            f"--output_dir {args.output_dir}: another run (process {owner}) is writing it; wait for it to finish or "
+            "choose another folder"))
 
     def __enter__(self) -> OutputDirLock:
         args = self.args
         if not args.should_save:  # replicas write nothing of their own
             return self
         os.makedirs(args.output_dir, exist_ok=True)
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
-                owner = _lock_owner(self.path)
-                if owner is not None:
-                    raise ArgumentError(f"--output_dir {args.output_dir}: another run (process {owner}) is writing "
-                                        "it; wait for it to finish or choose another folder") from None
-                os.remove(self.path)  # left by a process that is gone
-                continue
-            with os.fdopen(fd, "w") as f:
-                f.write(str(os.getpid()))
-            self.held = True
-            break
+        self.lock.acquire()
         resuming = bool(getattr(args, "resume_from_checkpoint", None))
         if not resuming and not getattr(args, "overwrite_output_dir", False):
             found = [name for name in os.listdir(args.output_dir)
@@ -393,30 +382,7 @@ class OutputDirLock:
         return self
 
     def __exit__(self, *exc) -> None:
-        if self.held:
-            try:
-                os.remove(self.path)
-            except OSError:
-                pass
-            self.held = False
-
-
-def _lock_owner(path: str) -> int | None:
-    """The process id in a lock file when that process is alive, else ``None``."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            pid = int(f.read().strip() or 0)
-    except (OSError, ValueError):
-        return None
-    if pid <= 0:
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        return pid
-    return pid
+        self.lock.release()
 
 
 def train_and_report(trainer: Trainer, num_samples: int) -> dict[str, float]:
