@@ -211,6 +211,11 @@ class RecipeSettings:
             "refused (--resume_from_checkpoint continues the run there instead)."
         },
     )
+    license: str | None = field(
+        default=None,
+        metadata={"help": "The model's license, as a Hub license id (apache-2.0, mit, cc-by-4.0, other, ...), written "
+                  "into its model card; check the base model's and the data's licenses."},
+    )
 
     def __post_init__(self):
         self.freeze_layers = self.freeze_layers or 0  # `freeze_layers: null` in a config file

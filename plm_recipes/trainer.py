@@ -202,7 +202,8 @@ class RecipeTrainerMixin:
         tags = [tags] if isinstance(tags, str) else list(tags or [])
         card = render_model_card(
             self.model_card_info, model_name=name, hyperparameters=_hyperparameters(self), tags=tags,
-            license=kwargs.get("license"), settings=self.run_config.card_settings() if self.run_config else None,
+            license=kwargs.get("license") or getattr(args, "license", None),
+            settings=self.run_config.card_settings() if self.run_config else None,
         )
         os.makedirs(args.output_dir, exist_ok=True)
         with open(os.path.join(args.output_dir, "README.md"), "w", encoding="utf-8") as f:

@@ -83,7 +83,7 @@ USAGE = """\
 from plm_recipes.prompting.predictor import PromptClassifier
 
 classifier = PromptClassifier("{model}")
-classifier.predict(["房间干净，早餐也不错"])  # [{{'label': ..., 'score': ..., 'scores': {{...}}}}]
+classifier.predict(["房间干净，早餐也不错"])  # [{'label': ..., 'score': ..., 'scores': {...}}]
 ```
 
 or from the command line: `plm-recipes predict pet --model {model} --text "房间干净，早餐也不错"`
@@ -175,6 +175,7 @@ def main(
     card = ModelCardInfo(
         recipe=recipe,
         pipeline_tag=None,  # no Hub pipeline runs a PromptLMModel
+        task_type="text-classification",
         base_model=model_args.model_name_or_path,
         data_files=files,
         num_examples={split: len(ds) for split, ds in datasets.items()},

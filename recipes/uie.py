@@ -152,7 +152,7 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
 
     # --- trainer -------------------------------------------------------------------------------------
     card = ModelCardInfo(
-        recipe="uie", pipeline_tag=None, base_model=model_args.model_name_or_path,
+        recipe="uie", pipeline_tag=None, task_type="token-classification", base_model=model_args.model_name_or_path,
         config_name=model_args.config_name, data_files=files,
         num_examples={split: len(e) for split, e in examples.items()}, usage=USAGE,
     )

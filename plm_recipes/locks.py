@@ -1,0 +1,80 @@
+"""One process at a time on a file or folder: a lock file holding the process id.
+
+The training recipes claim their output folder with it (:class:`~plm_recipes.trainer.OutputDirLock`) and the
+labeler its ``--output`` (:class:`~plm_recipes.rlhf.labeling.LabelingSession`), so that two live processes never
+write one place. The lock file is created exclusively and removed on release; one left by a process that no longer
+exists (killed with ``kill -9``, a crashed machine) is taken over.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from .errors import ArgumentError
+
+
+class ProcessLock:
+    """Holds ``path`` (the lock file) for this process.
+
+    Args:
+        path: the lock file.
+        busy: the one-line error when a live process holds the lock, from that process's id.
+    """
+
+    def __init__(self, path: str | os.PathLike, busy: Callable[[int], str]):
+        self.path = os.fspath(path)
+        self.busy = busy
+        self.held = False
+
+    def acquire(self) -> ProcessLock:
+        """Take the lock, or raise an :class:`ArgumentError` with ``busy(pid)`` when a live process has it."""
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                owner = lock_owner(self.path)
+                if owner is not None:
+                    raise ArgumentError(self.busy(owner)) from None
+                try:
+                    os.remove(self.path)  # left by a process that is gone
+                except FileNotFoundError:
+                    pass  # another process took it over first: try again, and find its id there
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write(str(os.getpid()))
+            self.held = True
+            return self
+        raise ArgumentError(self.busy(lock_owner(self.path) or 0))
+
+    def release(self) -> None:
+        if self.held:
+            try:
+                os.remove(self.path)
+            except OSError:
+                pass
+            self.held = False
+
+    def __enter__(self) -> ProcessLock:
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def lock_owner(path: str | os.PathLike) -> int | None:
+    """The process id in a lock file when that process is alive, else ``None``."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            pid = int(f.read().strip() or 0)
+    except (OSError, ValueError):
+        return None
+    if pid <= 0:
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid
+    return pid
