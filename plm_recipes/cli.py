@@ -138,6 +138,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             raise
         print(f"error: {e}", file=sys.stderr)
         sys.exit(e.exit_code)
+    except KeyboardInterrupt:  # Ctrl-C while a model loads or predicts: nothing was written yet
+        if debug:
+            raise
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
     except OSError as e:
         if debug or e.filename is None:
             raise

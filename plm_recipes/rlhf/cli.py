@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 
 from ..cli import add_io_arguments, finite_float, positive_int, texts_from_args, write_jsonl
 from ..data import read_text_lines
@@ -40,6 +41,7 @@ def generate_command(args: argparse.Namespace) -> None:
 
     from .policy import generate, load_policy
 
+    check_sampling(args, sampling=not args.greedy)
     prompts = prompts_from_args(args)
     model, tokenizer = load_policy(args.model)
     model.to(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -58,12 +60,41 @@ def generate_command(args: argparse.Namespace) -> None:
 def label_command(args: argparse.Namespace) -> None:
     from .labeling import LabelingSession, ModelGenerator
 
+    check_sampling(args)
     prompts = read_text_lines(args.prompts)
-    generator = ModelGenerator(args.model, max_new_tokens=args.max_new_tokens, temperature=args.temperature,
-                               seed=args.seed, device=args.device)
     session = LabelingSession(args.output, mode=args.mode, num_generations=args.num_generations,
-                              min_score=args.min_score, max_score=args.max_score)
-    session.run(prompts, generator)
+                              min_score=args.min_score, max_score=args.max_score,
+                              resume_command=label_command_line(args))
+    with session:  # --output is locked before the model loads: a second session on it stops here
+        generator = ModelGenerator(args.model, max_new_tokens=args.max_new_tokens, temperature=args.temperature,
+                                   seed=args.seed, device=args.device)
+        session.run(prompts, generator)
+
+
+def label_command_line(args: argparse.Namespace) -> str:
+    """The ``plm-recipes label reward`` command of ``args``, to show how to go on after Ctrl-C."""
+    options = ["model", "prompts", "output", "mode", "num_generations", "min_score", "max_score", "max_new_tokens",
+               "temperature", "seed", "device"]
+    words = ["plm-recipes", "label", "reward"]
+    for name in options:
+        value = getattr(args, name, None)
+        if value is not None:
+            words += [f"--{name}", f"{value:g}" if isinstance(value, float) else str(value)]
+    return shlex.join(words)
+
+
+def check_sampling(args: argparse.Namespace, sampling: bool = True) -> None:
+    """Refuse sampling settings that cannot sample, before any model loads: a temperature of 0 or below (greedy
+    decoding is ``--greedy``), a ``--top_p`` outside (0, 1]."""
+    if not sampling:
+        return
+    if args.temperature <= 0:
+        greedy = "; for greedy decoding pass --greedy" if hasattr(args, "greedy") else ""
+        raise PlmRecipesError(f"--temperature {args.temperature:g}: sampling needs a temperature above 0{greedy}")
+    top_p = getattr(args, "top_p", 1.0)
+    if not 0 < top_p <= 1:
+        raise PlmRecipesError(f"--top_p {top_p:g}: expected a probability above 0 and at most 1 (1 keeps every "
+                              "token)")
 
 
 def add_generation_arguments(parser: argparse.ArgumentParser) -> None:

@@ -10,7 +10,10 @@ a crash or a killed process loses nothing, and a rerun of the same command resum
   about the same texts, not new samples) and the prompts and generations skipped.
 
 At each question ``s`` skips and ``q`` quits; anything else that is not a valid answer is explained and asked
-again (the session goes on after a typo).
+again (the session goes on after a typo). Ctrl-C ends the session as ``q`` does, in one line saying how many answers
+were written and the command that goes on. One session at a time labels an ``--output``: it is locked
+(``<output>.lock``, :class:`~plm_recipes.locks.ProcessLock`) while the session runs, and a lock left by a killed
+session is taken over.
 """
 
 from __future__ import annotations
@@ -21,12 +24,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ..errors import DataFormatError, PlmRecipesError
+from ..locks import ProcessLock
 
 SKIP, QUIT = "s", "q"
 
 
 class QuitLabeling(Exception):
     """The person typed ``q`` (or the input ended)."""
+
+
+class LabelingInterrupted(PlmRecipesError):
+    """Ctrl-C during a labeling session; the message says what was written and how to go on."""
+
+    exit_code = 130
 
 
 @dataclass
@@ -72,11 +82,15 @@ class LabelingSession:
         min_score, max_score: the accepted range of a score.
         ask: how to read an answer (``input`` by default; tests pass scripted answers).
         say: how to show text (``print`` by default).
+        resume_command: the command that goes on after Ctrl-C, shown then (default: "the same command").
+
+    :meth:`run` locks ``output`` for the session; ``with session:`` takes the lock earlier (before a model loads,
+    say) and reads the files again under it.
     """
 
     def __init__(self, output: str | os.PathLike, mode: str = "score", num_generations: int = 4,
                  min_score: float = 0.0, max_score: float = 10.0, ask: Callable[[str], str] | None = None,
-                 say: Callable[[str], None] | None = None):
+                 say: Callable[[str], None] | None = None, resume_command: str | None = None):
         if mode not in ("score", "rank"):
             raise PlmRecipesError(f"mode {mode!r}: expected 'score' or 'rank'")
         if mode == "rank" and num_generations < 2:
@@ -89,7 +103,20 @@ class LabelingSession:
         self.min_score, self.max_score = min_score, max_score
         self.ask = ask or (lambda question: input(question))  # looked up when asked (tests replace input)
         self.say = say or (lambda text: print(text, flush=True))
+        self.resume_command = resume_command
+        self.written = 0  # answers written to ``output`` by this session
+        self.lock = ProcessLock(self.output + ".lock", lambda owner: (
+            f"--output {self.output}: another labeling session (process {owner}) is writing it; finish that one "
+            "first, or choose another --output"))
         self.states = self._read_states()
+
+    def __enter__(self) -> LabelingSession:
+        self.lock.acquire()
+        self.states = self._read_states()  # what a session that ended before the lock was taken wrote
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.lock.release()
 
     # --- the files ----------------------------------------------------------------------------------------
 
@@ -115,6 +142,8 @@ class LabelingSession:
             f.write((("\n" if cut else "") + json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
             f.flush()
             os.fsync(f.fileno())
+        if path == self.output:
+            self.written += 1
 
     # --- the session --------------------------------------------------------------------------------------
 
@@ -132,12 +161,17 @@ class LabelingSession:
             len(state.answered) >= len(state.completions)
 
     def run(self, prompts: Sequence[str], generate: Callable[[str, int], list[str]]) -> int:
-        """Label every pending prompt; returns how many answers were written. Stops at ``q`` or the end of input."""
+        """Label every pending prompt, under the lock of ``output``; returns how many answers were written. Stops
+        at ``q`` or the end of input; Ctrl-C raises :class:`LabelingInterrupted`, whose message says the same."""
+        if not self.lock.held:
+            with self:
+                return self.run(prompts, generate)
         todo = self.pending(prompts)
         done = len(prompts) - len(todo)
         self.say(f"{len(prompts)} prompts, {done} done already; {len(todo)} to go. Answers go to {self.output} "
                  f"as you type them. s: skip, q: quit.")
-        written = 0
+        self.written = 0
+        go_on = f"to go on: {self.resume_command}" if self.resume_command else "run the same command to go on"
         try:
             for i, prompt in enumerate(todo, start=done + 1):
                 state = self.states.setdefault(prompt, PromptState())
@@ -145,12 +179,18 @@ class LabelingSession:
                     state.completions = list(generate(prompt, self.num_generations))
                     self._append(self.session_path, {"prompt": prompt, "completions": state.completions})
                 self.say(f"\n[{i}/{len(prompts)}] {prompt}")
-                written += self._score(prompt, state) if self.mode == "score" else self._rank(prompt, state)
+                if self.mode == "score":
+                    self._score(prompt, state)
+                else:
+                    self._rank(prompt, state)
         except QuitLabeling:
-            self.say(f"Stopped. {written} answers written to {self.output}; run the same command to go on.")
-            return written
-        self.say(f"All {len(prompts)} prompts done. {written} answers written to {self.output}.")
-        return written
+            self.say(f"Stopped. {self.written} answers written to {self.output}; {go_on}.")
+            return self.written
+        except KeyboardInterrupt:
+            raise LabelingInterrupted(f"labeling interrupted: {self.written} answers written to {self.output} "
+                                      f"(every answer typed before Ctrl-C); {go_on}") from None
+        self.say(f"All {len(prompts)} prompts done. {self.written} answers written to {self.output}.")
+        return self.written
 
     def _read(self, question: str) -> str:
         try:
@@ -161,8 +201,7 @@ class LabelingSession:
             raise QuitLabeling
         return answer
 
-    def _score(self, prompt: str, state: PromptState) -> int:
-        written = 0
+    def _score(self, prompt: str, state: PromptState) -> None:
         for index, completion in enumerate(state.completions):
             if index in state.answered:
                 continue
@@ -178,12 +217,10 @@ class LabelingSession:
                     continue
                 self._append(self.output, {"prompt": prompt, "completion": completion, "score": score,
                                            "index": index})
-                written += 1
                 break
             state.answered.add(index)
-        return written
 
-    def _rank(self, prompt: str, state: PromptState) -> int:
+    def _rank(self, prompt: str, state: PromptState) -> None:
         completions = state.completions
         for index, completion in enumerate(completions):
             self.say(f"  ({index + 1}) {_one_line(prompt + completion)}")
@@ -194,7 +231,7 @@ class LabelingSession:
             if answer.lower() == SKIP:
                 self._append(self.session_path, {"prompt": prompt, "skipped_prompt": True})
                 state.done = True
-                return 0
+                return
             order = parse_ranking(answer, n)
             if isinstance(order, str):
                 self.say(f"  {order}")
@@ -204,10 +241,10 @@ class LabelingSession:
                 self.say("  two generations are the same text; their order says nothing: skipping the prompt")
                 self._append(self.session_path, {"prompt": prompt, "skipped_prompt": True, "reason": "duplicates"})
                 state.done = True
-                return 0
+                return
             self._append(self.output, {"prompt": prompt, "ranking": ranking})
             state.done = True
-            return 1
+            return
 
 
 def _one_line(text: str) -> str:

@@ -1,6 +1,6 @@
 """The terminal labeler: scripted answers (a typo, a skip, a quit), every score on disk before the next question,
 a killed session that loses nothing, a rerun that resumes on the same generations, and the ranking mode whose file
-the reward model recipe reads."""
+the reward model recipe reads; one session at a time on a file, and Ctrl-C in one line."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 from helpers import ROOT
 
 from plm_recipes import cli
+from plm_recipes.errors import PlmRecipesError
 from plm_recipes.rlhf import read_rank_lists
 from plm_recipes.rlhf.labeling import LabelingSession
 
@@ -88,6 +90,27 @@ def test_ranking_mode_writes_rank_lists_the_reward_model_reads(tmp_path):
         ("物流第1个续写3", "物流第2个续写3", "物流第0个续写3")]
 
 
+QUESTION = "(s: skip, q: quit): "
+
+
+def read_until(stream, marker: str, count: int, timeout: float = 120) -> str:
+    """Read the subprocess's stdout until ``marker`` has been printed ``count`` times (``input()`` prints its
+    question without a line break when stdin is a pipe): the readiness signal, no sleeps."""
+    import selectors
+
+    seen, selector = "", selectors.DefaultSelector()
+    selector.register(stream, selectors.EVENT_READ)
+    deadline = time.monotonic() + timeout
+    while seen.count(marker) < count:
+        if not selector.select(max(0.0, deadline - time.monotonic())):
+            raise AssertionError(f"no {count}th {marker!r} in {timeout}s; the output so far: {seen[-2000:]}")
+        chunk = os.read(stream.fileno(), 4096).decode("utf-8", errors="replace")
+        if not chunk:
+            raise AssertionError(f"the session ended early; its output: {seen[-2000:]}")
+        seen += chunk
+    return seen
+
+
 def test_a_killed_session_keeps_every_score_and_resumes_on_the_same_generations(causal_lm, tmp_path, monkeypatch,
                                                                                 capsys):
     prompts = tmp_path / "prompts.tsv"
@@ -96,28 +119,101 @@ def test_a_killed_session_keeps_every_score_and_resumes_on_the_same_generations(
     command = [sys.executable, "-m", "plm_recipes.cli", "label", "reward", "--model", str(causal_lm),
                "--prompts", str(prompts), "--output", str(out), "--num_generations", "2", "--max_new_tokens", "4",
                "--device", "cpu"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            cwd=ROOT, env=env, text=True)
-    proc.stdin.write("9\nnine\n4\n6\n")  # prompt 1: 9, a typo, 4; prompt 2: 6 ... then the process is killed
-    proc.stdin.flush()
-    deadline = time.time() + 60
-    while time.time() < deadline and (not out.exists() or len(lines(out)) < 3):
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            cwd=ROOT, env=env)
+    try:
+        proc.stdin.write("9\nnine\n4\n6\n".encode())  # prompt 1: 9, a typo, 4; prompt 2: 6 ... then killed
+        proc.stdin.flush()
+        # 5 questions (9, the typo, asked again: 4, then 6): the 6th question means the 4 answers were handled
+        read_until(proc.stdout, QUESTION, 5)
+        assert (Path(str(out) + ".lock")).read_text() == str(proc.pid)  # the session holds its --output
+    finally:
+        proc.send_signal(signal.SIGKILL)  # no clean-up of any kind: the lock stays behind, from a dead process
+        proc.wait()
     scores = lines(out)
     assert [r["score"] for r in scores] == [9.0, 4.0, 6.0]
     shown = lines(Path(str(out) + ".session"))
     assert [r["prompt"] for r in shown] == PROMPTS[:2]
 
-    # restart (in this process): the second prompt's second generation is asked about, the text shown before
+    # restart (in this process): the stale lock is taken over; the second prompt's second generation is asked
+    # about, the text shown before
     monkeypatch.setattr("sys.stdin", io.StringIO("3\nq\n"))
     cli.main(command[3:])
-    assert "3 prompts, 1 done already" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "3 prompts, 1 done already" in printed and "Stopped. 1 answers written" in printed
     scores = lines(out)
     assert [r["score"] for r in scores] == [9.0, 4.0, 6.0, 3.0]
     assert scores[-1]["completion"] == shown[1]["completions"][1]
+    assert not Path(str(out) + ".lock").exists()  # released at the end
+
+
+def test_two_sessions_never_label_one_file(causal_lm, tmp_path, capsys, monkeypatch):
+    """A live session holds --output: a second one is refused before its model loads, in one line; the first one's
+    file is untouched. A lock left by a process that is gone is taken over (LabelingSession directly)."""
+    out = tmp_path / "scores.jsonl"
+    prompts = tmp_path / "prompts.tsv"
+    prompts.write_text("\n".join(PROMPTS) + "\n", encoding="utf-8")
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    loaded = []
+    monkeypatch.setattr("plm_recipes.rlhf.labeling.ModelGenerator.__init__", lambda self, *a, **k: loaded.append(1))
+    try:
+        Path(str(out) + ".lock").write_text(str(holder.pid))
+        for mode in ("score", "rank"):
+            with pytest.raises(SystemExit) as e:
+                cli.main(["label", "reward", "--model", str(causal_lm), "--prompts", str(prompts), "--output",
+                          str(out), "--mode", mode, "--num_generations", "2"])
+            err = capsys.readouterr().err
+            assert e.value.code == 2 and err.count("\n") == 1, err
+            assert f"another labeling session (process {holder.pid}) is writing it" in err
+        with pytest.raises(PlmRecipesError, match="another labeling session"):
+            LabelingSession(out, ask=lambda q: "q", say=lambda t: None).run(PROMPTS, fake_generate)
+        assert not loaded and not out.exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    fake_generate.calls = 0
+    script = Scripted(["5", "q"], out)
+    assert LabelingSession(out, num_generations=2, ask=script.ask, say=script.say).run(PROMPTS, fake_generate) == 1
+    assert not Path(str(out) + ".lock").exists()
+
+
+def test_ctrl_c_is_one_line_with_what_was_written_and_the_command_to_go_on(causal_lm, tmp_path, capsys,
+                                                                           monkeypatch):
+    out = tmp_path / "scores.jsonl"
+    prompts = tmp_path / "prompts.tsv"
+    prompts.write_text("\n".join(PROMPTS) + "\n", encoding="utf-8")
+    answers = iter(["7", "8", "2"])
+
+    def typed(question: str) -> str:
+        answer = next(answers, None)
+        if answer is None:
+            raise KeyboardInterrupt
+        return answer
+
+    monkeypatch.setattr("builtins.input", typed)
+    argv = ["label", "reward", "--model", str(causal_lm), "--prompts", str(prompts), "--output", str(out),
+            "--num_generations", "2", "--max_new_tokens", "4", "--device", "cpu"]
+    with pytest.raises(SystemExit) as e:
+        cli.main(argv)
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]  # a loading bar may come first
+    assert e.value.code == 130 and len(errors) == 1 and err.rstrip().endswith(errors[0]), err
+    assert "Traceback" not in err
+    assert f"labeling interrupted: 3 answers written to {out}" in err
+    assert f"to go on: plm-recipes label reward --model {causal_lm} --prompts {prompts} --output {out}" in err
+    assert len(lines(out)) == 3 and not Path(str(out) + ".lock").exists()
+
+
+def test_the_count_said_on_quit_is_the_count_written(tmp_path):
+    """``q`` in the middle of a prompt's generations: the scores of that prompt count too (score and rank modes)."""
+    for mode, answers, expected in (("score", ["1", "s", "2", "3", "q"], 3), ("rank", ["2 1", "q"], 1)):
+        fake_generate.calls = 0
+        out = tmp_path / f"{mode}.jsonl"
+        script = Scripted(answers, out)
+        session = LabelingSession(out, mode=mode, num_generations=2, ask=script.ask, say=script.say)
+        assert session.run(PROMPTS, fake_generate) == expected == len(lines(out))
+        assert f"Stopped. {expected} answers written to {out}" in script.shown[-1]
 
 
 def test_rloo_learns_from_scores_typed_at_the_terminal(causal_lm, tmp_path, monkeypatch, capsys):
