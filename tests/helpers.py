@@ -73,3 +73,13 @@ def build_tiny_t5(
     T5ForConditionalGeneration(config).save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
+
+
+def free_port() -> int:
+    """A TCP port no process listens on now (for torchrun's --master_port: a fixed one collides with another
+    test run on the same machine)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

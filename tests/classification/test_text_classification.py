@@ -10,7 +10,7 @@ import sys
 
 import pytest
 import torch
-from helpers import DATA, ROOT
+from helpers import DATA, ROOT, free_port
 import transformers
 from transformers import AutoModelForSequenceClassification, Trainer, pipeline
 
@@ -257,7 +257,7 @@ def test_push_to_hub_flags_reach_the_trainer(tiny_bert, tmp_path, recipe, monkey
 def test_two_processes_with_torchrun(tiny_bert, tmp_path):
     out = tmp_path / "ddp"
     proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29531",
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
          "recipes/text_classification.py",
          *base_args(tiny_bert, out, "--max_steps", "3", "--eval_strategy", "no", "--save_strategy", "no",
                     "--load_best_model_at_end", "false", "--per_device_train_batch_size", "4")],
