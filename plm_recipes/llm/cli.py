@@ -16,9 +16,12 @@ import argparse
 import json
 import sys
 
-from ..cli import positive_int, texts_from_args, write_jsonl
+from ..causal_lm import check_can_generate
+from ..cli import finite_float, positive_int, texts_from_args, write_jsonl
 from ..data import read_lines
 from ..errors import ArgumentError, DataFormatError
+
+CHAT_MODEL = "a chat model (a causal language model with a trained LM head and a chat template)"
 
 
 def load_backend(args: argparse.Namespace):
@@ -33,6 +36,7 @@ def load_backend(args: argparse.Namespace):
                              batch_size=args.batch_size, progress=progress)
     if not args.model:
         raise ArgumentError("pass --model (a model folder, a hub id or a LoRA adapter folder), or --backend openai")
+    check_can_generate(args.model, f"plm-recipes llm {args.llm_command}", needs=CHAT_MODEL)
     return TransformersBackend.from_pretrained(args.model, device=args.device, dtype=args.dtype,
                                                batch_size=args.batch_size, progress=progress)
 
@@ -120,12 +124,32 @@ def extract_command(args: argparse.Namespace) -> None:
 
 
 def serve_command(args: argparse.Namespace) -> None:
+    """Check the folder, take the port, then load the model: a wrong folder or a port in use costs no loading."""
     from .backends import TransformersBackend
-    from .server import serve
+    from .server import ModelServer, serve
 
-    backend = TransformersBackend.from_pretrained(args.model, device=args.device, dtype=args.dtype,
-                                                  batch_size=1, progress=False)
-    serve(backend, args.served_model or args.model, args.host, args.port)
+    check_can_generate(args.model, "plm-recipes llm serve", needs=CHAT_MODEL)
+    try:
+        server = ModelServer((args.host, args.port), None, args.served_model or args.model,
+                             request_timeout=args.request_timeout)
+    except OSError as e:
+        raise ArgumentError(f"cannot listen on {args.host}:{args.port} ({e.strerror or e}); is another server "
+                            "running there? Pick another --port (0: any free one).") from None
+    try:
+        server.backend = TransformersBackend.from_pretrained(args.model, device=args.device, dtype=args.dtype,
+                                                             batch_size=1, progress=False)
+    except BaseException:
+        server.server_close()
+        raise
+    serve(server)
+
+
+def _seconds(text: str) -> float:
+    """An argparse type: a number of seconds above 0."""
+    value = finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text!r}")
+    return value
 
 
 def _add_model_arguments(p: argparse.ArgumentParser) -> None:
@@ -199,7 +223,10 @@ def add_commands(commands: argparse._SubParsersAction, predict_tasks: argparse._
     s.add_argument("--model", required=True, help="A chat model folder, hub id or LoRA adapter folder.")
     s.add_argument("--served_model", help="The name clients use (default: --model).")
     s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--port", type=int, default=8000, help="The port (default 8000; 0: any free one, printed).")
+    s.add_argument("--request_timeout", type=_seconds, default=600.0,
+                   help="Seconds a request may wait for the model and generate (default 600); past it the "
+                        "answer is a 503 (busy) or 504 (too long).")
     s.add_argument("--device", default=None)
     s.add_argument("--dtype", default=None)
     s.set_defaults(func=serve_command, output=None)

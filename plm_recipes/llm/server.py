@@ -1,108 +1,141 @@
 """A small OpenAI-compatible HTTP server for a local chat model (``plm-recipes llm serve``), on the standard
-library's ``http.server``: enough for :class:`~plm_recipes.llm.backends.OpenAIBackend`, the tests and trying the
-HTTP path on a laptop. For real serving use vLLM, TGI or llama.cpp's server.
+library's ``http.server``: enough for the official ``openai`` client, :class:`~plm_recipes.llm.backends.OpenAIBackend`,
+the tests and trying the HTTP path on a laptop. For real serving use vLLM, TGI or llama.cpp's server.
 
-Endpoints (JSON in, JSON out; requests are served one at a time, the model being one):
+Endpoints (requests are answered one at a time, the model being one; :mod:`plm_recipes.llm.openai_api` lists the
+parameters read and those refused with a 400):
 
-- ``GET /v1/models``: the served model;
-- ``POST /v1/chat/completions``: ``{"messages", "max_tokens"}`` -> the greedy answer (``temperature`` and
-  sampling settings are ignored: answers are deterministic; ``chat_template_kwargs`` go to the template);
-- ``POST /v1/completions``: ``{"prompt": str | [str], "max_tokens", "echo", "logprobs"}``. With ``echo`` and
-  ``logprobs`` the answer carries the log-probability of every prompt token (``tokens``, ``token_logprobs`` with
-  ``None`` for the first, ``text_offset``), as vLLM returns them: what option scoring over HTTP reads.
+- ``GET /v1/models``, ``GET /v1/models/{id}``: the served model;
+- ``POST /v1/chat/completions``: answers to ``messages``, streamed as server-sent events with ``stream: true``;
+- ``POST /v1/completions``: continuations of ``prompt``; with ``echo`` and ``logprobs`` (and ``max_tokens: 0``) the
+  log-probability of every prompt token (``tokens``, ``token_logprobs`` with ``None`` for the first,
+  ``text_offset``), as vLLM returns them: what option scoring over HTTP reads.
+
+Every answer carries ``usage`` and a true ``finish_reason`` ("stop": an end token or a ``stop`` string; "length":
+``max_tokens`` reached). A prompt plus ``max_tokens`` beyond the model's context is a 400, as OpenAI answers it;
+a request that waits for the model or runs longer than ``request_timeout`` is a 503 / 504, so no request holds the
+model for ever. A model name other than the served one is a 404 (``model_not_found``).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import signal
+import sys
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import torch
 
 from ..errors import PlmRecipesError
-from .backends import TEMPLATE_KWARGS, TransformersBackend
+from .backends import TEMPLATE_KWARGS, TransformersBackend, render_chat
+from .decoding import Decoding, GenerationTimeout, Sampling
+from .openai_api import Job, RequestError, read_chat, read_completion
 
 logger = logging.getLogger(__name__)
 
 
-class _BadRequest(Exception):
-    pass
-
-
 class ModelServer(ThreadingHTTPServer):
     """``ModelServer((host, port), backend, name)``; ``serve_forever()`` serves until ``shutdown()``. Port 0 picks a
-    free port (``server.server_address[1]``)."""
+    free port (``server.server_address[1]``). The socket is bound at once, so ``backend`` may be set afterwards
+    (``llm serve`` binds before it loads the model: a port in use costs no loading).
+
+    Args:
+        request_timeout: the longest a request may wait for the model plus generate, in seconds.
+    """
 
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], backend: TransformersBackend, name: str):
+    def __init__(self, address: tuple[str, int], backend: TransformersBackend | None, name: str,
+                 request_timeout: float = 600.0):
         super().__init__(address, _Handler)
         self.backend = backend
         self.model_name = name
+        self.request_timeout = request_timeout
         self.lock = threading.Lock()
+        self.stopping = threading.Event()
 
     @property
     def base_url(self) -> str:
         host, port = self.server_address[:2]
         return f"http://{host}:{port}/v1"
 
-    # --- what the endpoints compute -------------------------------------------------------------------------
+    def check_model(self, body: dict) -> None:
+        """A 404 like OpenAI's for a model name other than the served one (none given: the served one)."""
+        name = body.get("model")
+        if name is not None and name != self.model_name:
+            raise RequestError(f"The model `{name}` does not exist; this server serves `{self.model_name}`.",
+                               "model", status=404, code="model_not_found")
 
-    def chat(self, body: dict) -> dict:
-        messages = body.get("messages")
-        if not isinstance(messages, list) or not messages or not all(
-                isinstance(m, dict) and isinstance(m.get("content"), str) for m in messages):
-            raise _BadRequest("'messages' must be a non-empty list of {role, content}")
-        max_tokens = _max_tokens(body, default=256)
-        kwargs = body.get("chat_template_kwargs") or {}
-        if kwargs and kwargs != TEMPLATE_KWARGS:
-            raise _BadRequest(f"this server renders chat templates with {TEMPLATE_KWARGS} only")
-        with self.lock:
-            answer = self.backend.generate([messages], max_tokens)[0] if max_tokens else ""
-        return {"id": f"chatcmpl-{time.time_ns()}", "object": "chat.completion", "created": int(time.time()),
-                "model": self.model_name,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": answer},
-                             "finish_reason": "stop"}]}
+    # --- from a job to token ids ------------------------------------------------------------------------------
 
-    def complete(self, body: dict) -> dict:
-        prompts = body.get("prompt")
-        prompts = [prompts] if isinstance(prompts, str) else prompts
-        if not isinstance(prompts, list) or not prompts or not all(isinstance(p, str) and p for p in prompts):
-            raise _BadRequest("'prompt' must be a non-empty string or list of strings")
-        max_tokens = _max_tokens(body, default=16)
-        echo, logprobs = bool(body.get("echo")), body.get("logprobs")
-        choices = []
-        with self.lock:
-            for index, prompt in enumerate(prompts):
-                text = self._continue(prompt, max_tokens) if max_tokens else ""
-                choice: dict[str, Any] = {"index": index, "text": (prompt if echo else "") + text,
-                                          "finish_reason": "length", "logprobs": None}
-                if echo and logprobs is not None:
-                    choice["logprobs"] = self._prompt_logprobs(prompt)
-                choices.append(choice)
-        return {"id": f"cmpl-{time.time_ns()}", "object": "text_completion", "created": int(time.time()),
-                "model": self.model_name, "choices": choices}
+    def prompt_ids(self, job: Job) -> list[list[int]]:
+        """Each prompt's token ids (a conversation through the chat template), its length checked against the
+        context with the answer's ``max_tokens``; ``job.max_tokens`` of None becomes what the context leaves."""
+        tok = self.backend.tokenizer
+        if job.chat:
+            if job.template_kwargs and job.template_kwargs != TEMPLATE_KWARGS:
+                raise RequestError(f"this server renders chat templates with {TEMPLATE_KWARGS} only",
+                                   "chat_template_kwargs")
+            texts = [render_chat(tok, messages) for messages in job.prompts]
+        else:
+            texts = job.prompts
+        ids = [tok(text, add_special_tokens=False)["input_ids"] for text in texts]
+        context, longest = self.backend.max_length, max(map(len, ids))
+        if job.max_tokens is None:
+            job.max_tokens = max(context - longest, 0)
+        if longest + job.max_tokens > context:
+            raise RequestError(
+                f"This model's maximum context length is {context} tokens. However, you requested "
+                f"{longest + job.max_tokens} tokens ({longest} in the {'messages' if job.chat else 'prompt'}, "
+                f"{job.max_tokens} in the completion). Please reduce the length of the "
+                f"{'messages' if job.chat else 'prompt'} or completion.", "max_tokens", code="context_length_exceeded")
+        return ids
+
+    def end_ids(self, job: Job) -> list[int]:
+        """Tokens that end an answer: the chat template's turn end (chat) and the end-of-sequence tokens."""
+        tok, config = self.backend.tokenizer, self.backend.model.generation_config
+        ends = [tok.eos_token_id, *([config.eos_token_id] if isinstance(config.eos_token_id, int)
+                                    else config.eos_token_id or [])]
+        if job.chat:
+            ends.append(tok.convert_tokens_to_ids(self.backend.turn_end))
+        return [e for e in ends if e is not None]
+
+    # --- answering --------------------------------------------------------------------------------------------
+
+    def acquire(self) -> float:
+        """Take the model; return the request's deadline. A 503 when it stays busy for ``request_timeout``."""
+        if not self.lock.acquire(timeout=self.request_timeout):
+            raise RequestError(f"the model stayed busy for {self.request_timeout:g} s (requests are answered one at "
+                               "a time); try again", status=503, code="server_busy")
+        return time.monotonic() + self.request_timeout
+
+    def decodings(self, job: Job, ids: list[list[int]], deadline: float) -> Iterator[tuple[int, Decoding]]:
+        """``(choice index, decoding)`` for each prompt's ``n`` answers, in OpenAI's order (prompt by prompt)."""
+        generator = None
+        if job.temperature > 0:
+            generator = torch.Generator(device=self.backend.device)
+            if job.seed is None:
+                generator.seed()  # a fresh random seed
+            else:
+                generator.manual_seed(job.seed)
+        sampling = Sampling(job.temperature, job.top_p, generator)
+        for p, prompt in enumerate(ids):
+            for j in range(job.n):
+                yield p * job.n + j, Decoding(self.backend.model, self.backend.tokenizer, prompt, job.max_tokens,
+                                              self.end_ids(job), job.stop, sampling, deadline,
+                                              self.stopping.is_set)
 
     @torch.no_grad()
-    def _continue(self, prompt: str, max_tokens: int) -> str:
-        tok, model = self.backend.tokenizer, self.backend.model
-        ids = tok(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"].to(self.backend.device)
-        out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_tokens,
-                             do_sample=False, pad_token_id=tok.pad_token_id)
-        return tok.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
-
-    @torch.no_grad()
-    def _prompt_logprobs(self, prompt: str) -> dict:
+    def prompt_logprobs(self, prompt: str) -> dict:
+        """``echo`` + ``logprobs``: the log-probability of every prompt token after the ones before it."""
         tok, model = self.backend.tokenizer, self.backend.model
         encoded = tok(prompt, add_special_tokens=False, return_offsets_mapping=True)
         ids = encoded["input_ids"]
-        if len(ids) > self.backend.max_length:
-            raise _BadRequest(f"the prompt is {len(ids)} tokens, beyond the model's context of "
-                              f"{self.backend.max_length}")
         logits = model(input_ids=torch.tensor([ids], device=self.backend.device)).logits[0].float()
         log_probs = torch.log_softmax(logits, dim=-1)
         values: list[float | None] = [None] + [log_probs[t - 1, ids[t]].item() for t in range(1, len(ids))]
@@ -110,17 +143,14 @@ class ModelServer(ThreadingHTTPServer):
                 "text_offset": [start for start, _ in encoded["offset_mapping"]], "top_logprobs": None}
 
 
-def _max_tokens(body: dict, default: int) -> int:
-    value = body.get("max_tokens", body.get("max_completion_tokens", default))
-    if value is None:
-        return default
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise _BadRequest("'max_tokens' must be a whole number >= 0")
-    return value
+def _usage(prompt_tokens: int, completion_tokens: int) -> dict:
+    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens}
 
 
 class _Handler(BaseHTTPRequestHandler):
     server: ModelServer
+    timeout = 60  # seconds a client may take to send its request (a stalled client holds no model)
 
     def log_message(self, format: str, *args) -> None:  # through logging, not stderr
         logger.info("%s - %s", self.address_string(), format % args)
@@ -133,44 +163,148 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _error(self, status: int, message: str) -> None:
-        self._send(status, {"error": {"message": message, "type": "invalid_request_error", "code": status}})
+    def _event(self, payload: dict | str) -> None:
+        data = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
+        self.wfile.write(f"data: {data}\n\n".encode("utf-8"))
+        self.wfile.flush()
 
     def do_GET(self) -> None:
-        if self.path.rstrip("/") == "/v1/models":
-            self._send(200, {"object": "list", "data": [{"id": self.server.model_name, "object": "model",
-                                                         "owned_by": "plm-recipes"}]})
+        path = self.path.rstrip("/")
+        model = {"id": self.server.model_name, "object": "model", "created": 0, "owned_by": "plm-recipes"}
+        if path == "/v1/models":
+            self._send(200, {"object": "list", "data": [model]})
+        elif path.startswith("/v1/models/"):
+            try:
+                self.server.check_model({"model": path[len("/v1/models/"):]})
+                self._send(200, model)
+            except RequestError as e:
+                self._send(e.status, e.to_dict())
         else:
-            self._error(404, f"no such endpoint: GET {self.path}")
+            self._send(404, RequestError(f"no such endpoint: GET {self.path}", status=404).to_dict())
 
     def do_POST(self) -> None:
-        routes = {"/v1/chat/completions": self.server.chat, "/v1/completions": self.server.complete}
-        route = routes.get(self.path.rstrip("/"))
-        if route is None:
-            self._error(404, f"no such endpoint: POST {self.path}")
-            return
+        readers = {"/v1/chat/completions": read_chat, "/v1/completions": read_completion}
+        read = readers.get(self.path.rstrip("/"))
         try:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = json.loads(self.rfile.read(length).decode("utf-8"))
+            if read is None:
+                raise RequestError(f"no such endpoint: POST {self.path}", status=404)
+            try:
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode("utf-8"))
+            except (ValueError, UnicodeDecodeError) as e:
+                raise RequestError(f"the request body is not JSON: {e}") from None
             if not isinstance(body, dict):
-                raise _BadRequest("the request body must be a JSON object")
-            self._send(200, route(body))
-        except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as e:
-            self._error(400, f"the request body is not JSON: {e}")
-        except (_BadRequest, PlmRecipesError) as e:  # PlmRecipesError: a prompt beyond the context
-            self._error(400, str(e))
+                raise RequestError("the request body must be a JSON object")
+            self.server.check_model(body)
+            job = read(body)
+            self._answer(job)
+        except RequestError as e:
+            self._send(e.status, e.to_dict())
+        except PlmRecipesError as e:  # a model without a chat template
+            self._send(400, RequestError(str(e)).to_dict())
+        except GenerationTimeout as e:
+            self._send(504, {"error": {"message": f"{e} (--request_timeout {self.server.request_timeout:g} s)",
+                                       "type": "timeout", "param": None, "code": "timeout"}})
         except Exception as e:  # the model failed: say so to the client, keep serving
             logger.exception("request failed")
-            self._error(500, f"{type(e).__name__}: {e}")
+            self._send(500, {"error": {"message": f"{type(e).__name__}: {e}", "type": "server_error",
+                                       "param": None, "code": None}})
+
+    def _answer(self, job: Job) -> None:
+        deadline = self.server.acquire()
+        try:  # the tokenizer too is used under the lock: a fast tokenizer is not safe to share between threads
+            ids = self.server.prompt_ids(job)
+            if job.stream:
+                self._stream(job, ids, deadline)
+            else:
+                self._send(200, self._complete(job, ids, deadline))
+        finally:
+            self.server.lock.release()
+
+    def _header(self, job: Job) -> dict:
+        return {"id": f"{'chatcmpl' if job.chat else 'cmpl'}-{time.time_ns()}",
+                "object": "chat.completion" if job.chat else "text_completion", "created": int(time.time()),
+                "model": self.server.model_name}
+
+    def _complete(self, job: Job, ids: list[list[int]], deadline: float) -> dict:
+        choices: list[dict[str, Any]] = []
+        completion_tokens = 0
+        for index, decoding in self.server.decodings(job, ids, deadline):
+            prompt = job.prompts[index // job.n]
+            if job.prompt_logprobs:  # echo with max_tokens 0: the prompt's log-probabilities
+                choices.append({"index": index, "text": prompt, "finish_reason": "length",
+                                "logprobs": self.server.prompt_logprobs(prompt)})
+                continue
+            text = "".join(decoding)
+            completion_tokens += decoding.completion_tokens
+            if job.chat:
+                choices.append({"index": index, "message": {"role": "assistant", "content": text},
+                                "finish_reason": decoding.finish_reason, "logprobs": None})
+            else:
+                choices.append({"index": index, "text": (prompt if job.echo else "") + text,
+                                "finish_reason": decoding.finish_reason, "logprobs": None})
+        return {**self._header(job), "choices": choices, "usage": _usage(sum(map(len, ids)), completion_tokens)}
+
+    def _stream(self, job: Job, ids: list[list[int]], deadline: float) -> None:
+        """Server-sent events: a chunk per piece of text, a last chunk per choice with its finish reason, then
+        (``stream_options.include_usage``) one with the usage, then ``data: [DONE]``."""
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.send_header("Cache-Control", "no-cache")
+        self.end_headers()
+        header = self._header(job)
+        header["object"] = "chat.completion.chunk" if job.chat else "text_completion"
+        extra = {"usage": None} if job.include_usage else {}
+
+        def chunk(index: int, text: str | None, finish_reason: str | None = None, first: bool = False) -> dict:
+            if job.chat:
+                delta = {} if text is None else {"content": text}
+                if first:
+                    delta["role"] = "assistant"
+                choice = {"index": index, "delta": delta, "finish_reason": finish_reason, "logprobs": None}
+            else:
+                choice = {"index": index, "text": text or "", "finish_reason": finish_reason, "logprobs": None}
+            return {**header, "choices": [choice], **extra}
+
+        completion_tokens = 0
+        try:
+            for index, decoding in self.server.decodings(job, ids, deadline):
+                first = job.prompts[index // job.n] if job.echo else ""
+                self._event(chunk(index, first, first=True))
+                for piece in decoding:
+                    self._event(chunk(index, piece))
+                completion_tokens += decoding.completion_tokens
+                self._event(chunk(index, None, decoding.finish_reason))
+        except (BrokenPipeError, ConnectionResetError):  # the client left: stop generating
+            logger.info("client disconnected during a stream")
+            return
+        except Exception as e:  # the status is sent: say it in the stream, as OpenAI's streamed errors are
+            if isinstance(e, GenerationTimeout):
+                error = {"message": f"{e} (--request_timeout {self.server.request_timeout:g} s)", "type": "timeout",
+                         "param": None, "code": "timeout"}
+            else:
+                logger.exception("request failed")
+                error = {"message": f"{type(e).__name__}: {e}", "type": "server_error", "param": None, "code": None}
+            self._event({"error": error})
+            return
+        if job.include_usage:
+            self._event({**header, "choices": [], "usage": _usage(sum(map(len, ids)), completion_tokens)})
+        self._event("[DONE]")
 
 
-def serve(backend: TransformersBackend, name: str, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Serve ``backend`` until interrupted."""
-    server = ModelServer((host, port), backend, name)
-    print(f"serving {name} at {server.base_url} (Ctrl-C stops)", flush=True)
+def serve(server: ModelServer) -> None:
+    """Serve until Ctrl-C (SIGINT) or SIGTERM, then stop: the request in progress is ended, the port freed."""
+    stop = threading.Event()
+    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+    thread = threading.Thread(target=server.serve_forever, name="llm-serve", daemon=True)
+    thread.start()
+    print(f"serving {server.model_name} at {server.base_url} (Ctrl-C stops)", flush=True)
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+        while not stop.wait(timeout=1.0):  # a wait the signal handler can end at once
+            pass
     finally:
+        server.stopping.set()
+        server.shutdown()
         server.server_close()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        print("stopped", file=sys.stderr, flush=True)
