@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import shlex
 
+from ..causal_lm import check_can_generate
 from ..cli import add_io_arguments, finite_float, positive_int, texts_from_args, write_jsonl
 from ..data import read_text_lines
 from ..errors import PlmRecipesError
@@ -43,6 +44,7 @@ def generate_command(args: argparse.Namespace) -> None:
 
     check_sampling(args, sampling=not args.greedy)
     prompts = prompts_from_args(args)
+    check_can_generate(args.model, "plm-recipes generate")
     model, tokenizer = load_policy(args.model)
     model.to(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     set_seed(args.seed)
@@ -62,6 +64,7 @@ def label_command(args: argparse.Namespace) -> None:
 
     check_sampling(args)
     prompts = read_text_lines(args.prompts)
+    check_can_generate(args.model, "plm-recipes label reward")
     session = LabelingSession(args.output, mode=args.mode, num_generations=args.num_generations,
                               min_score=args.min_score, max_score=args.max_score,
                               resume_command=label_command_line(args))
