@@ -41,6 +41,7 @@ from .errors import ArgumentError, TrainingInterrupted
 from .locks import ProcessLock
 from .hub import push_folder
 from .modelcard import ModelCardInfo, render_model_card
+from .sanity import ParameterWatch, check_checkpoint_files
 
 logger = logging.getLogger(__name__)
 
@@ -389,8 +390,11 @@ class OutputDirLock:
 def train_and_report(trainer: Trainer, num_samples: int) -> dict[str, float]:
     """Train (resuming from ``args.resume_from_checkpoint`` where the trainer's ``train`` takes it), save the model
     (the best checkpoint with ``load_best_model_at_end``), report the metrics and save the trainer state. The
-    output folder is claimed for the run (:class:`OutputDirLock`)."""
+    output folder is claimed for the run (:class:`OutputDirLock`); a damaged checkpoint to resume from is refused
+    before training, and a run that changed no trainable parameter is warned about (:mod:`plm_recipes.sanity`)."""
     with OutputDirLock(trainer.args):
+        check_checkpoint_files(getattr(trainer.args, "resume_from_checkpoint", None))
+        watch = ParameterWatch(trainer.model)
         try:
             if "resume_from_checkpoint" in inspect.signature(trainer.train).parameters:
                 result = trainer.train(resume_from_checkpoint=trainer.args.resume_from_checkpoint)
@@ -399,6 +403,8 @@ def train_and_report(trainer: Trainer, num_samples: int) -> dict[str, float]:
         except KeyboardInterrupt:
             raise TrainingInterrupted(_interrupted_message(trainer)) from None
         trainer.save_model()
+        if trainer.is_world_process_zero():
+            watch.warn_if_unchanged(trainer.state.global_step)
         metrics = {**(getattr(result, "metrics", None) or {}), "train_samples": num_samples}
         report(trainer, "train", metrics)
         trainer.save_state()
