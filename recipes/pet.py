@@ -58,6 +58,7 @@ from plm_recipes.prompting import (
     read_prompt_examples,
 )
 from plm_recipes.prompting.arguments import PromptDataArguments, PromptTrainingConfig
+from plm_recipes.prompting.data import check_prompt_examples
 from plm_recipes.prompting.trainer import PromptTrainer
 from plm_recipes.utils import run_cli, setup_logging, write_label_predictions
 
@@ -129,6 +130,19 @@ def main(
     elif not data_args.verbalizer_file:
         raise ArgumentError("--verbalizer_file is needed: label<TAB>word,word lines, the words for each label")
     template = Template(template)
+    if training_args.freeze_backbone and not template.num_soft_tokens:
+        raise ArgumentError("--freeze_backbone trains only the learned prompt vectors, and the template "
+                            f"{template.template!r} has none: add {{soft:N}}")
+
+    # --- data: read and checked against the template before the model loads ---------------------------
+    limits = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples,
+              "test": data_args.max_predict_samples}
+    records = {split: read_prompt_examples(path, verbalizer.labels, columns=data_args.columns(),
+                                           require_labels=split != "test")[: limits[split]]
+               for split, path in files.items()}
+    for split, split_records in records.items():
+        check_prompt_examples(split_records, template, training=split == "train" and training_args.do_train)
+
     tokenizer = load_tokenizer(model_args)
     if trained:
         model = from_pretrained(PromptLMModel, model_args.model_name_or_path, "model", **hub)
@@ -146,21 +160,14 @@ def main(
     config = model.config
     config.max_seq_length = capped_max_seq_length(data_args.max_seq_length, tokenizer, config.backbone)
     if training_args.freeze_backbone:
-        if model.prompt_encoder is None:
-            raise ArgumentError("--freeze_backbone trains only the learned prompt vectors, and the template "
-                                f"{template.template!r} has none: add {{soft:N}}")
         model.backbone.requires_grad_(False)
     logger.info("%s LM, %d labels (%d label words, a blank of %d tokens), %d learned prompt vectors",
                 config.lm_type, len(verbalizer), len(verbalizer.words), config.blank_length, template.num_soft_tokens)
 
     # --- data: each text written into the template ---------------------------------------------------
-    limits = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples,
-              "test": data_args.max_predict_samples}
     label_map = LabelMap(verbalizer.labels)
-    records, datasets = {}, {}
-    for split, path in files.items():
-        records[split] = read_prompt_examples(path, verbalizer.labels, columns=data_args.columns(),
-                                              require_labels=split != "test")[: limits[split]]
+    datasets = {}
+    for split in records:
         columns = encode_prompts(records[split], template, tokenizer, lm_type=config.lm_type,
                                  blank_length=config.blank_length, max_length=config.max_seq_length,
                                  label_map=label_map)

@@ -47,6 +47,7 @@ from plm_recipes.data import LabelMap, read_records, records_to_dataset
 from plm_recipes.loading import capped_max_seq_length, load_config, load_model, load_tokenizer
 from plm_recipes.metrics import ClassificationReport
 from plm_recipes.modelcard import ModelCardInfo
+from plm_recipes.sanity import require_distinct
 from plm_recipes.trainer import RecipeTrainer
 from plm_recipes.utils import run_cli, setup_logging, write_label_predictions
 
@@ -89,6 +90,9 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
         split: read_records(path, ("label", "text"), columns=columns, optional=("label",) if split == "test" else ())
         for split, path in files.items()
     }
+    if training_args.do_train and "train" in records:
+        require_distinct((r["label"] for r in records["train"]), files["train"], "label",
+                         "a classifier learns to tell classes apart")
     config = None
     if data_args.label_mapping_file:
         label_map = LabelMap.from_file(data_args.label_mapping_file)

@@ -55,7 +55,7 @@ from plm_recipes.extraction import (
     read_uie_examples,
     span_f1,
 )
-from plm_recipes.extraction.data import log_encoding
+from plm_recipes.extraction.data import log_encoding, require_spans
 from plm_recipes.loading import capped_max_seq_length, from_pretrained, load_config, load_or_explain, load_tokenizer
 from plm_recipes.modelcard import ModelCardInfo
 from plm_recipes.trainer import RecipeTrainer
@@ -98,6 +98,8 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     limits = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples,
               "test": data_args.max_predict_samples}
     examples = {split: read_uie_examples(path)[: limits[split]] for split, path in files.items()}
+    if training_args.do_train and "train" in examples:
+        require_spans(examples["train"], files["train"])
 
     # --- model: a UIE model to continue, or a new one over an encoder (or from scratch) ----------------
     train_texts = ([text for e in examples["train"] for text in (e.prompt, e.content)]

@@ -173,3 +173,86 @@ def test_ctrl_c_stops_cleanly_and_names_the_checkpoint_to_resume_from(tiny_bert,
     assert not (out / ".plm-recipes.lock").exists()  # the folder is free again
     run_recipe([*argv, "--resume_from_checkpoint", str(checkpoint)], monkeypatch)  # ... and the advice works
     assert (out / "model.safetensors").is_file()
+
+
+# --- data that cannot train the objective: refused in one line naming the file, before the model loads ---------
+# (--model_name_or_path names a folder that does not exist: had the model been loaded first, the error would be
+# about it.)
+
+MISSING_MODEL = "no-such-model-folder"
+QUICK = ["--do_train", "--max_steps", "1", "--use_cpu", "--eval_strategy", "no", "--save_strategy", "no",
+         "--load_best_model_at_end", "false", "--log_level", "error"]
+
+
+def _lines(tmp, name, lines):
+    path = tmp / name
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return str(path)
+
+
+CANNOT_LEARN_CASES = {
+    "simcse: copies of one sentence": (
+        "simcse", lambda tmp: ["--train_file", _lines(tmp, "one.txt", ["同一句话"] * 3)],
+        "one.txt: 1 distinct sentence ('同一句话'); SimCSE learns by telling each sentence from the other sentences"),
+    "simcse: a batch of one sentence": (
+        "simcse", lambda tmp: ["--train_file", str(DATA / "sentence_embedding" / "sentences.txt"),
+                               "--per_device_train_batch_size", "1"],
+        "--per_device_train_batch_size 1: SimCSE's negatives are the other sentences of the batch"),
+    "text classification: one class": (
+        "text_classification", lambda tmp: ["--train_file", _lines(tmp, "one.txt", ["好评\t很好", "好评\t不错"])],
+        "one.txt: 1 distinct label ('好评'); a classifier learns to tell classes apart, so training needs at least 2"),
+    "text classification: one class of a label mapping": (
+        "text_classification", lambda tmp: ["--train_file", _lines(tmp, "one.txt", ["0\t很好", "0\t不错"]),
+                                            "--label_mapping_file", str(TC / "label_mapping.txt")],
+        "one.txt: 1 distinct label ('0')"),
+    "matching (dssm): one label value": (
+        "matching_dssm", lambda tmp: ["--train_file", _lines(tmp, "ones.txt", ["手机\t屏幕很清楚\t1", "水果\t很甜\t1"])],
+        "ones.txt: 1 distinct label value (1); a matching model learns to tell matching pairs from the others"),
+    "matching (pointwise): one label value": (
+        "matching_pointwise", lambda tmp: ["--train_file", _lines(tmp, "zeros.txt", ["手机\t很甜\t0", "水果\t屏幕\t0"])],
+        "zeros.txt: 1 distinct label value"),
+    "matching (sentence-transformer): one label value": (
+        "matching_sentence_transformer",
+        lambda tmp: ["--train_file", _lines(tmp, "ones.txt", ["手机\t屏幕很清楚\t1", "水果\t很甜\t1"])],
+        "ones.txt: 1 distinct label value"),
+    "reward model: a rank list of one text": (
+        "reward_model", lambda tmp: ["--train_file", _lines(tmp, "lists.tsv", ["很好看\t还行", "只有一个"])],
+        "lists.tsv, line 2: a rank list needs at least 2 texts (best first), found 1"),
+    "uie: no example with a span": (
+        "uie", lambda tmp: ["--train_file", _lines(tmp, "empty.txt", [
+            '{"content": "王小明毕业了", "result_list": [], "prompt": "地点"}',
+            '{"content": "赵敏去了上海", "result_list": [], "prompt": "时间"}'])],
+        "empty.txt: none of the 2 examples has a span to extract"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CANNOT_LEARN_CASES))
+def test_data_that_cannot_train_is_refused_before_the_model_loads(case, tmp_path, capsys, monkeypatch):
+    recipe, extra, message = CANNOT_LEARN_CASES[case]
+    monkeypatch.setattr(sys, "argv", [f"{recipe}.py"])
+    argv = ["--model_name_or_path", MISSING_MODEL, "--output_dir", str(tmp_path / "out"), *QUICK, *extra(tmp_path)]
+    with pytest.raises(SystemExit) as e:
+        run_cli(lambda: load_recipe(recipe).main(argv))
+    line = one_line_error(capsys, 2, e)
+    assert message in line and MISSING_MODEL not in line, line
+    assert not (tmp_path / "out").exists()  # nothing was started
+
+
+@pytest.mark.parametrize(("lines", "extra", "message"), [
+    (["电脑\t很快", "电脑\t很好"], [], "one.txt: 1 distinct label ('电脑'); prompt learning learns to tell"),
+    (["电脑\t很快", "水果\t很甜"], ["--template", "{textA}和{textB}是{MASK}"],
+     "one.txt, line 1: the template '{textA}和{textB}是{MASK}' has {textB}, and this example has no second text"),
+    (["电脑\t很快", "水果\t很甜"], ["--template", "{textA}是{MASK}", "--freeze_backbone"],
+     "--freeze_backbone trains only the learned prompt vectors, and the template '{textA}是{MASK}' has none"),
+])
+def test_prompt_learning_data_and_template_errors_come_before_the_model(lines, extra, message, tiny_bert, tmp_path,
+                                                                         capsys, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["pet.py"])
+    loaded = []
+    monkeypatch.setattr("plm_recipes.prompting.PromptLMModel.from_backbone", lambda *a, **k: loaded.append(1))
+    argv = ["--model_name_or_path", str(tiny_bert), "--train_file", _lines(tmp_path, "one.txt", lines),
+            "--verbalizer_file", str(DATA / "prompting" / "verbalizer.txt"), "--output_dir", str(tmp_path / "out"),
+            *QUICK, *extra]
+    with pytest.raises(SystemExit) as e:
+        run_cli(lambda: load_recipe("pet").main(argv))
+    assert message in one_line_error(capsys, 2, e) and not loaded

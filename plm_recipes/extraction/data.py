@@ -40,6 +40,15 @@ class UIEExample:
     source: str = ""  # "file, line N", for messages
 
 
+def require_spans(examples: Sequence[UIEExample], path: str | os.PathLike) -> None:
+    """Refuse training examples none of which has a span: the model would learn that there is never anything to
+    extract (negative examples teach only next to positive ones)."""
+    if examples and not any(example.spans for example in examples):
+        raise DataFormatError(path, None, f"none of the {len(examples)} examples has a span to extract (every "
+                                          "result_list is empty), so training would teach the model to extract "
+                                          "nothing")
+
+
 def json_lines(path: str | os.PathLike, what: str) -> list[tuple[int, object]]:
     """:func:`plm_recipes.data.read_json_lines`, refusing a file without any line (it holds no ``what``)."""
     values = read_json_lines(path)

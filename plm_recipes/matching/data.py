@@ -14,6 +14,7 @@ import torch
 from ..data.pairs import read_pairs
 from ..data.readers import read_lines
 from ..errors import DataFormatError
+from ..sanity import require_distinct
 
 logger = logging.getLogger(__name__)
 
@@ -104,13 +105,18 @@ def add_sampled_negatives(
 
 def load_pair_splits(data_args, files: Mapping[str, str], seed: int = 0) -> dict[str, datasets.Dataset]:
     """Each split's pairs (``data_args`` is a :class:`~plm_recipes.matching.arguments.PairDataArguments`), cut to
-    ``--max_*_samples``, with ``--negatives_per_positive`` sampled negatives added to the training split."""
+    ``--max_*_samples``, with ``--negatives_per_positive`` sampled negatives added to the training split. Training
+    pairs that all carry one label value are refused: there is nothing to tell apart."""
     limits = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples,
               "test": data_args.max_predict_samples}
     pairs = {split: read_pairs(path, data_args.pair_columns(), limits[split]) for split, path in files.items()}
     if "train" in pairs and data_args.negatives_per_positive:
         categories = read_categories(data_args.categories_file)
         pairs["train"] = add_sampled_negatives(pairs["train"], categories, data_args.negatives_per_positive, seed)
+    if "train" in pairs:
+        require_distinct(pairs["train"]["label"], files["train"], "label value",
+                         "a matching model learns to tell matching pairs from the others (add pairs labelled 0, or "
+                         "sample them: --negatives_per_positive with --categories_file)")
     return pairs
 
 

@@ -11,6 +11,7 @@ import torch
 
 from ..data import LabelMap, Record, read_records
 from ..errors import DataFormatError
+from ..sanity import require_distinct
 from .template import Template
 
 logger = logging.getLogger(__name__)
@@ -41,6 +42,19 @@ def read_prompt_examples(
                                   f"label {label!r} is not in the verbalizer (it has {', '.join(labels)}); add a "
                                   f"line {label}<TAB>word to the verbalizer file or fix the label")
     return records
+
+
+def check_prompt_examples(records: Sequence[Record], template: Template, training: bool = False) -> None:
+    """Refuse, before a model loads, examples the template cannot take (``{textB}`` and an example with no second
+    text) and, for training, examples of a single label (a classifier with one class learns nothing)."""
+    if "textB" in template.texts:
+        for record in records:
+            if record["text_b"] is None:
+                raise record.error(f"the template {template.template!r} has {{textB}}, and this example has no second "
+                                   "text (label<TAB>text<TAB>text_b)")
+    if training and records:
+        require_distinct((r["label"] for r in records), records[0].path, "label",
+                         "prompt learning learns to tell the labels' words apart")
 
 
 def encode_prompts(

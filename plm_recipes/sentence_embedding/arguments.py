@@ -90,6 +90,10 @@ class SimCSEConfig(BiEncoderConfig):
         super().__post_init__()
         if not self.temperature > 0:
             raise ArgumentError(f"--temperature must be above 0, found {self.temperature}")
+        if self.method == "simcse" and self.per_device_train_batch_size < 2:
+            raise ArgumentError(f"--per_device_train_batch_size {self.per_device_train_batch_size}: SimCSE's negatives "
+                                "are the other sentences of the batch, so a batch needs at least 2 (or use --method "
+                                "esimcse, whose queue adds negatives)")
         if self.keep_mlp_head and not self.mlp_head:
             raise ArgumentError("--keep_mlp_head needs --mlp_head")
         if not 0 <= self.dup_rate <= 1:

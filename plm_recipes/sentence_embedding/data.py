@@ -11,6 +11,7 @@ import datasets
 
 from ..data.readers import data_format, read_lines, read_records
 from ..errors import DataFormatError
+from ..sanity import require_distinct
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +43,8 @@ def read_sentences(
       ``columns``; a line without such a field is an error naming it;
     * ``.csv`` / ``.json`` / ``.jsonl``: the ``columns`` (default ``["text"]``) of each record.
 
-    ``limit`` keeps the first sentences only. An empty file, or one with no sentence at all, is an error.
+    ``limit`` keeps the first sentences only. An empty file, one with no sentence at all, or one with fewer than 2
+    distinct sentences (nothing to train on: :func:`~plm_recipes.sanity.require_distinct`) is an error.
     """
     path = os.fspath(path)
     fmt = data_format(path)
@@ -88,6 +90,8 @@ def read_sentences(
         texts = texts[:limit]
     if not texts:
         raise DataFormatError(path, None, "no sentences in the file (every line or field is empty)")
+    require_distinct(texts, path, "sentence", "SimCSE learns by telling each sentence from the other sentences of "
+                     "its batch (in-batch negatives): copies of one sentence are no negatives")
     sentences = Sentences(texts, empty)
     logger.info("%s: %d sentences (%d distinct), %d empty lines or fields skipped", path, len(texts),
                 sentences.distinct, empty)
