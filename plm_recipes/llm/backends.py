@@ -251,6 +251,14 @@ def _dtype(name: str | None):
 # --- HTTP ---------------------------------------------------------------------------------------------------------
 
 
+class ServerAnswerError(PlmRecipesError):
+    """An OpenAI-compatible server answered with an HTTP error ``status``."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
+
+
 class OpenAIBackend:
     """A model behind an OpenAI-compatible server (vLLM, TGI, llama.cpp's server, ``plm-recipes llm serve``).
 
@@ -297,8 +305,8 @@ class OpenAIBackend:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 return json.loads(response.read().decode("utf-8"))
         except urllib.error.HTTPError as e:
-            detail = e.read().decode("utf-8", "replace")[:300]
-            raise PlmRecipesError(f"{url}: the server answered {e.code} {e.reason}: {detail}") from None
+            detail = " ".join(e.read().decode("utf-8", "replace").split())[:300]
+            raise ServerAnswerError(f"{url}: the server answered {e.code} {e.reason}: {detail}", e.code) from None
         except (urllib.error.URLError, OSError) as e:
             reason = getattr(e, "reason", e)
             raise PlmRecipesError(f"{url}: cannot reach the server ({reason}); is it running at --base_url "
@@ -334,20 +342,27 @@ class OpenAIBackend:
         for i, messages in enumerate(self._each(conversations, "scoring options")):
             prompt = render_chat(self.tokenizer, messages)
             texts = [prompt + option + end for option in options]
-            reply = self._request("/completions", {"model": self.model, "prompt": texts, "max_tokens": 0,
-                                                   "echo": True, "logprobs": 1, "temperature": 0})
+            try:
+                reply = self._request("/completions", {"model": self.model, "prompt": texts, "max_tokens": 0,
+                                                       "echo": True, "logprobs": 1, "temperature": 0})
+            except ServerAnswerError as e:
+                raise PlmRecipesError(f"{e} -- this server cannot score options (it needs /v1/completions with a "
+                                      "list of prompts, echo: true, logprobs and max_tokens: 0, as vLLM and "
+                                      "plm-recipes llm serve answer them): use --method generate") from None
             choices = sorted(reply.get("choices", []), key=lambda c: c.get("index", 0))
             if len(choices) != len(texts):
                 raise PlmRecipesError(f"{self.base_url}/completions answered {len(choices)} choices for "
                                       f"{len(texts)} prompts; the server does not score given text")
             for j, choice in enumerate(choices):
-                scores[i, j] = _answer_logprob(choice, len(prompt), self.base_url)
+                scores[i, j] = _answer_logprob(choice, len(prompt), len(texts[j]), self.base_url)
         return scores
 
 
-def _answer_logprob(choice: dict, prompt_chars: int, base_url: str) -> float:
-    """The summed log-probability of the tokens that start at or after character ``prompt_chars`` of an echoed
-    completion (``logprobs.tokens``, ``token_logprobs``, ``text_offset``)."""
+def _answer_logprob(choice: dict, prompt_chars: int, text_chars: int, base_url: str) -> float:
+    """The summed log-probability of the tokens of an echoed completion (``logprobs.tokens``, ``token_logprobs``,
+    ``text_offset``) that start at or after character ``prompt_chars`` and before ``text_chars``, the end of the
+    text sent: tokens a server generates after it although asked for none (llama-cpp-python reads
+    ``max_tokens: 0`` as "no limit") are not the option's."""
     logprobs = choice.get("logprobs") or {}
     offsets, values = logprobs.get("text_offset"), logprobs.get("token_logprobs")
     if not offsets or not values:
@@ -355,7 +370,7 @@ def _answer_logprob(choice: dict, prompt_chars: int, base_url: str) -> float:
                               "logprobs); this server cannot score options: use --method generate")
     total = 0.0
     for offset, value in zip(offsets, values):
-        if offset >= prompt_chars:
+        if prompt_chars <= offset < text_chars:
             if value is None:
                 raise PlmRecipesError(f"{base_url}/completions returned a null log-probability inside the answer")
             total += value

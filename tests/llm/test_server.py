@@ -314,3 +314,33 @@ def test_serve_stops_on_ctrl_c_and_sigterm(tiny_chat, signum):
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+# --- the HTTP backend against servers that cannot score options -----------------------------------------------
+
+
+def test_option_scoring_on_a_server_that_cannot_says_what_to_use(backend, monkeypatch):
+    from plm_recipes.errors import PlmRecipesError
+    from plm_recipes.llm import OpenAIBackend
+
+    server = start(backend)
+    try:
+        def refuse(prompt):  # as llama-cpp-python's server answers a list of prompts: an assertion, a 500
+            raise AssertionError("len(body.prompt) <= 1")
+
+        monkeypatch.setattr(server, "prompt_logprobs", refuse)
+        remote = OpenAIBackend(server.base_url, tokenizer=backend.tokenizer, progress=False)
+        with pytest.raises(PlmRecipesError, match=r"answered 500 .*this server cannot score options .*use --method "
+                                                  r"generate$") as e:
+            remote.score_options([MESSAGES], ["水果", "酒店"])
+        assert "\n" not in str(e.value)
+    finally:
+        stop(server)
+
+
+def test_tokens_a_server_generates_after_the_text_are_not_the_options():
+    """llama-cpp-python reads max_tokens 0 as "no limit": what it generates after the text sent is not scored."""
+    from plm_recipes.llm.backends import _answer_logprob
+
+    choice = {"logprobs": {"text_offset": [0, 5, 7, 9, 12], "token_logprobs": [None, -0.5, -1.0, -2.0, -4.0]}}
+    assert _answer_logprob(choice, prompt_chars=5, text_chars=9, base_url="u") == -1.5
