@@ -13,4 +13,8 @@ __version__ = "0.1.0"
 
 from .errors import DataFormatError, PlmRecipesError
 
+# The families' own model classes, registered with transformers' Auto classes on import, so that a saved folder
+# loads with ``AutoModel.from_pretrained(folder)`` once ``plm_recipes`` is imported (UIE).
+from .extraction import modeling as _extraction_modeling  # noqa: E402,F401
+
 __all__ = ["DataFormatError", "PlmRecipesError", "__version__"]

@@ -79,6 +79,39 @@ uie("谭孝曾是谭元寿的长子，也是谭派第六代传人")
 ```
 
 or from the command line: `plm-recipes predict uie --model {model} --schema '{"人物": ["父亲"]}' --text "..."`
+
+Without plm-recipes, transformers runs the model code saved in the folder (`modeling.py`, `losses.py`: read them
+first, as for any model with custom code); this finds the spans `UIEPredictor.extract` finds for one prompt and a
+text that fits in `max_seq_length` tokens (`UIEPredictor` also reads longer texts in windows and walks a schema):
+
+```python
+import torch
+from transformers import AutoModel, AutoTokenizer
+
+# trust_remote_code: the config names the code in the folder (the tokenizer reads that config too)
+tokenizer = AutoTokenizer.from_pretrained("{model}", trust_remote_code=True)
+model = AutoModel.from_pretrained("{model}", trust_remote_code=True).eval()
+
+
+def extract(prompt, text, threshold=model.config.threshold):
+    # (start, end, probability) of each span of `text` that answers `prompt`; end is exclusive
+    inputs = tokenizer(prompt, text, truncation="only_second", max_length=model.config.max_seq_length,
+                       return_offsets_mapping=True, return_tensors="pt")
+    offsets, in_text = inputs.pop("offset_mapping")[0].tolist(), [s == 1 for s in inputs.sequence_ids(0)]
+    with torch.no_grad():
+        out = model(**inputs)
+    starts, ends = out.start_logits[0].sigmoid().tolist(), out.end_logits[0].sigmoid().tolist()
+    spans, start = [], None
+    for i, inside in enumerate(in_text):  # an end closes the nearest open start before it
+        start = i if inside and starts[i] > threshold else start
+        if inside and ends[i] > threshold and start is not None:
+            spans.append((offsets[start][0], offsets[i][1], round(starts[start] * ends[i], 6)))
+            start = None
+    return spans
+
+
+extract("人物", "谭孝曾是谭元寿的长子，也是谭派第六代传人")
+```
 """
 
 

@@ -5,10 +5,15 @@ prompt starts there and one that it ends there (Lu et al., 2022; PaddleNLP's UIE
 ``PreTrainedModel`` with a config of its own (``model_type: "uie"``), saved as safetensors; once this package is
 imported, ``AutoModel.from_pretrained(folder)`` loads it, without ``trust_remote_code``::
 
-    >>> import plm_recipes.extraction  # registers "uie" with AutoConfig and AutoModel
+    >>> import plm_recipes  # registers "uie" with AutoConfig and AutoModel
     >>> from transformers import AutoConfig
     >>> AutoConfig.for_model("uie").model_type
     'uie'
+
+Without this package, ``AutoModel.from_pretrained(folder, trust_remote_code=True)`` loads it from the code saved in
+the folder: the classes are registered for the Auto classes (``register_for_auto_class``), so ``save_pretrained``
+writes an ``auto_map`` into ``config.json`` and copies this file and ``losses.py`` beside the weights, as for any
+custom model on the Hub. That is why this file imports nothing but torch, transformers and ``losses.py``.
 """
 
 from __future__ import annotations
@@ -23,9 +28,7 @@ from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedMode
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 
-from ..loading import nested_config
 from .losses import SpanPointerLoss
-from .schema import DEFAULT_RELATION_TEMPLATE
 
 # The probability new pointer heads start from: their bias is its log-odds (the prior initialisation of Lin et al.,
 # 2017, "Focal Loss for Dense Object Detection"). Under 1% of text tokens start a span (0.4% in DuIE), so a bias of
@@ -40,8 +43,8 @@ class UIEConfig(PretrainedConfig):
         encoder: the config of the encoder (any model ``AutoModel`` builds that returns ``last_hidden_state``:
             BERT, ERNIE, RoBERTa, XLM-R, ...), as a config or its dict.
         relation_template: how a relation prompt is written from the subject's text and the relation's name;
-            PaddleNLP's Chinese UIE writes ``谭孝曾的父亲``. Training data, ``plm-recipes uie convert`` and the
-            predictor use the same template.
+            PaddleNLP's Chinese UIE writes ``谭孝曾的父亲`` (``schema.DEFAULT_RELATION_TEMPLATE``). Training data,
+            ``plm-recipes uie convert`` and the predictor use the same template.
         threshold: the probability above which a token starts (or ends) a span, at prediction time.
         max_seq_length: longest input in tokens; longer texts are read in overlapping windows.
         doc_stride: how many tokens of text two consecutive windows share (spans shorter than it are always
@@ -54,13 +57,16 @@ class UIEConfig(PretrainedConfig):
     def __init__(
         self,
         encoder: PretrainedConfig | dict | None = None,
-        relation_template: str = DEFAULT_RELATION_TEMPLATE,
+        relation_template: str = "{subject}的{relation}",
         threshold: float = 0.5,
         max_seq_length: int = 512,
         doc_stride: int = 128,
         **kwargs,
     ):
-        self.encoder = nested_config(encoder)
+        if isinstance(encoder, dict):  # read back from config.json
+            encoder = dict(encoder)
+            encoder = AutoConfig.for_model(encoder.pop("model_type", "bert"), **encoder)
+        self.encoder = encoder
         self.relation_template = relation_template
         self.threshold = threshold
         self.max_seq_length = max_seq_length
@@ -194,3 +200,6 @@ _UIE_SETTINGS = frozenset(inspect.signature(UIEConfig.__init__).parameters) - {"
 
 AutoConfig.register(UIEConfig.model_type, UIEConfig, exist_ok=True)
 AutoModel.register(UIEConfig, UIEModel, exist_ok=True)
+# ... and saved with their code, for ``trust_remote_code`` loading where this package is not installed
+UIEConfig.register_for_auto_class()
+UIEModel.register_for_auto_class("AutoModel")

@@ -205,7 +205,8 @@ def test_the_model_saves_as_safetensors_and_reloads_with_automodel(tiny_bert, tm
     model, new = UIEModel.from_encoder(str(tiny_bert), relation_template="{relation} of {subject}")
     assert new == ["linear_end.bias", "linear_end.weight", "linear_start.bias", "linear_start.weight"]
     model.save_pretrained(tmp_path)
-    assert sorted(os.listdir(tmp_path)) == ["config.json", "model.safetensors"]
+    # the model code beside the weights, for trust_remote_code loading without the package (test_uie_hub.py)
+    assert sorted(os.listdir(tmp_path)) == ["config.json", "losses.py", "model.safetensors", "modeling.py"]
     reloaded = AutoModel.from_pretrained(tmp_path)  # no trust_remote_code: the package registers "uie"
     assert isinstance(reloaded, UIEModel) and reloaded.config.relation_template == "{relation} of {subject}"
     ids = torch.tensor([[2, 10, 11, 3, 12, 13, 3]])
