@@ -28,10 +28,10 @@ def require_distinct(values: Iterable[Hashable], path: str | os.PathLike, what: 
     """Raise a :class:`DataFormatError` naming ``path`` when ``values`` hold fewer than ``minimum`` distinct values;
     returns how many they hold.
 
-    >>> require_distinct(["好评", "好评"], "train.txt", "label", "a classifier learns to tell classes apart")
+    >>> require_distinct(["好评", "好评"], "train.txt", "label", "one class is nothing to tell apart")
     Traceback (most recent call last):
     ...
-    plm_recipes.errors.DataFormatError: train.txt: 1 distinct label ('好评'); a classifier learns to tell classes apart, so training needs at least 2
+    plm_recipes.errors.DataFormatError: train.txt: 1 distinct label ('好评'); one class is nothing to tell apart, ...
     """
     distinct = list(dict.fromkeys(values))
     if len(distinct) < minimum:
@@ -141,3 +141,34 @@ def _safetensors_cut_off(path: str) -> bool:
     ends = [entry["data_offsets"][1] for key, entry in header.items()
             if key != "__metadata__" and isinstance(entry, dict) and "data_offsets" in entry]
     return 8 + length + max(ends, default=0) > size
+
+
+def check_lora_targets(model: nn.Module, lora_config) -> None:
+    """Refuse a ``peft.LoraConfig`` that would put no adapter where it was asked, before the trainer wraps
+    ``model``: target module names that match no module of it (PEFT's own error is a traceback, and a list that
+    matches some names only trains those), layer indices (``layers_to_transform``) beyond its depth (PEFT skips
+    them silently). A regular expression as ``target_modules`` is left to PEFT."""
+    if lora_config is None:
+        return
+    from .errors import ArgumentError
+
+    targets = lora_config.target_modules
+    if targets is not None and not isinstance(targets, str):
+        names = [name for name, _ in model.named_modules()]
+        missing = sorted(t for t in targets if not any(n == t or n.endswith("." + t) for n in names))
+        if missing:
+            output = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+            linear = sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules()
+                             if isinstance(module, nn.Linear) and module is not output})
+            raise ArgumentError(f"--lora_target_modules: {', '.join(missing)} match{'es' if len(missing) == 1 else ''} "
+                                f"no module of {type(model).__name__}; its linear layers are "
+                                f"{', '.join(linear) or 'none'} (or pass all-linear)")
+    layers = getattr(lora_config, "layers_to_transform", None)
+    if layers is not None:
+        layers = [layers] if isinstance(layers, int) else list(layers)
+        config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+        depth = getattr(config, "num_hidden_layers", None)
+        beyond = [i for i in layers if depth is not None and not 0 <= i < depth]
+        if beyond:
+            raise ArgumentError(f"--lora_layers {','.join(map(str, beyond))}: {type(model).__name__} has {depth} "
+                                f"layers, numbered 0 to {depth - 1}")

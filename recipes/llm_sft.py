@@ -42,6 +42,7 @@ from plm_recipes.llm.arguments import ChatModelArguments, InstructionDataArgumen
 from plm_recipes.llm.data import read_instructions
 from plm_recipes.loading import from_pretrained, load_tokenizer_from
 from plm_recipes.modelcard import ModelCardInfo
+from plm_recipes.sanity import check_lora_targets
 from plm_recipes.utils import run_cli, setup_logging
 
 logger = logging.getLogger("plm_recipes.llm_sft")
@@ -115,13 +116,15 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
         data_files=files, num_examples={split: len(rows) for split, rows in records.items()}, usage=USAGE,
         library_name="peft" if training_args.use_lora else "transformers",
     )
+    peft_config = training_args.lora_config(model)
+    check_lora_targets(model, peft_config)  # a misspelt module or a layer past the last: an adapter on nothing
     trainer = LLMSFTTrainer(
         model=model,
         args=training_args,
         train_dataset=datasets.get("train"),
         eval_dataset=datasets.get("validation"),
         processing_class=tokenizer,
-        peft_config=training_args.lora_config(model),
+        peft_config=peft_config,
         model_card=card,
         run_config=run_config,
         headline_metrics=("loss", "mean_token_accuracy"),

@@ -22,6 +22,7 @@ class Sentences:
 
     texts: list[str]
     empty: int  # empty lines or fields skipped
+    path: str = ""  # the file they were read from, for messages
 
     @property
     def distinct(self) -> int:
@@ -29,7 +30,11 @@ class Sentences:
 
     def as_pairs(self) -> datasets.Dataset:
         """The training dataset of unsupervised SimCSE: columns ``anchor`` and ``positive``, both the sentence.
-        The two copies go through the encoder separately, so dropout makes them two views of one sentence."""
+        The two copies go through the encoder separately, so dropout makes them two views of one sentence. Fewer
+        than 2 distinct sentences are refused: the other sentences of a batch are the negatives, and copies of one
+        sentence are none."""
+        require_distinct(self.texts, self.path, "sentence", "SimCSE learns by telling each sentence from the other "
+                         "sentences of its batch (in-batch negatives): copies of one sentence are no negatives")
         return datasets.Dataset.from_dict({"anchor": self.texts, "positive": self.texts})
 
 
@@ -43,8 +48,7 @@ def read_sentences(
       ``columns``; a line without such a field is an error naming it;
     * ``.csv`` / ``.json`` / ``.jsonl``: the ``columns`` (default ``["text"]``) of each record.
 
-    ``limit`` keeps the first sentences only. An empty file, one with no sentence at all, or one with fewer than 2
-    distinct sentences (nothing to train on: :func:`~plm_recipes.sanity.require_distinct`) is an error.
+    ``limit`` keeps the first sentences only. An empty file, or one with no sentence at all, is an error.
     """
     path = os.fspath(path)
     fmt = data_format(path)
@@ -90,9 +94,7 @@ def read_sentences(
         texts = texts[:limit]
     if not texts:
         raise DataFormatError(path, None, "no sentences in the file (every line or field is empty)")
-    require_distinct(texts, path, "sentence", "SimCSE learns by telling each sentence from the other sentences of "
-                     "its batch (in-batch negatives): copies of one sentence are no negatives")
-    sentences = Sentences(texts, empty)
+    sentences = Sentences(texts, empty, path)
     logger.info("%s: %d sentences (%d distinct), %d empty lines or fields skipped", path, len(texts),
                 sentences.distinct, empty)
     return sentences

@@ -70,3 +70,26 @@ def test_a_cut_off_checkpoint_file_is_named_before_resuming(tiny_bert, tmp_path)
                                                   r"--resume_from_checkpoint and pass --overwrite_output_dir"):
             check_checkpoint_files(checkpoint)
         (checkpoint / name).write_bytes(good)
+
+
+def test_lora_targets_that_match_nothing_are_refused():
+    from peft import LoraConfig
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from plm_recipes.errors import ArgumentError
+    from plm_recipes.sanity import check_lora_targets
+
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=32, hidden_size=16, intermediate_size=24, num_hidden_layers=2,
+                                         num_attention_heads=2, num_key_value_heads=2))
+    check_lora_targets(model, LoraConfig(target_modules=["q_proj", "v_proj"], layers_to_transform=[0, 1]))
+    check_lora_targets(model, LoraConfig(target_modules="all-linear"))
+    check_lora_targets(model, None)  # no LoRA
+    with pytest.raises(ArgumentError, match=r"--lora_target_modules: query matches no module of LlamaForCausalLM; "
+                                            r"its linear layers are down_proj, gate_proj, k_proj, o_proj, q_proj"):
+        check_lora_targets(model, LoraConfig(target_modules=["q_proj", "query"]))
+    with pytest.raises(ArgumentError, match=r"--lora_target_modules: dense, qkv match no module"):
+        check_lora_targets(model, LoraConfig(target_modules=["qkv", "dense"]))
+    for layers, beyond in (([1, 2, 3], "2,3"), (5, "5")):
+        with pytest.raises(ArgumentError, match=rf"--lora_layers {beyond}: LlamaForCausalLM has 2 layers, numbered "
+                                                r"0 to 1"):
+            check_lora_targets(model, LoraConfig(target_modules=["q_proj"], layers_to_transform=layers))
