@@ -30,6 +30,8 @@ macro F1.
 
 The saved model is a ``PromptLMModel`` (``AutoModel.from_pretrained(output_dir)`` once ``plm_recipes.prompting``
 is imported) that keeps its template and verbalizer: ``plm-recipes predict pet --model output_dir --text "..."``.
+Without learned vectors in the template, ``output_dir/lm`` also holds the language model as a plain masked (causal)
+LM folder with the template and verbalizer in ``prompt.json``, for users without this package (the card shows how).
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ from plm_recipes.prompting import (
 )
 from plm_recipes.prompting.arguments import PromptDataArguments, PromptTrainingConfig
 from plm_recipes.prompting.data import check_prompt_examples
+from plm_recipes.prompting.export import PLAIN_USAGE, save_plain_lm
 from plm_recipes.prompting.trainer import PromptTrainer
 from plm_recipes.utils import run_cli, setup_logging, write_label_predictions
 
@@ -223,6 +226,9 @@ def main(
 
     # --- model card / hub ----------------------------------------------------------------------------
     if training_args.do_train:
+        if trainer.is_world_process_zero() and save_plain_lm(trainer.model, tokenizer, training_args.output_dir):
+            if (config.lm_type, config.token_reduction, config.word_reduction) == ("masked", "mean", "mean"):
+                card.usage += "\n" + PLAIN_USAGE
         trainer.finish(tags=["text-classification", "prompt-learning", recipe.replace("_", "-")])
     return results
 
