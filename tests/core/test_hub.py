@@ -10,11 +10,24 @@ import subprocess
 import sys
 
 import pytest
+from datasets import Dataset
 from helpers import DATA, ROOT, load_recipe
 from huggingface_hub import constants
+from test_trainer_mixin import (  # noqa: F401 (tokenizer: the fixture)
+    TEXTS,
+    LlamaForSequenceClassification,
+    PPORecipeConfig,
+    RecipePPOTrainer,
+    RecipeSFTTrainer,
+    SFTRecipeConfig,
+    card,
+    tiny_llama,
+    tokenizer,
+)
 
 from plm_recipes import cli
 from plm_recipes.hub import HubPushError, push_command, push_folder
+from plm_recipes.trainer import train_and_report
 
 TC = DATA / "classification"
 
@@ -142,3 +155,36 @@ def test_recipe_command_with_an_unreachable_hub(tiny_bert, tmp_path):
                       f"model is saved in {out}: push it later with `plm-recipes push --model {out} --repo_id "
                       "me/tiny`"]
     assert (out / "model.safetensors").is_file() and (out / "README.md").is_file()
+
+
+# --- TRL's trainers create the repo in __init__ too -------------------------------------------------------
+
+
+def test_trl_sft_trainer_pushes_after_the_save(offline, tokenizer, tmp_path):  # noqa: F811
+    args = SFTRecipeConfig(str(tmp_path / "out"), max_steps=1, per_device_train_batch_size=4, use_cpu=True,
+                           report_to="none", save_strategy="no", disable_tqdm=True, max_length=32,
+                           push_to_hub=True, hub_model_id="me/sft-tiny")
+    trainer = RecipeSFTTrainer(model=tiny_llama(tokenizer), args=args, processing_class=tokenizer,
+                               train_dataset=Dataset.from_dict({"text": TEXTS}), model_card=card("llm_sft"))
+    train_and_report(trainer, len(TEXTS))
+    with pytest.raises(HubPushError, match="--repo_id me/sft-tiny`$"):
+        trainer.finish(tags=["sft"])
+    assert (tmp_path / "out" / "model.safetensors").is_file() and (tmp_path / "out" / "README.md").is_file()
+
+
+def test_trl_ppo_trainer_with_positional_args_pushes_after_the_save(offline, tokenizer, tmp_path):  # noqa: F811
+    prompts = Dataset.from_dict({"input_ids": [tokenizer(t[:3], add_special_tokens=False)["input_ids"] for t in TEXTS]})
+    args = PPORecipeConfig(str(tmp_path / "out"), total_episodes=4, per_device_train_batch_size=4, num_mini_batches=1,
+                           response_length=4, num_ppo_epochs=1, use_cpu=True, report_to="none", save_strategy="no",
+                           disable_tqdm=True, num_sample_generations=0, local_rollout_forward_batch_size=4,
+                           push_to_hub=True)
+    reward = tiny_llama(tokenizer, LlamaForSequenceClassification, num_labels=1)
+    value = tiny_llama(tokenizer, LlamaForSequenceClassification, num_labels=1)
+    # PPOTrainer(args, processing_class, model, ref_model, reward_model, train_dataset, value_model)
+    trainer = RecipePPOTrainer(args, tokenizer, tiny_llama(tokenizer), tiny_llama(tokenizer), reward, prompts, value,
+                               model_card=card("rlhf_sentiment"))
+    train_and_report(trainer, len(prompts))
+    with pytest.raises(HubPushError, match="--repo_id out`$"):
+        trainer.finish(tags=["ppo"])
+    assert (tmp_path / "out" / "model.safetensors").is_file()
+
