@@ -221,6 +221,9 @@ class RecipeSettings:
         self.freeze_layers = self.freeze_layers or 0  # `freeze_layers: null` in a config file
         if self.freeze_layers < 0:
             raise ArgumentError(f"--freeze_layers must be 0 or more, found {self.freeze_layers}")
+        output_dir = getattr(self, "output_dir", None)  # said before any model loads, not when the run saves
+        if output_dir and os.path.exists(output_dir) and not os.path.isdir(output_dir):
+            raise ArgumentError(f"--output_dir {output_dir} is a file; give a folder (it is made when missing)")
         if self.freeze_layers and self.freeze_word_embeddings is False:
             raise ArgumentError("--freeze_layers freezes the embeddings too: it cannot be combined with "
                                 "--freeze_word_embeddings false")

@@ -12,7 +12,8 @@ Training runs the recipes themselves (``python recipes/<name>.py`` or ``accelera
 Each task family adds its own commands: ``plm_recipes/<family>/cli.py`` has ``add_commands(commands, predict)``,
 which adds subcommands to ``plm-recipes`` (``commands``) and tasks to ``plm-recipes predict`` (``predict``), and
 the family is listed in :data:`FAMILIES`. The helpers here (:func:`add_io_arguments`, :func:`texts_from_args`,
-:func:`write_jsonl`, the argument types :func:`positive_int` and :func:`finite_float`) keep the commands alike.
+:func:`write_jsonl`, the argument types :func:`positive_int`, :func:`finite_float` and :func:`score_threshold`)
+keep the commands alike.
 """
 
 from __future__ import annotations
@@ -100,6 +101,16 @@ def finite_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def score_threshold(text: str) -> float:
+    """An argparse type: a decision threshold on a cosine similarity or a match probability, so a number from -1 to
+    1 (a cosine of 2 is never reached: every pair would be "no match")."""
+    value = finite_float(text)
+    if not -1 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number from -1 to 1 (a cosine similarity; a match probability "
+                                         f"is from 0 to 1), got {text}")
     return value
 
 

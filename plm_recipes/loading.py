@@ -179,12 +179,36 @@ def describe_model_folder(folder: str) -> str:
     config = _read_json(os.path.join(folder, "config.json"))
     if config is None:
         return "not a transformers model folder (no readable config.json)"
-    architectures = ", ".join(config.get("architectures") or []) or "none named"
+    names = config.get("architectures") or []
+    architectures = ", ".join(names) or "none named"
     labels = len(config.get("id2label") or {})
-    if any(a.endswith("ForSequenceClassification") for a in config.get("architectures") or []):
+    if any(a.endswith("ForSequenceClassification") for a in names):
         return f"a sequence classifier with {labels} output{'s' if labels != 1 else ''} ({architectures})"
+    if any(a.endswith(_GENERATION_HEADS) for a in names):
+        return f"a text-generation model ({architectures}: it writes text, it has no classification head)"
+    if task_head(folder) is not None:
+        return f"a model with another task's head ({architectures}), not a sequence classifier"
     return f"a model without a sequence-classification head ({architectures}): a pretrained encoder, not a " \
            f"fine-tuned one"
+
+
+# the heads of models that write text (a seq2seq model, a causal or masked language model)
+_GENERATION_HEADS = ("ForConditionalGeneration", "ForCausalLM", "LMHeadModel", "ForMaskedLM")
+
+
+def task_head(folder: str) -> str | None:
+    """The first architecture of ``folder``'s ``config.json`` that has a task head (``BertForSequenceClassification``,
+    ``T5ForConditionalGeneration``, a recipe's ``UIEModel`` ...), or ``None`` for a bare encoder (``BertModel``,
+    ``T5EncoderModel``), a model with no architecture named, or no readable config."""
+    from transformers.models.auto.modeling_auto import MODEL_MAPPING_NAMES
+
+    bare = {name for value in MODEL_MAPPING_NAMES.values()
+            for name in ((value,) if isinstance(value, str) else value)}
+    config = _read_json(os.path.join(folder, "config.json")) or {}
+    for name in config.get("architectures") or []:
+        if name not in bare and not name.endswith("EncoderModel"):
+            return name
+    return None
 
 
 def load_trained_sequence_classifier(folder: str, task: str, *, num_labels: int | None = None, **kwargs):

@@ -4,6 +4,7 @@ which checkpoint to resume from (exit code 130)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 
@@ -66,6 +67,9 @@ RECIPE_CASES = {
         lambda tmp, model: ["--load_best_model_at_end", "true", "--eval_strategy", "epoch", "--save_strategy",
                             "steps", "--validation_file", str(TC / "dev.txt")],
         "--load_best_model_at_end requires the save and eval strategy to match"),
+    "an output folder that is a file": (
+        lambda tmp, model: ["--output_dir", str(_file(tmp))],
+        "--output_dir {tmp}/file.txt is a file; give a folder"),
     "an output folder that cannot be made": (
         lambda tmp, model: ["--output_dir", str(_file(tmp) / "out")],
         "file.txt/out: Not a directory"),
@@ -89,7 +93,7 @@ def test_recipe_user_errors_are_one_line(case, tiny_bert, tmp_path, capsys, monk
     extra, message = RECIPE_CASES[case]
     with pytest.raises(SystemExit) as e:
         run_recipe(train_args(tiny_bert, tmp_path / "out", *extra(tmp_path, tiny_bert)), monkeypatch)
-    assert message in one_line_error(capsys, 2, e)
+    assert message.format(tmp=tmp_path) in one_line_error(capsys, 2, e)
 
 
 def no_tokenizer(folder):
@@ -256,3 +260,160 @@ def test_prompt_learning_data_and_template_errors_come_before_the_model(lines, e
     with pytest.raises(SystemExit) as e:
         run_cli(lambda: load_recipe("pet").main(argv))
     assert message in one_line_error(capsys, 2, e) and not loaded
+
+
+# --- values the command line alone decides: one line, before any model loads ---------------------------------
+# (the model is a folder that does not exist: had it been loaded first, the error would be about it)
+
+def _value_cases(tmp):
+    prompts = _lines(tmp, "prompts.txt", ["这部电影很"])
+    label = ["label", "reward", "--model", MISSING_MODEL, "--prompts", prompts, "--output", str(tmp / "s.jsonl")]
+    generate = ["generate", "--model", MISSING_MODEL, "--prompt", "这部电影很"]
+    matching = ["predict", "matching", "--model", MISSING_MODEL, "--labels", str(DATA / "matching" / "types_desc.txt"),
+                "--text", "屏幕很清晰"]
+    similarity = ["predict", "similarity", "--model", MISSING_MODEL, "--a", "苹果", "--b", "香蕉"]
+    return {
+        "matching threshold above 1": ([*matching, "--threshold", "2"], "argument --threshold: expected a number from "
+                                                                         "-1 to 1 (a cosine similarity"),
+        "similarity threshold of 5": ([*similarity, "--threshold", "5"], "argument --threshold: expected a number from "
+                                                                         "-1 to 1"),
+        "similarity threshold below -1": ([*similarity, "--threshold", "-1.5"], "expected a number from -1 to 1"),
+        "sampling at temperature 0": ([*generate, "--temperature", "0"], "--temperature 0: sampling needs a "
+                                      "temperature above 0; for greedy decoding pass --greedy"),
+        "top_p of 0": ([*generate, "--top_p", "0"], "--top_p 0: expected a probability above 0 and at most 1"),
+        "top_p above 1": ([*generate, "--top_p", "1.5"], "--top_p 1.5: expected a probability above 0 and at most 1"),
+        "labeling at temperature 0": ([*label, "--temperature", "0"], "--temperature 0: sampling needs a temperature "
+                                      "above 0"),
+        "an empty --text": (["predict", "text-classification", "--model", MISSING_MODEL, "--text", "好", "--text",
+                             " "], "--text number 2 is empty; give the text to predict"),
+        "an empty --text for uie": (["predict", "uie", "--model", MISSING_MODEL, "--schema", "人物", "--text", ""],
+                                    "--text number 1 is empty"),
+    }
+
+
+VALUE_CASES = ("matching threshold above 1", "similarity threshold of 5", "similarity threshold below -1",
+               "sampling at temperature 0", "top_p of 0", "top_p above 1", "labeling at temperature 0",
+               "an empty --text", "an empty --text for uie")
+
+
+@pytest.mark.parametrize("case", VALUE_CASES)
+def test_values_are_checked_before_any_model_loads(case, tmp_path, capsys):
+    cases = _value_cases(tmp_path)
+    assert set(cases) == set(VALUE_CASES)
+    argv, message = cases[case]
+    with pytest.raises(SystemExit) as e:
+        cli.main(argv)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and message in err and MISSING_MODEL not in err and "Traceback" not in err, err
+
+
+def test_greedy_decoding_takes_no_temperature(tmp_path, capsys):
+    """--greedy does not sample: --temperature 0 is no error there (the model is then looked at, and is missing)."""
+    with pytest.raises(SystemExit):
+        cli.main(["generate", "--model", MISSING_MODEL, "--prompt", "这部电影很", "--greedy", "--temperature", "0"])
+    assert "--temperature" not in capsys.readouterr().err
+
+
+# --- an output that is an input: refused before any work, the input untouched ---------------------------------
+
+def _output_cases(tmp):
+    texts = _lines(tmp, "texts.txt", ["苹果很甜", "屏幕很清晰"])
+    pairs = _lines(tmp, "pairs.txt", ["苹果很甜\t香蕉很甜"])
+    qa = _lines(tmp, "qa.jsonl", ['{"question": "故宫又称什么", "context": "故宫又称紫禁城"}'])
+    labels = str(tmp / "types_desc.txt")
+    shutil.copy(DATA / "matching" / "types_desc.txt", labels)
+    link = tmp / "link.txt"
+    link.symlink_to(texts)
+    model = ["--model", MISSING_MODEL]
+    return {
+        "predict text-classification": (["predict", "text-classification", *model, "--file", texts, "--output", texts],
+                                        "--file"),
+        "predict text-classification through a link": (
+            ["predict", "text-classification", *model, "--file", texts, "--output", str(link)], "--file"),
+        "predict matching --file": (["predict", "matching", *model, "--labels", labels, "--file", texts, "--output",
+                                     texts], "--file"),
+        "predict matching --labels": (["predict", "matching", *model, "--labels", labels, "--text", "苹果",
+                                       "--output", labels], "--labels"),
+        "predict similarity": (["predict", "similarity", *model, "--file", pairs, "--output", pairs], "--file"),
+        "predict uie": (["predict", "uie", *model, "--schema", "人物", "--file", texts, "--output", texts], "--file"),
+        "predict pet": (["predict", "pet", *model, "--file", texts, "--output", texts], "--file"),
+        "predict reward": (["predict", "reward", *model, "--file", texts, "--output", texts], "--file"),
+        "predict qa": (["predict", "qa", *model, "--file", qa, "--output", qa], "--file"),
+        "predict fill": (["predict", "fill", *model, "--file", texts, "--output", texts], "--file"),
+        "augment fill": (["augment", "fill", *model, "--input", texts, "--output", texts], "--input"),
+        "embed": (["embed", *model, "--input", texts, "--output", texts], "--input"),
+        "generate": (["generate", *model, "--file", texts, "--output", texts], "--file"),
+        "label reward": (["label", "reward", *model, "--prompts", texts, "--output", texts], "--prompts"),
+        "llm classify": (["llm", "classify", *model, "--labels", "好,坏", "--file", texts, "--output", texts],
+                         "--file"),
+    }
+
+
+OUTPUT_CASES = ("predict text-classification", "predict text-classification through a link",
+                "predict matching --file", "predict matching --labels", "predict similarity", "predict uie",
+                "predict pet", "predict reward", "predict qa", "predict fill", "augment fill", "embed", "generate",
+                "label reward", "llm classify")
+
+
+@pytest.mark.parametrize("case", OUTPUT_CASES)
+def test_an_output_that_is_an_input_is_refused(case, tmp_path, capsys):
+    cases = _output_cases(tmp_path)
+    assert set(cases) == set(OUTPUT_CASES)
+    argv, flag = cases[case]
+    output = argv[argv.index("--output") + 1]
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    with pytest.raises(SystemExit) as e:
+        cli.main(argv)
+    line = one_line_error(capsys, 2, e)
+    assert f"--output: {output} is the file {flag} reads" in line and "choose another --output" in line, line
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before  # nothing was touched
+
+
+def test_uie_convert_refuses_to_write_over_its_doccano_file(tmp_path, capsys):
+    doccano = tmp_path / "train.txt"
+    shutil.copy(DATA / "extraction" / "doccano_ext.jsonl", doccano)
+    before = doccano.read_bytes()
+    with pytest.raises(SystemExit) as e:
+        cli.main(["uie", "convert", "--doccano_file", str(doccano), "--output_dir", str(tmp_path), "--overwrite"])
+    line = one_line_error(capsys, 2, e)
+    assert f"--output_dir: {doccano} is the file --doccano_file reads" in line and doccano.read_bytes() == before
+
+
+def test_a_failed_write_leaves_the_old_output_and_no_partial_file(classifier, tmp_path, capsys, monkeypatch):
+    """The predictions are written to a temporary file renamed into place: a failure halfway (a full disk, Ctrl-C)
+    keeps the file that was there."""
+    out = tmp_path / "predictions.jsonl"
+    out.write_text("earlier predictions\n", encoding="utf-8")
+    calls, dumps = [], json.dumps
+
+    def dumps_then_fail(value, **kwargs):  # the second row of predictions: the disk is full
+        if isinstance(value, dict) and "predictions" in value:
+            calls.append(value)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device", str(out))
+        return dumps(value, **kwargs)
+
+    monkeypatch.setattr(json, "dumps", dumps_then_fail)
+    with pytest.raises(SystemExit) as e:
+        cli.main(["predict", "text-classification", "--model", str(classifier), "--text", "苹果很甜", "--text",
+                  "屏幕很清晰", "--output", str(out)])
+    assert "No space left on device" in one_line_error(capsys, 2, e)
+    assert out.read_text(encoding="utf-8") == "earlier predictions\n" and [p.name for p in tmp_path.iterdir()] == [
+        "predictions.jsonl"]
+
+
+def test_blank_lines_of_a_file_are_reported_not_silently_dropped(classifier, tmp_path, capsys):
+    texts = _lines(tmp_path, "texts.txt", ["苹果很甜", "", "屏幕很清晰", "  ", "香蕉"])
+    cli.main(["predict", "text-classification", "--model", str(classifier), "--file", texts])
+    captured = capsys.readouterr()
+    assert f"{texts}: skipped 2 blank lines (2, 4); the results have no row for them" in captured.err
+    assert len(captured.out.splitlines()) == 3
+
+
+def test_blank_lines_are_reported_for_uie_too(tmp_path, capsys):
+    """predict uie (and every command reading --file texts) goes through texts_from_args."""
+    import argparse
+
+    texts = _lines(tmp_path, "texts.txt", ["赵敏毕业了", "", "王小明"])
+    assert cli.texts_from_args(argparse.Namespace(text=None, file=texts)) == ["赵敏毕业了", "王小明"]
+    assert "skipped 1 blank line (2)" in capsys.readouterr().err

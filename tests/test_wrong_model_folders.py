@@ -78,3 +78,40 @@ def test_a_head_the_checkpoint_lacks_is_refused(folders, tmp_path):
     (fake / "config.json").write_text(json.dumps(config))
     with pytest.raises(ModelLoadError, match="whose checkpoint lacks the head's weights .*classifier"):
         TextClassifier(str(fake), device="cpu")
+
+
+def one_error_line(capsys, e) -> str:
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]  # progress bars may come first
+    assert e.value.code == 2 and len(errors) == 1 and "Traceback" not in err, err
+    return errors[0]
+
+
+@pytest.mark.parametrize(("folder", "message"), [
+    ("classifier", "is a sequence classifier with 8 outputs (BertForSequenceClassification); it does not embed texts: "
+                   "predict similarity needs a sentence encoder"),
+    ("t5", "is a text-generation model (T5ForConditionalGeneration: it writes text, it has no classification head); "
+           "it does not embed texts"),
+    ("pointwise", "is a cross-encoder: it scores pairs without embedding them; use plm-recipes predict matching"),
+])
+def test_predict_similarity_refuses_what_does_not_embed(folders, tiny_t5, capsys, folder, message):
+    """As predict matching does: a text classifier's or a T5's pooled states were never trained to compare texts
+    (they scored unrelated texts 0.94)."""
+    path = tiny_t5 if folder == "t5" else folders[folder]
+    with pytest.raises(SystemExit) as e:
+        cli.main(["predict", "similarity", "--model", str(path), "--a", "苹果很甜", "--b", "屏幕很清晰"])
+    assert message in one_error_line(capsys, e)
+
+
+def test_a_t5_is_not_called_a_pretrained_encoder(tiny_t5, capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["predict", "text-classification", "--model", str(tiny_t5), "--text", "苹果很甜"])
+    line = one_error_line(capsys, e)
+    assert "is a text-generation model (T5ForConditionalGeneration: it writes text, it has no classification head)" \
+        in line and "pretrained encoder" not in line, line
+
+
+def test_a_bare_encoder_still_gives_similarities(folders, capsys):
+    cli.main(["predict", "similarity", "--model", str(folders["encoder"]), "--a", "苹果很甜", "--b", "屏幕很清晰"])
+    score = float(capsys.readouterr().out.split("\t")[0])
+    assert -1 <= score <= 1

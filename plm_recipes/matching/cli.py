@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..cli import add_io_arguments, finite_float, positive_int, texts_from_args, write_jsonl
+from ..cli import add_io_arguments, positive_int, score_threshold, texts_from_args, write_jsonl
 from ..data import read_text_lines
 from ..errors import PlmRecipesError
 from ..files import atomic_write
@@ -49,7 +49,7 @@ def add_commands(commands: argparse._SubParsersAction, predict_tasks: argparse._
     add_io_arguments(p)
     p.add_argument("--labels", required=True,
                    help="Category file: id<TAB>name<TAB>description lines (e.g. types_desc.txt).")
-    p.add_argument("--threshold", type=finite_float, default=None,
+    p.add_argument("--threshold", type=score_threshold, default=None,
                    help="Show categories scoring at least this (default: the model's, from matching_config.json).")
     p.add_argument("--top_k", type=positive_int, default=None, help="Show at most this many categories per text.")
     p.set_defaults(func=predict)

@@ -44,14 +44,14 @@ def predict(args: argparse.Namespace) -> None:
 
 
 def add_commands(commands: argparse._SubParsersAction, predict_tasks: argparse._SubParsersAction) -> None:
-    from ..cli import finite_float
+    from ..cli import score_threshold
 
     p = predict_tasks.add_parser("similarity", help="Cosine similarity of text pairs with a sentence encoder.")
     p.add_argument("--model", required=True, help="A sentence-transformers folder (simcse, matching_dssm, ...).")
     p.add_argument("--a", action="append", help="First text of a pair; repeat --a/--b for several pairs.")
     p.add_argument("--b", action="append", help="Second text of a pair.")
     p.add_argument("--file", help="Pairs: text_a<TAB>text_b lines (a third label field is ignored), or csv/json.")
-    p.add_argument("--threshold", type=finite_float, default=None,
+    p.add_argument("--threshold", type=score_threshold, default=None,
                    help="Say match at or above this cosine (default: the model's, from matching_config.json).")
     p.add_argument("--output", help="Write JSON lines here instead of printing.")
     p.add_argument("--batch_size", type=int, default=32)

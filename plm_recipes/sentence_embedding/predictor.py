@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..errors import ModelLoadError
-from ..loading import MATCHING_CONFIG_NAME, load_or_explain
+from ..loading import MATCHING_CONFIG_NAME, describe_model_folder, load_or_explain, task_head
 from ..model_files import load_matching_config
 from ..similarity import pair_similarities
 
@@ -26,7 +26,7 @@ class SentenceSimilarity:
     ((1,), True, 0.5)
 
     A plain encoder folder (no ``modules.json``) is used with mean pooling, with a warning; a cross-encoder, which
-    scores pairs but embeds nothing, is refused.
+    scores pairs but embeds nothing, and a model with a task head (a text classifier, a T5) are refused.
     """
 
     def __init__(self, model_dir: str, *, device: str | None = None, batch_size: int = 32):
@@ -41,6 +41,10 @@ class SentenceSimilarity:
             if os.path.isfile(os.path.join(model_dir, MATCHING_CONFIG_NAME)):
                 self.threshold = config["threshold"]
             if not os.path.isfile(os.path.join(model_dir, "modules.json")):
+                if task_head(model_dir) is not None:  # a classifier, a T5: states never trained to compare texts
+                    raise ModelLoadError(f"{model_dir} is {describe_model_folder(model_dir)}; it does not embed "
+                                         "texts: predict similarity needs a sentence encoder (recipes/simcse.py, "
+                                         "matching_dssm, matching_sentence_transformer) or a pretrained encoder")
                 logger.warning("%s is not a sentence-transformers folder (no modules.json): using mean pooling "
                                "over its token embeddings.", model_dir)
         self.model = load_or_explain(lambda: SentenceTransformer(model_dir, device=device), model_dir)

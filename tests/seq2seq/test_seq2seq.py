@@ -304,7 +304,22 @@ def test_augment_writes_distinct_variants(filling_model, tmp_path, capsys):
               "--output", str(tmp_path / "out.txt"), "--n", "2"])
     written = (tmp_path / "out.txt").read_text(encoding="utf-8").splitlines()
     assert all("extra" not in line for line in written)  # an untrained model may write nothing: never sentinels
-    assert not (tmp_path / "out.txt.partial").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.txt", "out.txt"]  # no temporary file left behind
+
+
+def test_augment_fills_the_mask_a_text_already_holds(filling_model):
+    """The text says where to fill: that [MASK] is filled, and no span of our own is masked (which could cut the
+    [MASK] in half: '...紘ASK]，下次还会再买')."""
+    from plm_recipes.seq2seq.predictor import MaskFiller
+
+    filler = MaskFiller(str(filling_model), device="cpu")
+    seen = []
+    original_fill = filler.fill
+    filler.fill = lambda text, **kwargs: seen.append(text) or original_fill(text, **kwargs)
+    _scripted(filler, ["extra0 菜 extra1", "extra0 味道 extra1"])
+    variants = filler.augment("这家餐厅的[MASK]很好，下次还会再买", n=2, seed=3)
+    assert seen and set(seen) == {"这家餐厅的[MASK]很好，下次还会再买"}  # masked by us: never
+    assert variants == ["这家餐厅的菜很好，下次还会再买", "这家餐厅的味道很好，下次还会再买"]
 
 
 def test_a_qa_model_is_not_a_filler(tiny_t5, filling_model, tmp_path):
