@@ -130,3 +130,40 @@ def test_trained_card_snippet_runs(classifier, tmp_path):
 def test_pet_usage_shows_single_braces():
     pet = load_recipe("pet")
     assert "{{" not in pet.USAGE and "{'label': ..., 'score': ..., 'scores': {...}}" in pet.USAGE
+
+
+# --- every family's card: metadata the Hub parses and a snippet that runs ------------------------------------
+
+QUICK = ["--max_steps", "2", "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end", "false",
+         "--use_cpu", "--disable_tqdm", "true", "--report_to", "none", "--license", "cc-by-4.0"]
+M, S, SEQ, RLHF = DATA / "matching", DATA / "sentence_embedding", DATA / "seq2seq", DATA / "rlhf"
+
+FAMILIES = {  # recipe: (its data arguments, library_name, pipeline_tag, a metric of its model-index)
+    "matching_pointwise": (["--train_file", M / "train.txt", "--validation_file", M / "dev.txt", "--do_eval",
+                            "--categories_file", M / "types_desc.txt"], "transformers", "text-classification", "f1"),
+    "matching_dssm": (["--train_file", M / "train.txt", "--validation_file", M / "dev.txt", "--do_eval"],
+                      "sentence-transformers", "sentence-similarity", None),
+    "simcse": (["--train_file", S / "sentences.txt", "--validation_file", S / "dev.txt", "--do_eval",
+                "--per_device_train_batch_size", "8"], "sentence-transformers", "sentence-similarity", None),
+    "reward_model": (["--train_file", RLHF / "ranklist_train.tsv", "--validation_file", RLHF / "ranklist_dev.tsv",
+                      "--do_eval"], "transformers", "text-classification", "accuracy"),
+    "t5_qa": (["--train_file", SEQ / "qa_train.jsonl", "--validation_file", SEQ / "qa_dev.jsonl", "--do_eval",
+               "--generation_max_length", "4"], "transformers", "text2text-generation", "exact_match"),
+}
+
+
+@pytest.mark.parametrize("recipe", sorted(FAMILIES))
+def test_each_familys_card(recipe, tiny_bert, tiny_t5, tmp_path):
+    data_args, library, pipeline_tag, metric = FAMILIES[recipe]
+    base = tiny_t5 if recipe.startswith("t5") else tiny_bert
+    out = tmp_path / recipe
+    results = load_recipe(recipe).main(["--model_name_or_path", str(base), "--do_train", "--output_dir", str(out),
+                                        *map(str, data_args), *QUICK])
+    data = ModelCard.load(out / "README.md").data
+    assert (data.library_name, data.pipeline_tag, data.license, data.base_model) == (
+        library, pipeline_tag, "cc-by-4.0", base.name)
+    values = {r.metric_type: r.metric_value for r in data.eval_results or []}
+    assert values, "no model-index"
+    if metric is not None:
+        assert values[metric] == pytest.approx(results["eval"][f"eval_{metric}"])
+    run_card_snippet(out, tmp_path)
