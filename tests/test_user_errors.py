@@ -242,23 +242,26 @@ def test_data_that_cannot_train_is_refused_before_the_model_loads(case, tmp_path
     assert not (tmp_path / "out").exists()  # nothing was started
 
 
-@pytest.mark.parametrize(("lines", "extra", "message"), [
-    (["电脑\t很快", "电脑\t很好"], [], "one.txt: 1 distinct label ('电脑'); prompt learning learns to tell"),
-    (["电脑\t很快", "水果\t很甜"], ["--template", "{textA}和{textB}是{MASK}"],
+@pytest.mark.parametrize(("recipe", "lines", "extra", "message"), [
+    ("pet", ["电脑\t很快", "电脑\t很好"], [], "one.txt: 1 distinct label ('电脑'); prompt learning learns to tell"),
+    ("p_tuning", ["电脑\t很快", "电脑\t很好"], [], "one.txt: 1 distinct label ('电脑')"),
+    ("p_tuning", ["电脑\t很快", "水果\t很甜"], ["--template", "{soft:2}{textA}{MASK}{textB}"],
+     "one.txt, line 1: the template '{soft:2}{textA}{MASK}{textB}' has {textB}"),
+    ("pet", ["电脑\t很快", "水果\t很甜"], ["--template", "{textA}和{textB}是{MASK}"],
      "one.txt, line 1: the template '{textA}和{textB}是{MASK}' has {textB}, and this example has no second text"),
-    (["电脑\t很快", "水果\t很甜"], ["--template", "{textA}是{MASK}", "--freeze_backbone"],
+    ("pet", ["电脑\t很快", "水果\t很甜"], ["--template", "{textA}是{MASK}", "--freeze_backbone"],
      "--freeze_backbone trains only the learned prompt vectors, and the template '{textA}是{MASK}' has none"),
 ])
-def test_prompt_learning_data_and_template_errors_come_before_the_model(lines, extra, message, tiny_bert, tmp_path,
-                                                                         capsys, monkeypatch):
-    monkeypatch.setattr(sys, "argv", ["pet.py"])
+def test_prompt_learning_data_and_template_errors_come_before_the_model(recipe, lines, extra, message, tiny_bert,
+                                                                         tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(sys, "argv", [f"{recipe}.py"])
     loaded = []
     monkeypatch.setattr("plm_recipes.prompting.PromptLMModel.from_backbone", lambda *a, **k: loaded.append(1))
     argv = ["--model_name_or_path", str(tiny_bert), "--train_file", _lines(tmp_path, "one.txt", lines),
             "--verbalizer_file", str(DATA / "prompting" / "verbalizer.txt"), "--output_dir", str(tmp_path / "out"),
             *QUICK, *extra]
     with pytest.raises(SystemExit) as e:
-        run_cli(lambda: load_recipe("pet").main(argv))
+        run_cli(lambda: load_recipe(recipe).main(argv))
     assert message in one_line_error(capsys, 2, e) and not loaded
 
 
