@@ -3,7 +3,8 @@
 Every recipe's ``--push_to_hub`` and the ``plm-recipes push`` command go through :func:`push_folder`:
 ``huggingface_hub``'s ``create_repo`` then ``upload_folder``. A push that fails (no network, ``HF_HUB_OFFLINE=1``,
 no token, a refused repo id) is one :class:`HubPushError` line naming the command that pushes the saved folder
-later; the folder is never touched.
+later. Before it pushes, ``plm-recipes push`` names the repo in the folder's model card where the card names the
+folder (:func:`retarget_card`), as transformers' ``Trainer.push_to_hub`` writes the card for its repo.
 
     plm-recipes push --model outputs/text_classification --repo_id user/tnews-bert [--private]
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shlex
 
 from huggingface_hub import HfApi
@@ -72,12 +74,39 @@ def push_folder(
     return commit.commit_url
 
 
+def retarget_card(folder: str | os.PathLike, repo_id: str) -> bool:
+    """Make the model card ``folder/README.md`` name ``repo_id`` where it names the model by the folder it was
+    written for (a run without ``--push_to_hub`` titles its card with its output folder and loads that folder in
+    its usage snippet); returns whether the card changed.
+
+    The name is the card's title (its first ``# `` heading); each whole occurrence of it (the title, the
+    model-index name, ``"folder"`` in the snippet, ``--model folder``) becomes ``repo_id``.
+    """
+    path = os.path.join(folder, "README.md")
+    try:
+        with open(path, encoding="utf-8") as f:
+            card = f.read()
+    except FileNotFoundError:
+        return False
+    title = re.search(r"^# (.+)$", card.split("\n---\n", 1)[-1], re.M)
+    if title is None or title[1].strip() == repo_id:
+        return False
+    name = re.escape(title[1].strip())
+    retargeted = re.sub(rf"(?<![\w./-]){name}(?![\w./-])", lambda _: repo_id, card)
+    if retargeted == card:
+        return False
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(retargeted)
+    return True
+
+
 def add_push_command(commands: argparse._SubParsersAction) -> None:
     """``plm-recipes push``: push a saved model folder (a recipe's output_dir) to the Hub."""
     parser = commands.add_parser(
         "push", help="Push a saved model folder to the Hugging Face Hub.",
         description="Upload a saved model folder (a recipe's --output_dir) to a Hub repo, creating the repo when it "
-        "does not exist. Checkpoints are left out. Log in first (`hf auth login`, or set HF_TOKEN).",
+        "does not exist. Checkpoints are left out; the model card is first made to name the repo where it names the "
+        "folder. Log in first (`hf auth login`, or set HF_TOKEN).",
     )
     parser.add_argument("--model", required=True, help="The saved model folder.")
     parser.add_argument("--repo_id", required=True, help="The Hub repo, e.g. user/name.")
@@ -88,6 +117,8 @@ def add_push_command(commands: argparse._SubParsersAction) -> None:
 
 
 def _push(args: argparse.Namespace) -> None:
+    if os.path.isdir(args.model):
+        retarget_card(args.model, args.repo_id)
     url = push_folder(args.model, args.repo_id, private=args.private or None, revision=args.revision,
                       commit_message=args.commit_message)
     print(url)

@@ -12,7 +12,7 @@ import sys
 import pytest
 from datasets import Dataset
 from helpers import DATA, ROOT, load_recipe
-from huggingface_hub import constants
+from huggingface_hub import ModelCard, constants
 from test_trainer_mixin import (  # noqa: F401 (tokenizer: the fixture)
     TEXTS,
     LlamaForSequenceClassification,
@@ -188,3 +188,22 @@ def test_trl_ppo_trainer_with_positional_args_pushes_after_the_save(offline, tok
         trainer.finish(tags=["ppo"])
     assert (tmp_path / "out" / "model.safetensors").is_file()
 
+
+
+def test_push_command_makes_the_card_name_the_repo(offline, tmp_path, capsys):
+    from plm_recipes.modelcard import ModelCardInfo, render_model_card
+
+    folder = tmp_path / "outputs" / "tc"
+    folder.mkdir(parents=True)
+    info = ModelCardInfo(recipe="text_classification", pipeline_tag="text-classification",
+                         base_model="bert-base-chinese", data_files={"validation": "dev.txt"},
+                         metrics={"validation": {"eval_f1": 0.5}}, usage=load_recipe("text_classification").USAGE)
+    (folder / "README.md").write_text(render_model_card(info, model_name=str(folder), hyperparameters={}),
+                                      encoding="utf-8")
+    with pytest.raises(SystemExit):
+        cli.main(["push", "--model", str(folder), "--repo_id", "me/tc"])
+    card = (folder / "README.md").read_text(encoding="utf-8")
+    assert str(folder) not in card
+    assert "# me/tc\n" in card and 'pipeline("text-classification", model="me/tc")' in card
+    assert "--model me/tc --text" in card
+    assert ModelCard(card).data.model_name == "me/tc"  # the model-index's name

@@ -41,7 +41,8 @@ def test_the_plain_lm_folder_and_its_prompt(pet_folder):
     out, _ = pet_folder
     prompt = json.loads((out / "lm" / "prompt.json").read_text(encoding="utf-8"))
     assert prompt["template"] == "这是一条{MASK}评论：{textA}。" and prompt["lm_type"] == "masked"
-    assert prompt["labels"] == ["电脑", "水果", "酒店", "书籍"] and prompt["label_words"]["电脑"] == ["电脑", "笔记本"]
+    assert prompt["labels"] == ["电脑", "水果", "酒店", "书籍"]
+    assert prompt["label_words"]["电脑"] == ["电脑", "笔记本"]
     assert prompt["blank_length"] == PromptClassifier(str(out)).model.config.blank_length > 1
     fill = pipeline("fill-mask", model=str(out / "lm"), device="cpu")
     assert len(fill("这是一条[MASK]评论")) == 5  # top 5 tokens for the blank
