@@ -222,6 +222,13 @@ CANNOT_LEARN_CASES = {
     "reward model: a rank list of one text": (
         "reward_model", lambda tmp: ["--train_file", _lines(tmp, "lists.tsv", ["很好看\t还行", "只有一个"])],
         "lists.tsv, line 2: a rank list needs at least 2 texts (best first), found 1"),
+    "reward model: a ranking of one text": (
+        "reward_model", lambda tmp: ["--train_file", _lines(tmp, "ranks.jsonl", ['{"ranking": ["只有一个"]}'])],
+        "ranks.jsonl, line 1: a rank list needs at least 2 texts (best first), found 1"),
+    "reward model: chosen is rejected": (
+        "reward_model", lambda tmp: ["--train_file", _lines(tmp, "pairs.jsonl", [
+            '{"chosen": "很好看", "rejected": "很好看"}'])],
+        "pairs.jsonl, line 1: text 2 repeats text 1"),
     "uie: no example with a span": (
         "uie", lambda tmp: ["--train_file", _lines(tmp, "empty.txt", [
             '{"content": "王小明毕业了", "result_list": [], "prompt": "地点"}',
