@@ -175,6 +175,13 @@ def test_ctrl_c_stops_cleanly_and_names_the_checkpoint_to_resume_from(tiny_bert,
     assert f"training interrupted at step 3; the last checkpoint is {checkpoint}" in line
     assert f"--resume_from_checkpoint {checkpoint}" in line
     assert not (out / ".plm-recipes.lock").exists()  # the folder is free again
+    cut = tmp_path / "cut" / "checkpoint-2"  # a copy whose optimizer state was cut off (a full disk, a copy stopped)
+    shutil.copytree(checkpoint, cut)
+    truncate(cut / "optimizer.pt")
+    with pytest.raises(SystemExit) as e:
+        run_recipe([*argv, "--resume_from_checkpoint", str(cut)], monkeypatch)
+    line = one_line_error(capsys, 2, e)
+    assert f"{cut / 'optimizer.pt'}: damaged or incomplete" in line and "drop --resume_from_checkpoint" in line
     run_recipe([*argv, "--resume_from_checkpoint", str(checkpoint)], monkeypatch)  # ... and the advice works
     assert (out / "model.safetensors").is_file()
 
