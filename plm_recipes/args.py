@@ -33,10 +33,11 @@ DEFAULT_MODEL = "bert-base-chinese"
 RUN_CONFIG_NAME = "run_config.yaml"
 
 # The training defaults every fine-tuning recipe starts from (each adds its output_dir, learning rate and
-# metric_for_best_model): evaluate and save every epoch, keep the best checkpoint only, and batch texts of similar
-# length together (much less padding: bench/defaults.py measures what it is worth).
+# metric_for_best_model): evaluate and save every epoch and keep the best checkpoint only. Batches are drawn at
+# random: grouping them by length pads less but cost text classification quality over a full run
+# (bench/defaults.py); the recipes whose loss allows it pad less by splitting each batch instead
+# (``micro_batches_by_length``).
 TRAINING_DEFAULTS: dict[str, Any] = {
-    "train_sampling_strategy": "group_by_length",
     "num_train_epochs": 3,
     "per_device_train_batch_size": 16,
     "per_device_eval_batch_size": 64,
@@ -178,13 +179,26 @@ class RecipeSettings:
     """
 
     freeze_word_embeddings: bool | None = field(
+        default=False,
+        metadata={
+            "help": "Do not train the input word embedding matrix (a speed setting: multilingual encoders keep most "
+            "of their parameters there, 96M of multilingual-e5-small's 117M, and their update is much of a CPU "
+            "step; it cost text classification dev macro F1 over a 6-epoch run in bench/defaults.py). false (the "
+            "default): they train. null: frozen when fine-tuning a pretrained checkpoint whose word embeddings are "
+            "not tied to an output layer, trained when they are new or tied (the default of earlier versions, so "
+            "that their run_config.yaml reruns as it ran)."
+        },
+    )
+    micro_batches_by_length: int | None = field(
         default=None,
         metadata={
-            "help": "Do not train the input word embedding matrix. Unset (the default): frozen when fine-tuning a "
-            "pretrained checkpoint whose word embeddings are not tied to an output layer, trained when they are "
-            "new (training from scratch) or tied (a language-model head). Multilingual encoders keep most of their "
-            "parameters there (96M of multilingual-e5-small's 117M): freezing them trains about 2x faster on a CPU "
-            "with no loss of F1 in bench/defaults.py. Pass false to train them."
+            "help": "Run each training batch as up to N pieces of texts of similar length, each padded to its own "
+            "longest text, and add up their gradients (each piece's loss weighted by its share of the rows): the "
+            "same batches and the same gradient as whole batches, with less padding (plm_recipes.batching). For "
+            "recipes whose loss is a mean over independent rows (text classification, pointwise matching without "
+            "the listwise loss); others train on whole batches. Unset (the default): 4 when training in one process "
+            "on a CPU, where padding is paid in full, 1 (off) on GPUs, whose small batches cost little more padded. "
+            "Unlike --train_sampling_strategy group_by_length it does not change which texts are trained together."
         },
     )
     freeze_layers: int = field(
@@ -224,9 +238,8 @@ class RecipeSettings:
         output_dir = getattr(self, "output_dir", None)  # said before any model loads, not when the run saves
         if output_dir and os.path.exists(output_dir) and not os.path.isdir(output_dir):
             raise ArgumentError(f"--output_dir {output_dir} is a file; give a folder (it is made when missing)")
-        if self.freeze_layers and self.freeze_word_embeddings is False:
-            raise ArgumentError("--freeze_layers freezes the embeddings too: it cannot be combined with "
-                                "--freeze_word_embeddings false")
+        if self.micro_batches_by_length is not None and self.micro_batches_by_length < 1:
+            raise ArgumentError(f"--micro_batches_by_length must be 1 (off) or more, found {self.micro_batches_by_length}")
         if hasattr(super(), "__post_init__"):  # the TrainingArguments class this is mixed into
             super().__post_init__()
 

@@ -36,6 +36,7 @@ from transformers.trainer_callback import ProgressCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from .args import RunConfig
+from .batching import split_by_length, training_step_in_pieces
 from .callbacks import CompactProgressCallback, ProgressLogCallback, TrainingCurveCallback
 from .errors import ArgumentError, TrainingInterrupted
 from .locks import ProcessLock
@@ -58,8 +59,10 @@ class RecipeTrainerMixin:
         headline_metrics: the metrics printed on the ``Evaluation ...`` line.
         new_parameters: names of parameters the checkpoint did not have (a new task head, a pooler missing from
             the checkpoint), as returned by :func:`plm_recipes.loading.load_model`. They get
-            ``args.new_parameters_learning_rate`` when that is set, and decide whether ``freeze_word_embeddings``
-            left unset freezes (see :class:`~plm_recipes.args.RecipeSettings`).
+            ``args.new_parameters_learning_rate`` when that is set.
+        row_mean_loss: the trainer's ``compute_loss`` is the mean of independent per-row losses (a classifier's
+            cross-entropy), so that ``args.micro_batches_by_length`` may split a batch into length-sorted pieces
+            (:mod:`plm_recipes.batching`); a loss across rows trains on whole batches.
         *args, **kwargs: as for the trainer class the mixin is combined with.
     """
 
@@ -70,6 +73,7 @@ class RecipeTrainerMixin:
         run_config: RunConfig | None = None,
         headline_metrics: tuple[str, ...] = ("precision", "recall", "f1"),
         new_parameters: Collection[str] = (),
+        row_mean_loss: bool = False,
         **kwargs,
     ):
         # set before the trainer's __init__: some (TRL's PPOTrainer) build the optimizer there
@@ -83,11 +87,15 @@ class RecipeTrainerMixin:
         if training_args is not None and training_args.push_to_hub:
             self.hub_repo_id = training_args.hub_model_id or os.path.basename(os.path.abspath(training_args.output_dir))
             training_args.push_to_hub = False
+        self.row_mean_loss = row_mean_loss
         callbacks = list(kwargs.pop("callbacks", None) or [])
         callbacks += [ProgressLogCallback(headline_metrics), TrainingCurveCallback()]
         super().__init__(*args, callbacks=callbacks, **kwargs)
         if self.pop_callback(ProgressCallback) is not None:
             self.add_callback(CompactProgressCallback)
+        if (getattr(self.args, "micro_batches_by_length", None) or 1) > 1 and not row_mean_loss:
+            logger.warning("--micro_batches_by_length %d: this recipe's loss is not a mean over independent rows; "
+                           "it trains on whole batches", self.args.micro_batches_by_length)
 
     # --- optimisation -------------------------------------------------------------------------------------
 
@@ -140,6 +148,33 @@ class RecipeTrainerMixin:
         )
         self.optimizer = optimizer_cls(param_groups, **optimizer_kwargs)
         return self.optimizer
+
+    # --- training step -------------------------------------------------------------------------------------
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        """``Trainer.training_step``, on length-sorted pieces of the batch when ``args.micro_batches_by_length``
+        asks for them and the loss allows it (``row_mean_loss``): the same gradient, less padding."""
+        pieces = self._micro_batches()
+        if pieces > 1 and self.row_mean_loss and self._can_split_batches():
+            padding_side = getattr(self.processing_class, "padding_side", "right")
+            split = split_by_length(inputs, pieces, padding_side)
+            if split is not None:
+                found = input_embeddings(model)
+                return training_step_in_pieces(self, model, split, num_items_in_batch,
+                                               word_embeddings=found[0] if found else None)
+        return super().training_step(model, inputs, num_items_in_batch)
+
+    def _micro_batches(self) -> int:
+        """``args.micro_batches_by_length``; unset: 4 in a single process on a CPU, else 1."""
+        pieces = getattr(self.args, "micro_batches_by_length", 1)
+        if pieces is None:
+            return 4 if self.args.device.type == "cpu" and self.args.world_size <= 1 else 1
+        return pieces
+
+    def _can_split_batches(self) -> bool:
+        """Whether this run's training step is the plain one :func:`training_step_in_pieces` mirrors (not
+        DeepSpeed, FSDP or torch.nn.DataParallel, whose steps differ)."""
+        return not (self.is_deepspeed_enabled or self.is_fsdp_enabled or self.args.n_gpu > 1)
 
     # --- evaluation order ---------------------------------------------------------------------------------
 

@@ -161,6 +161,7 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
         model_card=card,
         run_config=run_config,
         new_parameters=new_parameters,
+        row_mean_loss=True,  # the model's cross-entropy: a mean over the batch's texts
     )
 
     # --- train / evaluate / predict ------------------------------------------------------------------

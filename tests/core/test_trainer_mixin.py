@@ -166,7 +166,7 @@ def test_mixin_with_trl_reward_trainer(tokenizer, tmp_path, capsys):
     pairs = Dataset.from_dict({"chosen": TEXTS[::2], "rejected": TEXTS[1::2]})
     args = RewardModelConfig(str(tmp_path), max_steps=3, per_device_train_batch_size=2, learning_rate=1e-2,
                              logging_steps=1, use_cpu=True, report_to="none", save_strategy="no",
-                             disable_tqdm=True, max_length=32)
+                             disable_tqdm=True, max_length=32, freeze_word_embeddings=None)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     trainer = RecipeRewardTrainer(model=model, args=args, train_dataset=pairs, processing_class=tokenizer,
                                   model_card=card("reward_model"),
@@ -175,7 +175,7 @@ def test_mixin_with_trl_reward_trainer(tokenizer, tmp_path, capsys):
     trainer.finish(tags=["reward-model"])
     check_run_folder(tmp_path, "reward_model", capsys)
     changed = changed_parameters(before, model)
-    # freeze_word_embeddings unset: a pretrained (here: given) model's untied embeddings are frozen, the rest trains
+    # freeze_word_embeddings null: a pretrained (here: given) model's untied embeddings are frozen, the rest trains
     assert not changed["model.embed_tokens.weight"]
     assert all(v for n, v in changed.items() if n != "model.embed_tokens.weight")
 
@@ -338,8 +338,7 @@ def test_freeze_layers_rules(tokenizer):
         apply_freeze_layers(torch.nn.Linear(2, 2), 1)
     with pytest.raises(ArgumentError, match="--freeze_layers must be 0 or more"):
         Seq2SeqConfig("out", freeze_layers=-1, report_to="none")
-    with pytest.raises(ArgumentError, match="cannot be combined with --freeze_word_embeddings false"):
-        Seq2SeqConfig("out", freeze_layers=1, freeze_word_embeddings=False, report_to="none")
+    assert Seq2SeqConfig("out", freeze_layers=1, report_to="none").freeze_word_embeddings is False  # the default
     assert Seq2SeqConfig("out", freeze_layers=None, report_to="none").freeze_layers == 0  # `freeze_layers: null`
 
 

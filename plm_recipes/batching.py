@@ -1,0 +1,128 @@
+"""Length-sorted micro-batches: the same training batch, padded in pieces.
+
+A batch of texts is padded to its longest text, so one long comment makes fifteen short ones pay for its length.
+Grouping batches by length (``--train_sampling_strategy group_by_length``) cuts that padding by changing which texts
+are trained together, and over a full run that costs quality (bench/defaults.py: text classification on
+multilingual-e5-small). Splitting each batch instead, after the sampler chose it, into pieces of similar length,
+each padded to its own longest text, and adding up the pieces' gradients (each piece's mean loss weighted by its
+share of the batch's rows) gives the gradient of the whole batch with a fraction of the padding: the optimizer
+takes the steps it would take without it. Only dropout draws its random masks per piece.
+
+This holds for a loss that is the mean of independent per-row losses (cross-entropy of a classifier, binary
+cross-entropy of a pair): the trainer says so (``row_mean_loss``); a loss across rows (in-batch negatives, a
+listwise softmax) trains on whole batches.
+
+>>> import torch
+>>> batch = {"input_ids": torch.tensor([[5, 6, 7, 8], [5, 0, 0, 0], [5, 6, 7, 0], [5, 6, 0, 0]]),
+...          "attention_mask": torch.tensor([[1, 1, 1, 1], [1, 0, 0, 0], [1, 1, 1, 0], [1, 1, 0, 0]]),
+...          "labels": torch.tensor([0, 1, 2, 3])}
+>>> [(piece["labels"].tolist(), piece["input_ids"].shape[1]) for piece in split_by_length(batch, 2)]
+[([0, 2], 4), ([1, 3], 2)]
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+
+def split_by_length(
+    batch: Mapping[str, Any], pieces: int, padding_side: str = "right"
+) -> list[dict[str, Any]] | None:
+    """``batch`` (a padded batch with an ``attention_mask``) as at most ``pieces`` batches of rows of similar length,
+    longest first, each cut to its own longest row; ``None`` when it cannot be split (no 2-D attention mask, a
+    tensor that is not one entry per row, fewer than two rows).
+
+    Every tensor whose first dimension is the batch's rows is split by row; those whose second dimension is the
+    padded length as well (ids, masks, per-token labels) are cut on the padding side (``"left"`` for a tokenizer
+    that pads on the left). Values that are not tensors are passed to every piece as they are. Rows keep their
+    relative order within a piece, and the pieces' sizes differ by at most one.
+    """
+    mask = batch.get("attention_mask")
+    if not isinstance(mask, torch.Tensor) or mask.dim() != 2 or pieces < 2 or mask.shape[0] < 2:
+        return None
+    rows, width = mask.shape
+    for value in batch.values():
+        if isinstance(value, torch.Tensor) and (value.dim() == 0 or value.shape[0] != rows):
+            return None
+    lengths = mask.sum(dim=1)
+    order = torch.argsort(lengths, descending=True, stable=True)
+    out = []
+    for part in torch.tensor_split(order, min(pieces, rows)):
+        part = part.sort().values  # the rows' own order within the piece
+        keep = int(lengths[part].max())
+        columns = slice(0, keep) if padding_side == "right" else slice(width - keep, width)
+        piece = {}
+        for key, value in batch.items():
+            if not isinstance(value, torch.Tensor):
+                piece[key] = value
+                continue
+            value = value[part]
+            if value.dim() >= 2 and value.shape[1] == width:
+                value = value[:, columns]
+            piece[key] = value
+        out.append(piece)
+    return out
+
+
+
+def training_step_in_pieces(
+    trainer,
+    model: torch.nn.Module,
+    pieces: list[dict[str, Any]],
+    num_items_in_batch: torch.Tensor | int | None = None,
+    word_embeddings: torch.nn.Module | None = None,
+) -> torch.Tensor:
+    """One training step of ``trainer`` (a ``transformers.Trainer`` whose ``compute_loss`` returns the mean of
+    per-row losses) on a batch split by :func:`split_by_length`: a forward and backward pass per piece, its loss
+    weighted by the piece's share of the batch's rows, so that the gradients add up to the whole batch's. Returns
+    the batch's loss as ``Trainer.training_step`` does, scaled for gradient accumulation by the same rule
+    (``num_items_in_batch`` is only read for that rule: a row-mean loss does not use it). Under DDP the gradients
+    are reduced once, after the last piece.
+
+    ``word_embeddings``, the model's input ``nn.Embedding`` when it trains: each backward pass would write a
+    gradient the size of the whole vocabulary (96M values for multilingual-e5-small) and add it to the last one;
+    in a single process the pieces give it sparse gradients instead (the rows of their tokens), made dense once,
+    after the last piece, for the optimizer and gradient clipping."""
+    rows = sum(piece["attention_mask"].shape[0] for piece in pieces)
+    model.train()
+    if callable(getattr(trainer.optimizer, "train", None)):
+        trainer.optimizer.train()
+    if getattr(trainer, "loss_is_scaled_for_ga", None) is not None:  # transformers >= 5.3
+        scaled_for_accumulation = trainer.loss_is_scaled_for_ga
+    else:  # Trainer.training_step's rule
+        scaled_for_accumulation = ((trainer.model_accepts_loss_kwargs and num_items_in_batch is not None)
+                                   or trainer.compute_loss_func is not None)
+    sparse = (isinstance(word_embeddings, torch.nn.Embedding) and word_embeddings.weight.requires_grad
+              and not word_embeddings.sparse and trainer.args.world_size <= 1)
+    if sparse:
+        word_embeddings.sparse = True
+    try:
+        total = _pieces_forward_backward(trainer, model, pieces, rows, scaled_for_accumulation)
+    finally:
+        if sparse:
+            word_embeddings.sparse = False
+            grad = word_embeddings.weight.grad
+            if grad is not None and grad.is_sparse:
+                word_embeddings.weight.grad = grad.to_dense()
+    return total
+
+
+def _pieces_forward_backward(trainer, model, pieces, rows: int, scaled_for_accumulation: bool) -> torch.Tensor:
+    total = None
+    for i, piece in enumerate(pieces):
+        last = i == len(pieces) - 1
+        sync = contextlib.nullcontext() if last or trainer.args.world_size <= 1 else trainer.accelerator.no_sync(model)
+        with sync:
+            inputs = trainer._prepare_inputs(piece)
+            share = inputs["attention_mask"].shape[0] / rows
+            with trainer.compute_loss_context_manager():
+                loss = trainer.compute_loss(model, inputs) * share
+            if not scaled_for_accumulation:
+                loss = loss / trainer.current_gradient_accumulation_steps
+            trainer.accelerator.backward(loss)
+        total = loss.detach() if total is None else total + loss.detach()
+    return total

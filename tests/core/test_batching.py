@@ -1,0 +1,87 @@
+"""Length-sorted micro-batches (plm_recipes.batching): how a batch is split, and that a training step on the pieces
+gives the whole batch's gradients."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from helpers import build_tiny_bert, character_vocab
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
+
+from plm_recipes.batching import split_by_length
+from plm_recipes.classification import TextClassificationConfig
+from plm_recipes.trainer import RecipeTrainer
+
+TEXTS = ["这个笔记本电脑运行很快", "好", "水果很新鲜，下次还会再买", "物流慢", "书的印刷质量不错，纸张也很好，值得推荐",
+         "一般", "酒店的服务很周到", "手机屏幕太小了，不太满意"]
+
+
+def test_split_by_length_partitions_rows_and_cuts_padding():
+    mask = torch.tensor([[1, 1, 1, 1, 0], [1, 0, 0, 0, 0], [1, 1, 1, 1, 1], [1, 1, 0, 0, 0], [1, 1, 1, 0, 0]])
+    batch = {"input_ids": mask * torch.arange(1, 6), "attention_mask": mask, "labels": torch.arange(5),
+             "return_loss": True}
+    pieces = split_by_length(batch, 2)
+    # longest rows first, sizes differing by at most one, each cut to its own longest row, rows in their order
+    assert [p["labels"].tolist() for p in pieces] == [[0, 2, 4], [1, 3]]
+    assert [p["input_ids"].shape[1] for p in pieces] == [5, 2]
+    assert pieces[1]["input_ids"].tolist() == [[1, 0], [1, 2]]
+    assert all(p["return_loss"] is True for p in pieces)  # non-tensors pass through
+    assert sorted(sum((p["labels"].tolist() for p in split_by_length(batch, 9)), [])) == list(range(5))
+
+
+def test_split_by_length_left_padding_keeps_the_tokens():
+    mask = torch.tensor([[0, 0, 1, 1], [1, 1, 1, 1], [0, 0, 0, 1]])
+    batch = {"input_ids": mask * 7, "attention_mask": mask}
+    pieces = split_by_length(batch, 3, padding_side="left")
+    assert [p["attention_mask"].tolist() for p in pieces] == [[[1, 1, 1, 1]], [[1, 1]], [[1]]]
+
+
+@pytest.mark.parametrize("batch", [
+    {"input_ids": torch.ones(3, 4, dtype=torch.long)},  # no attention mask
+    {"input_ids": torch.ones(3, 4, dtype=torch.long), "attention_mask": torch.ones(3, 4), "group": torch.ones(2)},
+    {"input_ids": torch.ones(1, 4, dtype=torch.long), "attention_mask": torch.ones(1, 4)},  # one row
+])
+def test_split_by_length_refuses_what_it_cannot_split(batch):
+    assert split_by_length(batch, 4) is None
+
+
+def gradients(model):
+    return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("freeze", [False, True])
+def test_training_step_in_pieces_gives_the_whole_batch_gradient(tmp_path, freeze):
+    (tmp_path / "texts.txt").write_text("\n".join(TEXTS), encoding="utf-8")
+    path = build_tiny_bert(tmp_path / "bert", character_vocab([tmp_path / "texts.txt"]),
+                           hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)  # the same forward twice
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    batch = DataCollatorWithPadding(tokenizer)(
+        [{**tokenizer(t), "labels": i % 3} for i, t in enumerate(TEXTS)])
+    assert batch["attention_mask"].float().mean() < 0.7  # much padding to save
+    grads = {}
+    for pieces in (1, 3):
+        torch.manual_seed(0)  # the same new head
+        model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=3)
+        args = TextClassificationConfig(str(tmp_path / f"out{pieces}"), micro_batches_by_length=pieces, use_cpu=True,
+                                        report_to="none", freeze_word_embeddings=freeze)
+        trainer = RecipeTrainer(model=model, args=args, processing_class=tokenizer, row_mean_loss=True)
+        trainer.create_optimizer()
+        trainer.current_gradient_accumulation_steps = 1  # set by the training loop
+        loss = trainer.training_step(model, dict(batch))
+        grads[pieces] = (loss.item(), gradients(model))
+        embedding = model.get_input_embeddings()
+        assert not embedding.sparse and (freeze or not embedding.weight.grad.is_sparse)
+    (loss1, whole), (loss3, split) = grads[1], grads[3]
+    assert loss3 == pytest.approx(loss1, rel=1e-5)
+    assert whole.keys() == split.keys() and ("bert.embeddings.word_embeddings.weight" in whole) != freeze
+    for name in whole:
+        torch.testing.assert_close(split[name], whole[name], rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_auto_setting_splits_on_a_cpu_only_when_the_loss_allows(tmp_path):
+    args = TextClassificationConfig(str(tmp_path), use_cpu=True, report_to="none")
+    assert args.micro_batches_by_length is None
+    model = torch.nn.Linear(2, 2)
+    assert RecipeTrainer(model=model, args=args, row_mean_loss=True)._micro_batches() == 4
+    with pytest.raises(Exception, match="micro_batches_by_length must be 1"):
+        TextClassificationConfig(str(tmp_path), micro_batches_by_length=0, report_to="none")
