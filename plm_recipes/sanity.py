@@ -63,7 +63,9 @@ class ParameterWatch:
         if tensor.numel() == 0 or tensor.device.type == "meta":
             return None
         flat = tensor.reshape(-1)
-        index = torch.linspace(0, flat.numel() - 1, min(self.samples, flat.numel()), device=flat.device).long()
+        count = min(self.samples, flat.numel())
+        # evenly spaced, in integers: float32 steps cannot reach the last element of a 96M-value embedding matrix
+        index = torch.arange(count, device=flat.device) * (flat.numel() - 1) // max(count - 1, 1)
         values = torch.cat([flat.index_select(0, index).float(), flat.sum(dtype=torch.float32).reshape(1)])
         return tensor.shape, values.cpu()
 
