@@ -1,37 +1,45 @@
 #!/usr/bin/env python
-"""Benchmark: what the recipes' fast defaults are worth, against the older hand-written scripts.
+"""Benchmark: what the recipes' training defaults are worth, against the older hand-written scripts, at the length
+users train.
 
 Runs, one after the other on this machine, with the same model (multilingual-e5-small), data, epochs, batch size
 and learning rate:
 
 * ``reference``: ``bench/reference_loop.py``, the older scripts' training procedure (every text padded to 128
   tokens, AdamW over all parameters, a bare loop);
-* ``defaults``: the recipe with its shipped defaults (only the model, data, epochs, batch size and learning rate
-  are passed): word embeddings frozen (``freeze_word_embeddings`` unset = frozen for a pretrained encoder) and
-  batches grouped by length (``train_sampling_strategy: group_by_length``), with dynamic padding;
-* ``no_freeze``: the defaults with ``--freeze_word_embeddings false``;
-* ``no_grouping``: the defaults with ``--train_sampling_strategy random``;
-* ``old_defaults``: both off (the recipes' defaults before they changed);
+* ``defaults``: the recipe with its shipped defaults (only the model, data, epochs, batch size, learning rate and
+  seed are passed): batches drawn at random, every weight trained, and on a CPU each batch run as 4 length-sorted
+  pieces with dynamic padding (``micro_batches_by_length``: the same gradient as the whole batch, less padding);
+* ``whole_batches``: the defaults with ``--micro_batches_by_length 1``: the recipe's defaults before the fast
+  defaults came in (random batches, every weight trained, dynamic padding);
+* ``previous_defaults``: the fast defaults that cost quality over a full run, word embeddings frozen and batches
+  grouped by length (``--freeze_word_embeddings true --train_sampling_strategy group_by_length``);
+* ``freeze``, ``group_by_length``: each of those two speed settings on top of the defaults (not run unless named
+  with ``--only``);
 * ``no_head_rate`` (matching only, not run unless named with ``--only``): the pointwise recipe without its default
-  rate for the weights the checkpoint lacks (``--new_parameters_learning_rate 0``: the new head and the pooler
-  multilingual-e5 lacks then learn at the encoder's rate, as in the older script).
+  rate for the weights the checkpoint lacks (``--new_parameters_learning_rate 0``).
 
-for text classification (``comment_classify``: 402 train / 63 dev comments) and pointwise matching
-(``comment_matching``: the 1416 training pairs as they are / 352 dev pairs). Reports dev P/R/F1 of the best epoch,
-whole-process samples/s (interpreter start, imports, loading, tokenization and every evaluation included) and its
-ratio to the reference, the trainer's train samples/s and peak memory.
+for text classification (``comment_classify``: 402 train / 63 dev comments; the full run is 6 epochs at lr 2e-4)
+and pointwise matching (``comment_matching``: the 1416 training pairs as they are / 352 dev pairs; 2 epochs at
+5e-5 is the older script's comparison, the shipped config trains 6). Reports dev P/R/F1 of the best epoch for each
+seed and their mean, whole-process samples/s (interpreter start, imports, loading, tokenization and every
+evaluation included) and its ratio to the reference, the trainer's train samples/s and peak memory.
 
-    python bench/defaults.py [--task classification|matching|both] [--epochs 2] [--only defaults reference ...]
+    python bench/defaults.py [--task classification|matching|both] [--epochs 2] [--seeds 42 43 44]
+                             [--only defaults reference ...] [--results_name NAME]
+    python bench/defaults.py --task classification --full   # the full run: 6 epochs, seeds 42 43 44
 
-The issue's target: with the shipped defaults, both recipes train >= 2x the older scripts' whole-process
-samples/s with dev F1 no lower. One dev example moves classification F1 by about 0.02, one pair moves matching
-F1 by about 0.005.
+The issue's targets (#32): at 6 epochs with the defaults, text classification's dev macro F1 no lower than the
+recipe before the fast defaults (``whole_batches``) within seed noise (3 seeds), at >= 1.5x the older script's
+speed. One dev example moves classification F1 by about 0.02, one pair moves matching F1 by about 0.005.
+Speeds are only comparable within one run of this script on an otherwise idle machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -41,12 +49,14 @@ from common import RESULTS, ROOT, print_table, require, run_recipe, save
 
 VARIANTS = {
     "defaults": [],
-    "no_freeze": ["--freeze_word_embeddings", "false"],
-    "no_grouping": ["--train_sampling_strategy", "random"],
-    "old_defaults": ["--freeze_word_embeddings", "false", "--train_sampling_strategy", "random"],
+    "whole_batches": ["--micro_batches_by_length", "1"],
+    "previous_defaults": ["--freeze_word_embeddings", "true", "--train_sampling_strategy", "group_by_length"],
+    "freeze": ["--freeze_word_embeddings", "true"],
+    "group_by_length": ["--train_sampling_strategy", "group_by_length"],
     # the pointwise recipe's new head and pooler at the encoder's rate (its default gives them 1e-3)
     "no_head_rate": ["--new_parameters_learning_rate", "0"],
 }
+OPT_IN = {"freeze", "group_by_length", "no_head_rate"}  # run only when named with --only
 TASKS = {
     # task: (data folder, recipe, learning rate: 2e-4 as the issue measured classification; 5e-5 is the rate the
     # older pointwise script hard-codes)
@@ -101,44 +111,65 @@ def run_variant(task: str, variant: str, model: Path, data: Path, epochs: int, l
             "process_s": m["process_s"]}
 
 
+def mean_row(task: str, variant: str, runs: list[dict], base: float | None) -> dict:
+    """One table row over a variant's seeds: F1 mean (and each seed's), speeds and memory as means."""
+    def mean(key):
+        return sum(float(r[key]) for r in runs) / len(runs)
+    f1s = [float(r["dev_F1"]) for r in runs]
+    spread = f" (sd {statistics.stdev(f1s):.4f})" if len(f1s) > 1 else ""
+    return {
+        "task": task, "run": variant, "seeds": " ".join(str(r["seed"]) for r in runs),
+        "dev_F1_by_seed": " / ".join(f"{f:.4f}" for f in f1s), "dev_F1_mean": f"{mean('dev_F1'):.4f}{spread}",
+        "dev_P": f"{mean('dev_P'):.4f}", "dev_R": f"{mean('dev_R'):.4f}",
+        "process_samples/s": f"{mean('process_samples/s'):.2f}",
+        "vs_reference": f"{mean('process_samples/s') / base:.2f}x" if base else "",
+        "train_samples/s": f"{mean('train_samples/s'):.2f}", "peak_rss_MiB": f"{mean('peak_rss_MiB'):.0f}",
+        "process_s": f"{mean('process_s'):.0f}",
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--task", choices=[*TASKS, "both"], default="both")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--batch_size", type=int, default=16)
-    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[42])
+    parser.add_argument("--full", action="store_true", help="The full run: 6 epochs, seeds 42 43 44.")
     parser.add_argument("--only", nargs="+", choices=["reference", *VARIANTS], help="Run only these.")
+    parser.add_argument("--results_name", default="defaults", help="bench/results/<name>_<task>.json")
     args = parser.parse_args()
+    if args.full:
+        args.epochs, args.seeds = 6, [42, 43, 44]
 
     rows: list[dict] = []
     for task in TASKS if args.task == "both" else [args.task]:
         folder, _, lr = TASKS[task]
         model, data = require("multilingual-e5-small", folder)
-        measured = {}
-        for variant in ["reference", *VARIANTS]:
-            if (args.only and variant not in args.only) or (not args.only and variant == "no_head_rate"):
-                continue
-            if variant == "reference":
-                measured[variant] = run_reference(task, args.epochs, lr, args.batch_size, args.seed)
-            else:
-                measured[variant] = run_variant(task, variant, model, data, args.epochs, lr, args.batch_size,
-                                                args.seed)
-        base = measured.get("reference", {}).get("process_samples/s")
-        for variant, m in measured.items():
-            rows.append({
-                "task": task, "run": variant, "dev_P": m["dev_P"], "dev_R": m["dev_R"], "dev_F1": m["dev_F1"],
-                "process_samples/s": f"{m['process_samples/s']:.2f}",
-                "vs_reference": f"{m['process_samples/s'] / base:.2f}x" if base else "",
-                "train_samples/s": f"{m['train_samples/s']:.2f}", "peak_rss_MiB": m["peak_rss_MiB"],
-                "process_s": f"{m['process_s']:.0f}",
-            })
+        runs: dict[str, list[dict]] = {}
+        for seed in args.seeds:  # seed by seed: a run cut short still has every variant of its first seeds
+            for variant in ["reference", *VARIANTS]:
+                if (args.only and variant not in args.only) or (not args.only and variant in OPT_IN):
+                    continue
+                if variant == "reference":
+                    m = run_reference(task, args.epochs, lr, args.batch_size, seed)
+                else:
+                    m = run_variant(task, variant, model, data, args.epochs, lr, args.batch_size, seed)
+                runs.setdefault(variant, []).append({**m, "seed": seed})
+                print(f"  {task} {variant} seed {seed}: dev F1 {m['dev_F1']}, "
+                      f"{m['process_samples/s']:.2f} process samples/s", flush=True)
+                save(f"{args.results_name}_{task}", {"args": vars(args), "runs": runs})
+        base = None
+        if "reference" in runs:
+            base = sum(r["process_samples/s"] for r in runs["reference"]) / len(runs["reference"])
+        rows += [mean_row(task, variant, task_runs, base) for variant, task_runs in runs.items()]
         print()
         print_table([r for r in rows if r["task"] == task], [(k, k) for k in rows[0]])
-        print("results saved to", save(f"defaults_{task}", {"args": vars(args), "rows": rows}), flush=True)
+        print("results saved to", save(f"{args.results_name}_{task}", {"args": vars(args), "runs": runs,
+                                                                         "rows": rows}), flush=True)
     print()
     print_table(rows, [(k, k) for k in rows[0]])
-    print("\ntarget: the defaults >= 2.00x the reference's whole-process samples/s, dev F1 no lower")
-    print("results saved to", save("defaults", {"args": vars(args), "rows": rows}))
+    print("\ntargets: dev F1 of the defaults no lower than whole_batches within seed noise; the defaults >= 1.5x "
+          "the reference's whole-process samples/s")
 
 
 if __name__ == "__main__":

@@ -153,6 +153,7 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
         run_config=run_config,
         headline_metrics=("precision", "recall", "f1", "spearman"),
         new_parameters=new_parameters,
+        row_mean_loss=not training_args.listwise_weight,  # binary cross-entropy alone: a mean over the pairs
     )
 
     # --- train / evaluate / predict ------------------------------------------------------------------
