@@ -131,16 +131,42 @@ class ModelServer(ThreadingHTTPServer):
                                               self.stopping.is_set)
 
     @torch.no_grad()
-    def prompt_logprobs(self, prompt: str) -> dict:
-        """``echo`` + ``logprobs``: the log-probability of every prompt token after the ones before it."""
-        tok, model = self.backend.tokenizer, self.backend.model
-        encoded = tok(prompt, add_special_tokens=False, return_offsets_mapping=True)
-        ids = encoded["input_ids"]
-        logits = model(input_ids=torch.tensor([ids], device=self.backend.device)).logits[0].float()
-        log_probs = torch.log_softmax(logits, dim=-1)
-        values: list[float | None] = [None] + [log_probs[t - 1, ids[t]].item() for t in range(1, len(ids))]
-        return {"tokens": tok.convert_ids_to_tokens(ids), "token_logprobs": values,
-                "text_offset": [start for start, _ in encoded["offset_mapping"]], "top_logprobs": None}
+    def prompt_logprobs(self, prompts: list[str]) -> list[dict]:
+        """``echo`` + ``logprobs``: for each prompt, the log-probability of every token after the ones before it
+        (``None`` for the first). The tokens all prompts start with (a chat and its question, scored with each
+        option after it) are encoded once; each prompt's own tokens follow from their key/value cache, in one
+        right-padded batch."""
+        from .scoring import _common_prefix_length, cache_argument, output_cache
+
+        tok, model, device = self.backend.tokenizer, self.backend.model, self.backend.device
+        encoded = [tok(p, add_special_tokens=False, return_offsets_mapping=True) for p in prompts]
+        ids = [e["input_ids"] for e in encoded]
+        shared = _common_prefix_length(ids) if len(ids) > 1 else len(ids[0]) - 1
+        cache_name = cache_argument(model)
+        prefix_logits, cache = None, None
+        if shared:
+            out = model(input_ids=torch.tensor([ids[0][:shared]], device=device), use_cache=True)
+            prefix_logits, cache = out.logits[0].float(), output_cache(out)
+            cache.batch_repeat_interleave(len(ids))
+        rest = [row[shared:] for row in ids]
+        width = max(map(len, rest))
+        pad = tok.pad_token_id if tok.pad_token_id is not None else 0
+        rows = torch.tensor([r + [pad] * (width - len(r)) for r in rest], device=device)
+        mask = torch.tensor([[1] * shared + [1] * len(r) + [0] * (width - len(r)) for r in rest], device=device)
+        rest_logits = model(input_ids=rows, attention_mask=mask, use_cache=True,
+                            **{cache_name: cache}).logits.float()  # (n, width, V)
+        answers = []
+        for i, row in enumerate(ids):
+            # token t is predicted by position t - 1: the shared prefix's logits, then the prompt's own
+            logits = rest_logits[i, :len(row) - shared - 1]
+            if prefix_logits is not None:
+                logits = torch.cat([prefix_logits, logits])
+            values = torch.log_softmax(logits, dim=-1).gather(1, torch.tensor(row[1:], device=device)[:, None])
+            answers.append({"tokens": tok.convert_ids_to_tokens(row),
+                            "token_logprobs": [None] + values[:, 0].tolist(),
+                            "text_offset": [start for start, _ in encoded[i]["offset_mapping"]],
+                            "top_logprobs": None})
+        return answers
 
 
 def _usage(prompt_tokens: int, completion_tokens: int) -> dict:
@@ -226,14 +252,15 @@ class _Handler(BaseHTTPRequestHandler):
                 "model": self.server.model_name}
 
     def _complete(self, job: Job, ids: list[list[int]], deadline: float) -> dict:
+        if job.prompt_logprobs:  # echo with max_tokens 0: the prompts' log-probabilities
+            logprobs = self.server.prompt_logprobs(job.prompts)
+            choices = [{"index": p * job.n + j, "text": prompt, "finish_reason": "length", "logprobs": logprobs[p]}
+                       for p, prompt in enumerate(job.prompts) for j in range(job.n)]
+            return {**self._header(job), "choices": choices, "usage": _usage(sum(map(len, ids)), 0)}
         choices: list[dict[str, Any]] = []
         completion_tokens = 0
         for index, decoding in self.server.decodings(job, ids, deadline):
             prompt = job.prompts[index // job.n]
-            if job.prompt_logprobs:  # echo with max_tokens 0: the prompt's log-probabilities
-                choices.append({"index": index, "text": prompt, "finish_reason": "length",
-                                "logprobs": self.server.prompt_logprobs(prompt)})
-                continue
             text = "".join(decoding)
             completion_tokens += decoding.completion_tokens
             if job.chat:

@@ -112,6 +112,21 @@ def test_completion_usage_echo_and_length_finish(client, backend):
     assert echoed.choices[0].text == PROMPT + expected
 
 
+def test_echoed_prompt_logprobs_match_a_plain_forward_pass(server, backend):
+    """The shared prefix encoded once and the rest in one right-padded batch give each prompt's log-probabilities
+    as one forward pass over it alone does."""
+    prompts = [PROMPT + "好看", PROMPT + "无聊，不推荐给任何人", PROMPT, "物"]
+    for group in (prompts, prompts[:1], prompts[3:]):
+        answers = server.prompt_logprobs(group)
+        for prompt, answer in zip(group, answers):
+            ids = backend.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+            with torch.no_grad():
+                log_probs = torch.log_softmax(backend.model(torch.tensor([ids])).logits[0].float(), dim=-1)
+            expected = [log_probs[t - 1, ids[t]].item() for t in range(1, len(ids))]
+            assert answer["token_logprobs"][0] is None and len(answer["token_logprobs"]) == len(ids)
+            assert answer["token_logprobs"][1:] == pytest.approx(expected, abs=1e-4), prompt
+
+
 # --- streaming -----------------------------------------------------------------------------------------------
 
 
