@@ -138,6 +138,10 @@ def serve_command(args: argparse.Namespace) -> None:
     try:
         server.backend = TransformersBackend.from_pretrained(args.model, device=args.device, dtype=args.dtype,
                                                              batch_size=1, progress=False)
+    except KeyboardInterrupt:  # Ctrl-C while loading: no traceback
+        server.server_close()
+        print("stopped before the model was loaded", file=sys.stderr)
+        raise SystemExit(130) from None
     except BaseException:
         server.server_close()
         raise
