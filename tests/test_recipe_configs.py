@@ -25,7 +25,7 @@ PREDICTIONS = {"t5_qa": "predictions.jsonl", "t5_filling": None, "uie": "predict
 OWN_SETTINGS = {
     "text_classification": {"label_mapping_file": "data/classification/label_mapping.txt"},
     "matching_pointwise": {"negatives_per_positive": 3, "new_parameters_learning_rate": 1e-3},
-    "matching_dssm": {"learning_rate": 3e-5, "train_sampling_strategy": "group_by_length"},
+    "matching_dssm": {"learning_rate": 3e-5},
     "matching_sentence_transformer": {"objective": "cosent", "metric_for_best_model": "best_f1"},
     "simcse": {"method": "simcse", "pooling": "mean", "batch_sampler": "no_duplicates"},
     "t5_qa": {"max_target_length": 32, "learning_rate": 3e-4},

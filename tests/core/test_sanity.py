@@ -36,6 +36,16 @@ def test_the_watch_tells_a_run_that_changed_nothing_from_one_that_learned():
     assert not watch.warn_if_unchanged(steps=0)  # no step was taken: nothing to say
 
 
+def test_the_watch_reaches_the_last_element_of_a_large_matrix():
+    # 2**24 + 4 values: a float32 linspace to the last index (2**24 + 3) rounds past it, as it did on e5's
+    # 96M-value embedding matrix (an IndexError before the first step)
+    weight = torch.nn.Parameter(torch.zeros(2**24 + 4))
+    watch = ParameterWatch(torch.nn.ParameterList([weight]))
+    with torch.no_grad():
+        weight[-1] = 1.0  # only the last element moves
+    assert watch.changed()[0] == ["0"]
+
+
 def test_a_recipe_run_that_changes_no_weight_is_warned_about(tiny_bert, tmp_path, capsys):
     recipe = load_recipe("text_classification")
     recipe.main(classification_args(tiny_bert, tmp_path / "zero", "--max_steps", "2", "--learning_rate", "0",
