@@ -165,19 +165,22 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="bench_simcse_data_"))
     test, validation = split_dev(data / "dev.tsv", folder, args.test_pairs, args.validation_pairs)
     # (label, folder, settings that differ from the e5 run's)
-    encoders = [] if args.skip_e5 else [("e5-small", model, {"prompt": args.e5_prompt or None})]
+    # The checkpoints' word embeddings stay frozen, as they were in the runs the README reports (the recipes froze
+    # them by default then; they train by default now: --freeze_word_embeddings false after -- to train them)
+    frozen = ["--freeze_word_embeddings", "true"]
+    encoders = [] if args.skip_e5 else [("e5-small", model, {"prompt": args.e5_prompt or None, "extra": frozen})]
     if args.scratch:
         path = scratch_model(folder)
-        if path is not None:  # its word embeddings are random: train them (the default freezes a checkpoint's)
+        if path is not None:  # its word embeddings are random: train them
             encoders.append(("bert-scratch", path, {"learning_rate": args.scratch_learning_rate,
                                                     "max_steps": args.scratch_steps,
                                                     "extra": ["--freeze_word_embeddings", "false"]}))
     if args.gemma:
         path = models_dir() / "gemma-3-270m"
-        if path.exists():  # its 262k x 640 word embeddings stay frozen (the recipe's default for a checkpoint)
+        if path.exists():  # its 262k x 640 word embeddings stay frozen
             encoders.append(("gemma-3-270m", path, {"learning_rate": args.gemma_learning_rate,
                                                     "max_steps": args.gemma_steps, "batch_size": args.gemma_batch_size,
-                                                    "eval_steps": args.gemma_eval_steps}))
+                                                    "eval_steps": args.gemma_eval_steps, "extra": frozen}))
         else:
             print(f"SKIP gemma: {path} not found (run ../shared/tools/prepare_models.py)")
 
