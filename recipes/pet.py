@@ -30,8 +30,9 @@ macro F1.
 
 The saved model is a ``PromptLMModel`` (``AutoModel.from_pretrained(output_dir)`` once ``plm_recipes.prompting``
 is imported) that keeps its template and verbalizer: ``plm-recipes predict pet --model output_dir --text "..."``.
-Without learned vectors in the template, ``output_dir/lm`` also holds the language model as a plain masked (causal)
-LM folder with the template and verbalizer in ``prompt.json``, for users without this package (the card shows how).
+For users without this package, ``output_dir/lm`` also holds the language model as a plain masked (causal) LM
+folder with the template and verbalizer in ``prompt.json``, and ``output_dir/prompt_adapter`` the learned vectors
+of p-tuning on a causal LM as a PEFT adapter; the card shows how (``plm_recipes.prompting.export`` says when).
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ from plm_recipes.prompting import (
 )
 from plm_recipes.prompting.arguments import PromptDataArguments, PromptTrainingConfig
 from plm_recipes.prompting.data import check_prompt_examples
-from plm_recipes.prompting.export import PLAIN_USAGE, save_plain_lm
+from plm_recipes.prompting.export import P_TUNING_USAGE, PLAIN_USAGE, save_plain_lm
 from plm_recipes.prompting.trainer import PromptTrainer
 from plm_recipes.utils import run_cli, setup_logging, write_label_predictions
 
@@ -227,8 +228,9 @@ def main(
     # --- model card / hub ----------------------------------------------------------------------------
     if training_args.do_train:
         if trainer.is_world_process_zero() and save_plain_lm(trainer.model, tokenizer, training_args.output_dir):
-            if (config.lm_type, config.token_reduction, config.word_reduction) == ("masked", "mean", "mean"):
-                card.usage += "\n" + PLAIN_USAGE
+            if (config.token_reduction, config.word_reduction) == ("mean", "mean"):
+                card.usage += "\n" + (PLAIN_USAGE if config.lm_type == "masked" else P_TUNING_USAGE
+                                      if template.num_soft_tokens else "")
         trainer.finish(tags=["text-classification", "prompt-learning", recipe.replace("_", "-")])
     return results
 

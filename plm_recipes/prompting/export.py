@@ -6,8 +6,11 @@ which ``pipeline("fill-mask", model="out/lm")`` or ``AutoModelForMaskedLM.from_p
 loads, with its tokenizer and ``prompt.json``: the template, the verbalizer and how the words are scored, so that
 a few lines of transformers classify as the package does (:data:`PLAIN_USAGE`, the snippet the PET card shows).
 
-Templates with learned prompt vectors (p-tuning) are not exported: the vectors come out of the model's prompt
-encoder, which no transformers class holds.
+With learned prompt vectors (p-tuning), the vectors, computed once by the model's prompt encoder, are saved as a PEFT
+p-tuning adapter in ``prompt_adapter/`` (PEFT's ``PromptEncoderConfig``, in inference mode: PEFT saves the same
+vectors) when PEFT puts them where the template does: a causal LM, one ``{soft:N}`` that opens the template, and a
+tokenizer that puts no special token first (PEFT writes its virtual tokens before everything). Other p-tuning
+models are not exported (a masked LM: PEFT's prompt learning puts the vectors first and scores no blank).
 """
 
 from __future__ import annotations
@@ -15,11 +18,16 @@ from __future__ import annotations
 import json
 import os
 
+import torch
+from peft import PromptEncoderConfig
+from safetensors.torch import save_file
+
 from .modeling import PromptLMModel
-from .template import Template
+from .template import Template, _special_tokens
 
 PLAIN_LM_FOLDER = "lm"
 PROMPT_FILE = "prompt.json"
+ADAPTER_FOLDER = "prompt_adapter"
 
 # The card's snippet for a masked LM: the package's scores with the mean reductions (the defaults).
 PLAIN_USAGE = """\
@@ -58,14 +66,71 @@ classify("房间干净，早餐也不错")
 ```
 """
 
+# The card's snippet for p-tuning on a causal LM: the language model with the PEFT adapter of the learned vectors.
+P_TUNING_USAGE = """\
+Without plm-recipes: the language model is also saved as a plain causal LM in `lm/`, the learned prompt vectors as a
+PEFT p-tuning adapter in `prompt_adapter/` (PEFT puts them before the text, where the template has them), and the
+template and the verbalizer in `lm/prompt.json`. These lines give the labels of `PromptClassifier` (a word scores the
+mean log-probability of its tokens plus that of the template's rest after it; a label the mean of its words'):
+
+```python
+import json
+
+import torch
+from peft import PeftModel
+from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers.utils import cached_file
+
+prompt = json.load(open(cached_file("{model}", "prompt.json", subfolder="lm"), encoding="utf-8"))
+tokenizer = AutoTokenizer.from_pretrained("{model}", subfolder="lm")
+lm = AutoModelForCausalLM.from_pretrained("{model}", subfolder="lm")
+model = PeftModel.from_pretrained(lm, "{model}", subfolder="prompt_adapter").eval()
+
+
+def label_scores(text):  # a softmax over them gives PromptClassifier's scores
+    def ids(piece):
+        return tokenizer(piece, add_special_tokens=False).input_ids
+
+    before, after = prompt["text_template"].replace("{textA}", text).split("{MASK}")
+    scores = {}
+    for label, words in prompt["label_words"].items():
+        total = 0.0
+        for word in words:
+            target = ids(word) + ids(after) + prompt["end_ids"]  # scored after the text up to the blank
+            with torch.no_grad():
+                logits = model(input_ids=torch.tensor([ids(before) + target])).logits[0, -len(target) - 1:-1]
+            logprobs = logits.log_softmax(-1)[range(len(target)), target]
+            total += float(logprobs[:len(ids(word))].mean() + logprobs[len(ids(word)):].sum())
+        scores[label] = total / len(words)
+    return scores
+
+
+def classify(text):
+    scores = label_scores(text)
+    return max(scores, key=scores.get)
+
+
+classify("房间干净，早餐也不错")
+```
+"""
+
 
 def save_plain_lm(model: PromptLMModel, tokenizer, output_dir: str | os.PathLike) -> str | None:
     """Write ``output_dir/lm``: ``model``'s language model (``save_pretrained``: config, safetensors), the tokenizer
-    and ``prompt.json``; returns the folder, or ``None`` for a template with learned vectors (nothing is written).
+    and ``prompt.json``, and with learned vectors the PEFT adapter ``output_dir/prompt_adapter``; returns the
+    folder, or ``None`` for learned vectors PEFT cannot place (nothing is written).
     """
     config = model.config
-    if Template(config.template).num_soft_tokens:
-        return None
+    template = Template(config.template)
+    soft = [part for part in template.parts if part.kind == "soft"]
+    extra = {}
+    if soft:
+        first, last = _special_tokens(tokenizer)
+        if config.lm_type != "causal" or len(soft) > 1 or template.parts[0] is not soft[0] or first:
+            return None
+        extra = {"num_virtual_tokens": soft[0].length, "text_template": template.template[
+            template.template.index("}") + 1:], "end_ids": last}
+        _save_p_tuning_adapter(model, os.path.join(output_dir, ADAPTER_FOLDER))
     folder = os.path.join(output_dir, PLAIN_LM_FOLDER)
     model.backbone.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
@@ -78,8 +143,21 @@ def save_plain_lm(model: PromptLMModel, tokenizer, output_dir: str | os.PathLike
         "token_reduction": config.token_reduction,
         "word_reduction": config.word_reduction,
         "max_seq_length": config.max_seq_length,
+        **extra,
     }
     with open(os.path.join(folder, PROMPT_FILE), "w", encoding="utf-8") as f:
         json.dump(prompt, f, ensure_ascii=False, indent=2)
         f.write("\n")
     return folder
+
+
+def _save_p_tuning_adapter(model: PromptLMModel, folder: str) -> None:
+    """The learned vectors as a PEFT p-tuning adapter for a causal LM: in inference mode a ``PromptEncoder`` is its
+    embedding, which PEFT saves as ``prompt_embeddings``, so the vectors the prompt encoder gives are saved as is."""
+    with torch.no_grad():
+        vectors = model.prompt_encoder().detach().float().cpu().contiguous()
+    PromptEncoderConfig(
+        task_type="CAUSAL_LM", num_virtual_tokens=vectors.shape[0], token_dim=vectors.shape[1],
+        encoder_hidden_size=vectors.shape[1], num_transformer_submodules=1, inference_mode=True,
+    ).save_pretrained(folder)
+    save_file({"prompt_embeddings": vectors}, os.path.join(folder, "adapter_model.safetensors"))

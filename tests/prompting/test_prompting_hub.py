@@ -1,6 +1,7 @@
 """A PET folder for people without this package: ``lm/`` is a plain masked LM that ``pipeline("fill-mask")`` loads,
 with the template and verbalizer in ``lm/prompt.json``, and the card's plain-transformers snippet gives the labels
-of the package's ``PromptClassifier``. A p-tuning folder (learned vectors) has no such export."""
+of the package's ``PromptClassifier``. p-tuning on a causal LM: the learned vectors as a PEFT adapter, with a
+snippet of its own; on a masked LM: no export."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import runpy
 
 import pytest
 import torch
-from helpers import DATA, load_recipe
+from helpers import DATA, character_vocab, load_recipe
 from huggingface_hub import ModelCard
 from test_prompting import common_argv, lm_folder, tokenizer  # noqa: F401 (the fixture)
 from transformers import BertConfig, BertForMaskedLM, pipeline
@@ -78,3 +79,49 @@ def test_p_tuning_writes_no_plain_lm(tokenizer, tmp_path):  # noqa: F811
     load_recipe("p_tuning").main(common_argv(model, out) + ["--max_steps", "1"])
     assert not (out / "lm").exists()
     assert "```python" in (out / "README.md").read_text(encoding="utf-8")
+
+
+def test_p_tuning_on_a_causal_lm_exports_a_peft_adapter(tmp_path):
+    """GPT-2 with a tokenizer that adds no special tokens (PEFT writes its virtual tokens first): the learned vectors
+    go into a PEFT p-tuning adapter, and the card's snippet (transformers + PEFT) gives the package's scores."""
+    from peft import PeftModel
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+    from transformers import AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    vocab = character_vocab(sorted(PROMPTING.glob("*.txt")))
+    backend = Tokenizer(models.WordPiece({t: i for i, t in enumerate(vocab)}, unk_token="[UNK]"))
+    backend.normalizer = normalizers.BertNormalizer(handle_chinese_chars=True, lowercase=False)
+    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="[UNK]", pad_token="[PAD]", eos_token="[SEP]")
+    base = tmp_path / "gpt2"
+    torch.manual_seed(0)
+    GPT2LMHeadModel(GPT2Config(vocab_size=len(vocab), n_embd=32, n_layer=2, n_head=2, n_positions=128,
+                               initializer_range=0.5, pad_token_id=0, eos_token_id=3)).save_pretrained(base)
+    tok.save_pretrained(base)
+    out = tmp_path / "out"
+    load_recipe("p_tuning").main(common_argv(base, out) + [
+        "--template", "{soft:4}{textA}。是{MASK}评论", "--prompt_encoder", "mlp", "--max_steps", "2"])
+    adapter = json.loads((out / "prompt_adapter" / "adapter_config.json").read_text())
+    assert adapter["peft_type"] == "P_TUNING" and adapter["num_virtual_tokens"] == 4
+    prompt = json.loads((out / "lm" / "prompt.json").read_text(encoding="utf-8"))
+    assert prompt["text_template"] == "{textA}。是{MASK}评论" and prompt["lm_type"] == "causal"
+    peft_model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(out / "lm"), out / "prompt_adapter")
+    assert peft_model.peft_config["default"].inference_mode
+
+    card = (out / "README.md").read_text(encoding="utf-8")
+    package, plain = re.findall(r"```python\n(.*?)```", card, re.S)
+    assert "plm_recipes" not in plain and "PeftModel.from_pretrained" in plain
+    (tmp_path / "plain.py").write_text(plain, encoding="utf-8")
+    plain_globals = runpy.run_path(str(tmp_path / "plain.py"))
+    texts = [line.split("\t")[1] for split in ("dev", "test")
+             for line in (PROMPTING / f"{split}.txt").read_text(encoding="utf-8").splitlines()]
+    expected = PromptClassifier(str(out)).predict(texts)
+    assert [plain_globals["classify"](text) for text in texts] == [p["label"] for p in expected]
+    for text, prediction in zip(texts, expected):
+        scores = torch.tensor(list(plain_globals["label_scores"](text).values()))
+        assert scores.softmax(-1).tolist() == pytest.approx(list(prediction["scores"].values()), abs=1e-4)
+    assert len({round(p["score"], 3) for p in expected}) > 3
+    label_scores = plain_globals["label_scores"]
+    label_scores.__globals__["model"] = plain_globals["lm"]  # without the adapter: other scores
+    without = torch.tensor(list(label_scores(texts[0]).values())).softmax(-1).tolist()
+    assert without != pytest.approx(list(expected[0]["scores"].values()), abs=1e-4)
