@@ -37,6 +37,7 @@ from datasets import Dataset
 from transformers import AutoModelForCausalLM, set_seed
 
 from plm_recipes.args import RunConfig, data_files, parse_args, trl_cpu_defaults
+from plm_recipes.files import atomic_write
 from plm_recipes.llm import TransformersBackend
 from plm_recipes.llm.arguments import ChatModelArguments, InstructionDataArguments, LLMSFTConfig, LLMSFTTrainer
 from plm_recipes.llm.data import read_instructions
@@ -154,7 +155,7 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
         if trainer.is_world_process_zero():
             os.makedirs(training_args.output_dir, exist_ok=True)
             path = os.path.join(training_args.output_dir, "predictions.jsonl")
-            with open(path, "w", encoding="utf-8") as f:
+            with atomic_write(path) as f:  # whole or not at all
                 for record, answer in zip(tests, answers):
                     f.write(json.dumps({"context": record["prompt"][-1]["content"], "answer": answer,
                                         "target": record["completion"][0]["content"]}, ensure_ascii=False) + "\n")

@@ -36,6 +36,7 @@ import os
 from transformers import EvalPrediction, set_seed
 
 from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments, RunConfig, data_files, parse_args
+from plm_recipes.files import atomic_write
 from plm_recipes.loading import capped_max_seq_length
 from plm_recipes.modelcard import ModelCardInfo
 from plm_recipes.seq2seq import GenerationMetrics, QADataArguments, Seq2SeqRecipeConfig, SourceTemplate
@@ -165,7 +166,7 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
             answers = decode(tokenizer, output.predictions)
             path = os.path.join(training_args.output_dir, "predictions.jsonl")
             os.makedirs(training_args.output_dir, exist_ok=True)
-            with open(path, "w", encoding="utf-8") as f:
+            with atomic_write(path) as f:  # whole or not at all
                 f.writelines(json.dumps({"question": row["question"], "context": row["context"],
                                         "prediction": answer, "answer": row["answer"] or None},
                                        ensure_ascii=False) + "\n" for row, answer in zip(records["test"], answers))

@@ -56,6 +56,7 @@ from plm_recipes.extraction import (
     span_f1,
 )
 from plm_recipes.extraction.data import log_encoding, require_spans
+from plm_recipes.files import atomic_write
 from plm_recipes.loading import capped_max_seq_length, from_pretrained, load_config, load_or_explain, load_tokenizer
 from plm_recipes.modelcard import ModelCardInfo
 from plm_recipes.trainer import RecipeTrainer
@@ -221,7 +222,7 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
         if trainer.is_world_process_zero():
             path = os.path.join(training_args.output_dir, "predictions.jsonl")
             os.makedirs(training_args.output_dir, exist_ok=True)
-            with open(path, "w", encoding="utf-8") as f:
+            with atomic_write(path) as f:  # whole or not at all
                 for example, spans in zip(examples["test"], predicted):
                     result_list = [{"text": example.content[s.start:s.end], "start": s.start, "end": s.end,
                                     "probability": s.probability} for s in spans]
