@@ -16,6 +16,8 @@ their signatures, and each override calls ``super()``. The stage helpers (:func:
 the signatures they wrap (``PPOTrainer.train()`` takes no ``resume_from_checkpoint``; TRL's
 ``create_model_card`` takes ``model_name, dataset_name, tags``). :func:`train_and_report` also claims the output
 folder for the run (:class:`OutputDirLock`) and turns Ctrl-C into one line naming the checkpoint to resume from.
+With ``--push_to_hub`` the trainer neither creates the Hub repo in its ``__init__`` nor pushes checkpoints:
+:func:`finish` pushes the output folder once, after everything is saved locally (:mod:`plm_recipes.hub`).
 """
 
 from __future__ import annotations
