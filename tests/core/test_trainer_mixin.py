@@ -209,7 +209,8 @@ def test_mixin_with_trl_ppo_trainer(tokenizer, tmp_path, capsys):
     args = PPORecipeConfig(str(tmp_path), total_episodes=8, per_device_train_batch_size=4, num_mini_batches=1,
                            response_length=6, num_ppo_epochs=1, learning_rate=1e-3, logging_steps=1, use_cpu=True,
                            report_to="none", save_strategy="no", disable_tqdm=True, num_sample_generations=0,
-                           local_rollout_forward_batch_size=4, missing_eos_penalty=1.0)
+                           local_rollout_forward_batch_size=4, missing_eos_penalty=1.0,
+                           freeze_word_embeddings=True)  # as recipes/rlhf_sentiment.py sets it
     trainer = RecipePPOTrainer(args=args, processing_class=tokenizer, model=policy, ref_model=ref,
                                reward_model=reward, value_model=value, train_dataset=prompts,
                                model_card=card("rlhf_sentiment"),
@@ -236,7 +237,8 @@ def test_mixin_with_trl_rloo_trainer(tokenizer, tmp_path, capsys):
 
     args = RLOORecipeConfig(str(tmp_path / "out"), max_steps=2, per_device_train_batch_size=4, num_generations=2,
                             max_completion_length=6, learning_rate=1e-3, logging_steps=1, use_cpu=True,
-                            report_to="none", save_strategy="no", disable_tqdm=True)
+                            report_to="none", save_strategy="no", disable_tqdm=True,
+                            freeze_word_embeddings=True)  # as recipes/rlhf_sentiment.py sets it
     trainer = RecipeRLOOTrainer(model=model, reward_funcs=reward_length, args=args, processing_class=tokenizer,
                                 train_dataset=Dataset.from_dict({"prompt": [t[:3] for t in TEXTS]}),
                                 model_card=card("rlhf_sentiment"),
