@@ -266,9 +266,10 @@ class OpenAIBackend:
     ``chat_template_kwargs: {"enable_thinking": false}``, which vLLM and llama.cpp's server read).
 
     Option scoring needs the log-probabilities of given text, which only the legacy completions endpoint returns
-    (``POST {base_url}/completions`` with ``echo: true, logprobs: 1, max_tokens: 0``): vLLM and
-    ``plm-recipes llm serve`` support it; TGI and llama.cpp's server do not (use ``--method generate`` with
-    them). The prompt is rendered here with the model's chat template, so scoring needs ``tokenizer``.
+    (``POST {base_url}/completions`` with ``echo: true, logprobs: 1, max_tokens: 1``): vLLM and
+    ``plm-recipes llm serve`` support it; TGI does not, nor does llama-cpp-python's server (it answers a list of
+    prompts with a 500, and its echoed log-probabilities are one position off: ``bench/llm_engines.py``), so use
+    ``--method generate`` with them. The prompt is rendered here with the model's chat template, so scoring needs ``tokenizer``.
 
     Args:
         base_url: e.g. ``http://127.0.0.1:8000/v1``.
@@ -343,11 +344,11 @@ class OpenAIBackend:
             prompt = render_chat(self.tokenizer, messages)
             texts = [prompt + option + end for option in options]
             try:
-                reply = self._request("/completions", {"model": self.model, "prompt": texts, "max_tokens": 0,
+                reply = self._request("/completions", {"model": self.model, "prompt": texts, "max_tokens": 1,
                                                        "echo": True, "logprobs": 1, "temperature": 0})
             except ServerAnswerError as e:
                 raise PlmRecipesError(f"{e} -- this server cannot score options (it needs /v1/completions with a "
-                                      "list of prompts, echo: true, logprobs and max_tokens: 0, as vLLM and "
+                                      "list of prompts, echo: true, logprobs and max_tokens: 1, as vLLM and "
                                       "plm-recipes llm serve answer them): use --method generate") from None
             choices = sorted(reply.get("choices", []), key=lambda c: c.get("index", 0))
             if len(choices) != len(texts):
@@ -361,8 +362,8 @@ class OpenAIBackend:
 def _answer_logprob(choice: dict, prompt_chars: int, text_chars: int, base_url: str) -> float:
     """The summed log-probability of the tokens of an echoed completion (``logprobs.tokens``, ``token_logprobs``,
     ``text_offset``) that start at or after character ``prompt_chars`` and before ``text_chars``, the end of the
-    text sent: tokens a server generates after it although asked for none (llama-cpp-python reads
-    ``max_tokens: 0`` as "no limit") are not the option's."""
+    text sent: the token generated after it (the request asks for one: vLLM refuses ``max_tokens: 0`` in some
+    versions, llama-cpp-python reads it as "no limit") is not the option's."""
     logprobs = choice.get("logprobs") or {}
     offsets, values = logprobs.get("text_offset"), logprobs.get("token_logprobs")
     if not offsets or not values:

@@ -5,7 +5,8 @@ a request asks for becomes a :class:`Job`, and what the server does not do is re
 Supported: ``messages`` (roles system, developer, user, assistant; content a string or a list of text parts),
 ``prompt`` (a string or a list of strings), ``max_tokens`` / ``max_completion_tokens``, ``n``, ``stop``,
 ``temperature``, ``top_p``, ``seed``, ``stream`` with ``stream_options.include_usage``, ``echo`` and, for option
-scoring, ``logprobs`` with ``echo`` and ``max_tokens: 0`` (the prompt's log-probabilities, as vLLM returns them),
+scoring, ``logprobs`` with ``echo`` and ``max_tokens`` 0 or 1 (the prompt's log-probabilities, and the one
+generated token's, as vLLM returns them),
 ``chat_template_kwargs`` (vLLM's). Refused: tools and function calls, ``response_format`` other than text,
 chat ``logprobs``, ``logit_bias``, penalties, ``best_of``, ``suffix``, token-id prompts, images and audio.
 """
@@ -75,7 +76,7 @@ def read_chat(body: dict) -> Job:
         raise RequestError(f"response_format {kind!r} is not supported: answers are free text", "response_format")
     if body.get("logprobs") or body.get("top_logprobs") is not None:
         raise RequestError("logprobs are not supported in chat completions (/v1/completions returns a prompt's "
-                           "log-probabilities with echo: true and max_tokens: 0)", "logprobs")
+                           "log-probabilities with echo: true and max_tokens 0 or 1)", "logprobs")
     modalities = body.get("modalities")
     if modalities not in (None, ["text"]):
         raise RequestError("only text output is supported", "modalities")
@@ -104,9 +105,9 @@ def read_completion(body: dict) -> Job:
     echo, logprobs = bool(body.get("echo")), body.get("logprobs") is not None
     job = Job(chat=False, prompts=prompts, max_tokens=max_tokens, echo=echo, prompt_logprobs=logprobs,
               **_common(body))
-    if logprobs and not (echo and max_tokens == 0 and not job.stream):
-        raise RequestError("logprobs are returned for the prompt only: send echo: true with max_tokens: 0 (not "
-                           "streamed)", "logprobs")
+    if logprobs and not (echo and max_tokens <= 1 and not job.stream):
+        raise RequestError("logprobs are returned for the prompt and at most one generated token: send echo: true "
+                           "with max_tokens 0 or 1 (not streamed)", "logprobs")
     return job
 
 

@@ -7,8 +7,8 @@ parameters read and those refused with a 400):
 
 - ``GET /v1/models``, ``GET /v1/models/{id}``: the served model;
 - ``POST /v1/chat/completions``: answers to ``messages``, streamed as server-sent events with ``stream: true``;
-- ``POST /v1/completions``: continuations of ``prompt``; with ``echo`` and ``logprobs`` (and ``max_tokens: 0``) the
-  log-probability of every prompt token (``tokens``, ``token_logprobs`` with ``None`` for the first,
+- ``POST /v1/completions``: continuations of ``prompt``; with ``echo`` and ``logprobs`` (and ``max_tokens`` 0 or
+  1) the log-probability of every prompt token (and of the generated one) (``tokens``, ``token_logprobs`` with ``None`` for the first,
   ``text_offset``), as vLLM returns them: what option scoring over HTTP reads.
 
 Every answer carries ``usage`` and a true ``finish_reason`` ("stop": an end token or a ``stop`` string; "length":
@@ -114,8 +114,8 @@ class ModelServer(ThreadingHTTPServer):
                                "a time); try again", status=503, code="server_busy")
         return time.monotonic() + self.request_timeout
 
-    def decodings(self, job: Job, ids: list[list[int]], deadline: float) -> Iterator[tuple[int, Decoding]]:
-        """``(choice index, decoding)`` for each prompt's ``n`` answers, in OpenAI's order (prompt by prompt)."""
+    def sampling(self, job: Job) -> Sampling:
+        """How the request's tokens are chosen: greedy at temperature 0, else sampled (seeded by ``seed``)."""
         generator = None
         if job.temperature > 0:
             generator = torch.Generator(device=self.backend.device)
@@ -123,7 +123,11 @@ class ModelServer(ThreadingHTTPServer):
                 generator.seed()  # a fresh random seed
             else:
                 generator.manual_seed(job.seed)
-        sampling = Sampling(job.temperature, job.top_p, generator)
+        return Sampling(job.temperature, job.top_p, generator)
+
+    def decodings(self, job: Job, ids: list[list[int]], deadline: float) -> Iterator[tuple[int, Decoding]]:
+        """``(choice index, decoding)`` for each prompt's ``n`` answers, in OpenAI's order (prompt by prompt)."""
+        sampling = self.sampling(job)
         for p, prompt in enumerate(ids):
             for j in range(job.n):
                 yield p * job.n + j, Decoding(self.backend.model, self.backend.tokenizer, prompt, job.max_tokens,
@@ -131,9 +135,9 @@ class ModelServer(ThreadingHTTPServer):
                                               self.stopping.is_set)
 
     @torch.no_grad()
-    def prompt_logprobs(self, prompts: list[str]) -> list[dict]:
+    def prompt_logprobs(self, prompts: list[str]) -> list[tuple[dict, torch.Tensor]]:
         """``echo`` + ``logprobs``: for each prompt, the log-probability of every token after the ones before it
-        (``None`` for the first). The tokens all prompts start with (a chat and its question, scored with each
+        (``None`` for the first), and the log-probabilities of the token that would follow it. The tokens all prompts start with (a chat and its question, scored with each
         option after it) are encoded once; each prompt's own tokens follow from their key/value cache, in one
         right-padded batch."""
         from .scoring import _common_prefix_length, cache_argument, output_cache
@@ -162,11 +166,29 @@ class ModelServer(ThreadingHTTPServer):
             if prefix_logits is not None:
                 logits = torch.cat([prefix_logits, logits])
             values = torch.log_softmax(logits, dim=-1).gather(1, torch.tensor(row[1:], device=device)[:, None])
-            answers.append({"tokens": tok.convert_ids_to_tokens(row),
-                            "token_logprobs": [None] + values[:, 0].tolist(),
-                            "text_offset": [start for start, _ in encoded[i]["offset_mapping"]],
-                            "top_logprobs": None})
+            answers.append(({"tokens": tok.convert_ids_to_tokens(row),
+                             "token_logprobs": [None] + values[:, 0].tolist(),
+                             "text_offset": [start for start, _ in encoded[i]["offset_mapping"]],
+                             "top_logprobs": None},
+                            torch.log_softmax(rest_logits[i, len(row) - shared - 1], dim=-1)))
         return answers
+
+    def echo_choice(self, job: Job, index: int, answer: tuple[dict, torch.Tensor], sampling: Sampling) -> dict:
+        """A choice of an ``echo`` + ``logprobs`` request: the prompt's log-probabilities and, with ``max_tokens``
+        1, the token chosen after it with its own (none when it is an end token: finish_reason "stop")."""
+        prompt = job.prompts[index // job.n]
+        logprobs, following = answer
+        logprobs = {name: list(value) if isinstance(value, list) else value for name, value in logprobs.items()}
+        if job.max_tokens == 0:
+            return {"index": index, "text": prompt, "finish_reason": "length", "logprobs": logprobs}
+        token = sampling.choose(following)
+        if token in self.end_ids(job):
+            return {"index": index, "text": prompt, "finish_reason": "stop", "logprobs": logprobs}
+        logprobs["tokens"].append(self.backend.tokenizer.convert_ids_to_tokens(token))
+        logprobs["token_logprobs"].append(following[token].item())
+        logprobs["text_offset"].append(len(prompt))
+        text = prompt + self.backend.tokenizer.decode([token], skip_special_tokens=True)
+        return {"index": index, "text": text, "finish_reason": "length", "logprobs": logprobs}
 
 
 def _usage(prompt_tokens: int, completion_tokens: int) -> dict:
@@ -252,11 +274,13 @@ class _Handler(BaseHTTPRequestHandler):
                 "model": self.server.model_name}
 
     def _complete(self, job: Job, ids: list[list[int]], deadline: float) -> dict:
-        if job.prompt_logprobs:  # echo with max_tokens 0: the prompts' log-probabilities
-            logprobs = self.server.prompt_logprobs(job.prompts)
-            choices = [{"index": p * job.n + j, "text": prompt, "finish_reason": "length", "logprobs": logprobs[p]}
-                       for p, prompt in enumerate(job.prompts) for j in range(job.n)]
-            return {**self._header(job), "choices": choices, "usage": _usage(sum(map(len, ids)), 0)}
+        if job.prompt_logprobs:  # echo with max_tokens 0 or 1: the prompts' log-probabilities
+            answers = self.server.prompt_logprobs(job.prompts)
+            sampling = self.server.sampling(job)
+            choices = [self.server.echo_choice(job, index, answers[index // job.n], sampling)
+                       for index in range(len(job.prompts) * job.n)]
+            generated = sum(c["text"] != job.prompts[c["index"] // job.n] for c in choices)
+            return {**self._header(job), "choices": choices, "usage": _usage(sum(map(len, ids)), generated)}
         choices: list[dict[str, Any]] = []
         completion_tokens = 0
         for index, decoding in self.server.decodings(job, ids, deadline):

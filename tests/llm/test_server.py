@@ -118,13 +118,30 @@ def test_echoed_prompt_logprobs_match_a_plain_forward_pass(server, backend):
     prompts = [PROMPT + "好看", PROMPT + "无聊，不推荐给任何人", PROMPT, "物"]
     for group in (prompts, prompts[:1], prompts[3:]):
         answers = server.prompt_logprobs(group)
-        for prompt, answer in zip(group, answers):
+        for prompt, (answer, following) in zip(group, answers):
             ids = backend.tokenizer(prompt, add_special_tokens=False)["input_ids"]
             with torch.no_grad():
                 log_probs = torch.log_softmax(backend.model(torch.tensor([ids])).logits[0].float(), dim=-1)
             expected = [log_probs[t - 1, ids[t]].item() for t in range(1, len(ids))]
             assert answer["token_logprobs"][0] is None and len(answer["token_logprobs"]) == len(ids)
             assert answer["token_logprobs"][1:] == pytest.approx(expected, abs=1e-4), prompt
+            torch.testing.assert_close(following, log_probs[-1], atol=1e-4, rtol=0)
+
+
+def test_echo_with_logprobs_and_one_generated_token(client, backend):
+    """What vLLM answers and lm-eval / option scoring send: the prompt's log-probabilities, then the generated
+    token with its own."""
+    reply = client.completions.create(model="tiny-chat", prompt=[PROMPT, "物流"], max_tokens=1, echo=True,
+                                      logprobs=1, temperature=0)
+    for prompt, choice in zip([PROMPT, "物流"], reply.choices):
+        ids = backend.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        token = greedy_ids(backend, ids, 1)[0]
+        with torch.no_grad():
+            following = torch.log_softmax(backend.model(torch.tensor([ids])).logits[0, -1].float(), dim=-1)
+        assert choice.text == prompt + backend.tokenizer.decode([token]) and choice.finish_reason == "length"
+        assert len(choice.logprobs.token_logprobs) == len(ids) + 1 and choice.logprobs.text_offset[-1] == len(prompt)
+        assert choice.logprobs.token_logprobs[-1] == pytest.approx(following[token].item(), abs=1e-4)
+    assert reply.usage.completion_tokens == 2
 
 
 # --- streaming -----------------------------------------------------------------------------------------------
@@ -285,7 +302,8 @@ def test_what_the_server_does_not_do_is_a_400(client, extra, message):
 
 
 @pytest.mark.parametrize(("extra", "message"), [
-    ({"suffix": "。"}, "suffix"), ({"logprobs": 1}, "logprobs are returned for the prompt only"),
+    ({"suffix": "。"}, "suffix"), ({"logprobs": 1}, "logprobs are returned for the prompt and at most one generated token"),
+    ({"logprobs": 1, "echo": True, "max_tokens": 2}, "with max_tokens 0 or 1"),
     ({"best_of": 3}, "best_of is not supported"), ({"prompt": [1, 2, 3]}, "token ids are not supported"),
 ])
 def test_what_completions_do_not_do_is_a_400(client, extra, message):
@@ -354,7 +372,8 @@ def test_option_scoring_on_a_server_that_cannot_says_what_to_use(backend, monkey
 
 
 def test_tokens_a_server_generates_after_the_text_are_not_the_options():
-    """llama-cpp-python reads max_tokens 0 as "no limit": what it generates after the text sent is not scored."""
+    """The token a server generates after the text sent (max_tokens 1; llama-cpp-python reads max_tokens 0 as "no
+    limit") is not scored as part of the option."""
     from plm_recipes.llm.backends import _answer_logprob
 
     choice = {"logprobs": {"text_offset": [0, 5, 7, 9, 12], "token_logprobs": [None, -0.5, -1.0, -2.0, -4.0]}}
