@@ -269,7 +269,8 @@ class OpenAIBackend:
     (``POST {base_url}/completions`` with ``echo: true, logprobs: 1, max_tokens: 1``): vLLM and
     ``plm-recipes llm serve`` support it; TGI does not, nor does llama-cpp-python's server (it answers a list of
     prompts with a 500, and its echoed log-probabilities are one position off: ``bench/llm_engines.py``), so use
-    ``--method generate`` with them. The prompt is rendered here with the model's chat template, so scoring needs ``tokenizer``.
+    ``--method generate`` with them. The prompt is rendered here with the model's chat template, so scoring
+    needs ``tokenizer``.
 
     Args:
         base_url: e.g. ``http://127.0.0.1:8000/v1``.

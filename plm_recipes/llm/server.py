@@ -8,8 +8,8 @@ parameters read and those refused with a 400):
 - ``GET /v1/models``, ``GET /v1/models/{id}``: the served model;
 - ``POST /v1/chat/completions``: answers to ``messages``, streamed as server-sent events with ``stream: true``;
 - ``POST /v1/completions``: continuations of ``prompt``; with ``echo`` and ``logprobs`` (and ``max_tokens`` 0 or
-  1) the log-probability of every prompt token (and of the generated one) (``tokens``, ``token_logprobs`` with ``None`` for the first,
-  ``text_offset``), as vLLM returns them: what option scoring over HTTP reads.
+  1) the log-probability of every prompt token and of the generated one (``tokens``, ``token_logprobs`` with
+  ``None`` for the first, ``text_offset``), as vLLM returns them: what option scoring over HTTP reads.
 
 Every answer carries ``usage`` and a true ``finish_reason`` ("stop": an end token or a ``stop`` string; "length":
 ``max_tokens`` reached). A prompt plus ``max_tokens`` beyond the model's context is a 400, as OpenAI answers it;
@@ -137,9 +137,9 @@ class ModelServer(ThreadingHTTPServer):
     @torch.no_grad()
     def prompt_logprobs(self, prompts: list[str]) -> list[tuple[dict, torch.Tensor]]:
         """``echo`` + ``logprobs``: for each prompt, the log-probability of every token after the ones before it
-        (``None`` for the first), and the log-probabilities of the token that would follow it. The tokens all prompts start with (a chat and its question, scored with each
-        option after it) are encoded once; each prompt's own tokens follow from their key/value cache, in one
-        right-padded batch."""
+        (``None`` for the first), and the log-probabilities of the token that would follow it. The tokens all
+        prompts start with (a chat and its question, scored with each option after it) are encoded once; each
+        prompt's own tokens follow from their key/value cache, in one right-padded batch."""
         from .scoring import _common_prefix_length, cache_argument, output_cache
 
         tok, model, device = self.backend.tokenizer, self.backend.model, self.backend.device
@@ -279,7 +279,8 @@ class _Handler(BaseHTTPRequestHandler):
             sampling = self.server.sampling(job)
             choices = [self.server.echo_choice(job, index, answers[index // job.n], sampling)
                        for index in range(len(job.prompts) * job.n)]
-            generated = sum(c["text"] != job.prompts[c["index"] // job.n] for c in choices)
+            generated = sum(len(c["logprobs"]["tokens"]) - len(answers[c["index"] // job.n][0]["tokens"])
+                            for c in choices)
             return {**self._header(job), "choices": choices, "usage": _usage(sum(map(len, ids)), generated)}
         choices: list[dict[str, Any]] = []
         completion_tokens = 0

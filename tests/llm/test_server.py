@@ -302,7 +302,8 @@ def test_what_the_server_does_not_do_is_a_400(client, extra, message):
 
 
 @pytest.mark.parametrize(("extra", "message"), [
-    ({"suffix": "。"}, "suffix"), ({"logprobs": 1}, "logprobs are returned for the prompt and at most one generated token"),
+    ({"suffix": "。"}, "suffix"),
+    ({"logprobs": 1}, "logprobs are returned for the prompt and at most one generated token"),
     ({"logprobs": 1, "echo": True, "max_tokens": 2}, "with max_tokens 0 or 1"),
     ({"best_of": 3}, "best_of is not supported"), ({"prompt": [1, 2, 3]}, "token ids are not supported"),
 ])
