@@ -351,8 +351,7 @@ def serve(server: ModelServer) -> None:
     thread.start()
     print(f"serving {server.model_name} at {server.base_url} (Ctrl-C stops)", flush=True)
     try:
-        while not stop.wait(timeout=1.0):  # a wait the signal handler can end at once
-            pass
+        stop.wait()  # the main thread runs the signal handlers, which end this wait at once
     finally:
         server.stopping.set()
         server.shutdown()

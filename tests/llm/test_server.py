@@ -341,9 +341,24 @@ def test_serve_stops_on_ctrl_c_and_sigterm(tiny_chat, signum):
         base_url = line.split(" at ")[1].split()[0]
         client = openai.OpenAI(base_url=base_url, api_key="unused", max_retries=0)
         assert client.completions.create(model="tiny", prompt=PROMPT, max_tokens=1).usage.completion_tokens == 1
+        streaming, ended = threading.Event(), threading.Event()
+
+        def long_answer() -> None:  # a request in progress when the signal comes
+            try:
+                for _ in client.completions.create(model="tiny", prompt=PROMPT, max_tokens=1000, stream=True):
+                    streaming.set()
+            except (openai.APIError, openai.APIConnectionError):
+                pass  # the server says it is shutting down, or closes the connection
+            finally:
+                streaming.set()
+                ended.set()
+
+        threading.Thread(target=long_answer, daemon=True).start()
+        assert streaming.wait(timeout=60)
         process.send_signal(signum)
         assert process.wait(timeout=30) == 0
         assert process.stderr.read().strip().endswith("stopped")
+        assert ended.wait(timeout=30)  # the client is not left hanging
     finally:
         if process.poll() is None:
             process.kill()
