@@ -25,6 +25,7 @@ import signal
 import sys
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -223,7 +224,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, {"object": "list", "data": [model]})
         elif path.startswith("/v1/models/"):
             try:
-                self.server.check_model({"model": path[len("/v1/models/"):]})
+                self.server.check_model({"model": urllib.parse.unquote(path[len("/v1/models/"):])})
                 self._send(200, model)
             except RequestError as e:
                 self._send(e.status, e.to_dict())

@@ -257,9 +257,11 @@ def test_a_request_past_its_timeout_or_kept_waiting_is_refused(backend):
 # --- what a request names -------------------------------------------------------------------------------------
 
 
-def test_the_model_name_is_checked(client):
+def test_the_model_name_is_checked(client, server):
     assert [m.id for m in client.models.list()] == ["tiny-chat"]
     assert client.models.retrieve("tiny-chat").id == "tiny-chat"
+    with urllib.request.urlopen(server.base_url + "/models/tiny%2Dchat", timeout=60) as response:  # URL-encoded
+        assert json.loads(response.read())["id"] == "tiny-chat"
     for call in (lambda: client.chat.completions.create(model="gpt-4o", messages=MESSAGES, max_tokens=1),
                  lambda: client.completions.create(model="gpt-4o", prompt=PROMPT, max_tokens=1),
                  lambda: client.models.retrieve("gpt-4o")):
