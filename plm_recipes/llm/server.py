@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import json
 import logging
+import select
 import signal
+import socket
 import sys
 import threading
 import time
@@ -345,18 +347,27 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def serve(server: ModelServer) -> None:
-    """Serve until Ctrl-C (SIGINT) or SIGTERM, then stop: the request in progress is ended, the port freed."""
-    stop = threading.Event()
-    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+    """Serve until Ctrl-C (SIGINT) or SIGTERM, then stop: the request in progress is ended, the port freed.
+
+    The signal may reach any thread of the process, while Python runs its handlers in the main thread only, when
+    that thread next runs Python code: a main thread blocked on a lock or an event would not wake. So the main
+    thread waits on a socket that the signal itself writes to (``signal.set_wakeup_fd``, as asyncio does)."""
+    wake_read, wake_write = socket.socketpair()
+    wake_write.setblocking(False)
+    previous_fd = signal.set_wakeup_fd(wake_write.fileno(), warn_on_full_buffer=False)
+    previous = {s: signal.signal(s, lambda *_: None) for s in (signal.SIGINT, signal.SIGTERM)}
     thread = threading.Thread(target=server.serve_forever, name="llm-serve", daemon=True)
     thread.start()
     print(f"serving {server.model_name} at {server.base_url} (Ctrl-C stops)", flush=True)
     try:
-        stop.wait()  # the main thread runs the signal handlers, which end this wait at once
+        select.select([wake_read], [], [])
     finally:
         server.stopping.set()
         server.shutdown()
         server.server_close()
         for s, handler in previous.items():
             signal.signal(s, handler)
+        signal.set_wakeup_fd(previous_fd)
+        wake_read.close()
+        wake_write.close()
         print("stopped", file=sys.stderr, flush=True)
