@@ -103,6 +103,18 @@ def test_predict_similarity_refuses_what_does_not_embed(folders, tiny_t5, capsys
     assert message in one_error_line(capsys, e)
 
 
+def test_a_negative_threshold_is_a_cosine_not_a_probability(folders, capsys):
+    """A bi-encoder's cosine can be below 0; a cross-encoder's match probability cannot."""
+    matching = ["predict", "matching", "--labels", str(DATA / "matching" / "types_desc.txt"), "--text", "屏幕很清晰",
+                "--threshold", "-0.5"]
+    with pytest.raises(SystemExit) as e:
+        cli.main([*matching, "--model", str(folders["pointwise"])])
+    assert "is a cross-encoder, whose scores are match probabilities; give a threshold from 0 to 1" \
+        in one_error_line(capsys, e)
+    cli.main([*matching, "--model", str(folders["dssm"])])
+    assert "屏幕很清晰" in capsys.readouterr().out
+
+
 def test_a_t5_is_not_called_a_pretrained_encoder(tiny_t5, capsys):
     with pytest.raises(SystemExit) as e:
         cli.main(["predict", "text-classification", "--model", str(tiny_t5), "--text", "苹果很甜"])

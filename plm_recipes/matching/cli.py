@@ -18,6 +18,9 @@ def predict(args: argparse.Namespace) -> None:
     texts = texts_from_args(args)
     categories = read_categories(args.labels)
     matcher = Matcher.from_pretrained(args.model, device=args.device, batch_size=args.batch_size)
+    if args.threshold is not None and args.threshold < 0 and matcher.kind == "cross-encoder":
+        raise PlmRecipesError(f"--threshold {args.threshold}: {args.model} is a cross-encoder, whose scores are match "
+                              f"probabilities; give a threshold from 0 to 1")
     ranked = matcher.rank(texts, categories, threshold=args.threshold, top_k=args.top_k)
     if args.output:
         write_jsonl(args.output, [{"text": t, "matches": [{"label": n, "score": s} for n, s in r]}
