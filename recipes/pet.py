@@ -148,6 +148,12 @@ def main(
         check_prompt_examples(split_records, template, training=split == "train" and training_args.do_train)
 
     tokenizer = load_tokenizer(model_args)
+    # the template's own tokens must leave room for a text: said before the model loads (each example is
+    # written into the template after it)
+    max_seq_length = capped_max_seq_length(data_args.max_seq_length, tokenizer, config.backbone if trained else config)
+    template.encode(tokenizer, "", "" if "textB" in template.texts else None, placeholder_id=0,
+                    blank_length=max((len(ids) for ids in verbalizer.word_ids(tokenizer)), default=1),
+                    max_length=max_seq_length)
     if trained:
         model = from_pretrained(PromptLMModel, model_args.model_name_or_path, "model", **hub)
         new_parameters: list[str] = []
@@ -162,7 +168,7 @@ def main(
         path = model_args.model_name_or_path
         model, new_parameters = load_or_explain(lambda: PromptLMModel.from_backbone(path, prompt_config, **hub), path)
     config = model.config
-    config.max_seq_length = capped_max_seq_length(data_args.max_seq_length, tokenizer, config.backbone)
+    config.max_seq_length = max_seq_length
     if training_args.freeze_backbone:
         model.backbone.requires_grad_(False)
     logger.info("%s LM, %d labels (%d label words, a blank of %d tokens), %d learned prompt vectors",

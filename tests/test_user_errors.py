@@ -265,6 +265,10 @@ def test_data_that_cannot_train_is_refused_before_the_model_loads(case, tmp_path
      "one.txt, line 1: the template '{textA}和{textB}是{MASK}' has {textB}, and this example has no second text"),
     ("pet", ["电脑\t很快", "水果\t很甜"], ["--template", "{textA}是{MASK}", "--freeze_backbone"],
      "--freeze_backbone trains only the learned prompt vectors, and the template '{textA}是{MASK}' has none"),
+    ("pet", ["电脑\t很快", "水果\t很甜"], ["--template", "这是一条关于{MASK}的评论：{textA}", "--max_seq_length", "8"],
+     "takes 15 of --max_seq_length 8 tokens (special tokens and the blank included), leaving no room for the text"),
+    ("p_tuning", ["电脑\t很快", "水果\t很甜"], ["--template", "{soft:6}{MASK}{textA}", "--max_seq_length", "9"],
+     "takes 11 of --max_seq_length 9 tokens"),
 ])
 def test_prompt_learning_data_and_template_errors_come_before_the_model(recipe, lines, extra, message, tiny_bert,
                                                                          tmp_path, capsys, monkeypatch):
