@@ -29,24 +29,34 @@ from typing import Any
 import torch
 
 
+#: the inputs a tokenizer pads along the sequence: cut to each piece's longest row
+SEQUENCE_KEYS = ("input_ids", "attention_mask", "token_type_ids", "position_ids")
+
+
 def split_by_length(
-    batch: Mapping[str, Any], pieces: int, padding_side: str = "right"
+    batch: Mapping[str, Any], pieces: int, padding_side: str = "right", sequence_keys: tuple[str, ...] = SEQUENCE_KEYS
 ) -> list[dict[str, Any]] | None:
     """``batch`` (a padded batch with an ``attention_mask``) as at most ``pieces`` batches of rows of similar length,
     longest first, each cut to its own longest row; ``None`` when it cannot be split (no 2-D attention mask, a
-    tensor that is not one entry per row, fewer than two rows).
+    tensor that is not one entry per row, a tensor as long as the padded rows that is not in ``sequence_keys``,
+    fewer than two rows).
 
-    Every tensor whose first dimension is the batch's rows is split by row; those whose second dimension is the
-    padded length as well (ids, masks, per-token labels) are cut on the padding side (``"left"`` for a tokenizer
-    that pads on the left). Values that are not tensors are passed to every piece as they are. Rows keep their
-    relative order within a piece, and the pieces' sizes differ by at most one.
+    Every tensor whose first dimension is the batch's rows is split by row; those of ``sequence_keys`` are cut on the
+    padding side as well (``"left"`` for a tokenizer that pads on the left). Another tensor as wide as the padded
+    rows (per-token labels, or a multi-label target that happens to be as wide) is not guessed at: the batch is not
+    split, unless its key is added to ``sequence_keys``. Values that are not tensors are passed to every piece as
+    they are. Rows keep their relative order within a piece, and the pieces' sizes differ by at most one.
     """
     mask = batch.get("attention_mask")
     if not isinstance(mask, torch.Tensor) or mask.dim() != 2 or pieces < 2 or mask.shape[0] < 2:
         return None
     rows, width = mask.shape
-    for value in batch.values():
-        if isinstance(value, torch.Tensor) and (value.dim() == 0 or value.shape[0] != rows):
+    for key, value in batch.items():
+        if not isinstance(value, torch.Tensor):
+            continue
+        if value.dim() == 0 or value.shape[0] != rows:
+            return None
+        if key not in sequence_keys and value.dim() >= 2 and value.shape[1] == width:
             return None
     lengths = mask.sum(dim=1)
     order = torch.argsort(lengths, descending=True, stable=True)
@@ -61,12 +71,11 @@ def split_by_length(
                 piece[key] = value
                 continue
             value = value[part]
-            if value.dim() >= 2 and value.shape[1] == width:
+            if key in sequence_keys and value.dim() >= 2:
                 value = value[:, columns]
             piece[key] = value
         out.append(piece)
     return out
-
 
 
 def training_step_in_pieces(

@@ -27,6 +27,10 @@ def test_split_by_length_partitions_rows_and_cuts_padding():
     assert pieces[1]["input_ids"].tolist() == [[1, 0], [1, 2]]
     assert all(p["return_loss"] is True for p in pieces)  # non-tensors pass through
     assert sorted(sum((p["labels"].tolist() for p in split_by_length(batch, 9)), [])) == list(range(5))
+    # per-token labels are cut with the inputs when named a sequence
+    tokens = {**batch, "labels": batch["input_ids"] * 10}
+    pieces = split_by_length(tokens, 2, sequence_keys=("input_ids", "attention_mask", "labels"))
+    assert [p["labels"].shape[1] for p in pieces] == [5, 2]
 
 
 def test_split_by_length_left_padding_keeps_the_tokens():
@@ -40,6 +44,8 @@ def test_split_by_length_left_padding_keeps_the_tokens():
     {"input_ids": torch.ones(3, 4, dtype=torch.long)},  # no attention mask
     {"input_ids": torch.ones(3, 4, dtype=torch.long), "attention_mask": torch.ones(3, 4), "group": torch.ones(2)},
     {"input_ids": torch.ones(1, 4, dtype=torch.long), "attention_mask": torch.ones(1, 4)},  # one row
+    # multi-label targets exactly as wide as the padded rows: not taken for a sequence
+    {"input_ids": torch.ones(3, 4, dtype=torch.long), "attention_mask": torch.ones(3, 4), "labels": torch.ones(3, 4)},
 ])
 def test_split_by_length_refuses_what_it_cannot_split(batch):
     assert split_by_length(batch, 4) is None
