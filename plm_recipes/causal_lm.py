@@ -13,10 +13,10 @@ read); a hub id is left to the loader.
 
 from __future__ import annotations
 
-import json
 import os
 
 from .errors import ModelLoadError
+from .files import read_json_object
 
 # Folders the other families write (recognised by what they hold), and the command that uses each.
 _FAMILY_MODEL_TYPES = {
@@ -50,7 +50,7 @@ def describe_non_generator(folder: str) -> str | None:
     folder, or is of a kind this cannot judge)."""
     if not os.path.isdir(folder):
         return None
-    adapter = _read_json(os.path.join(folder, "adapter_config.json"))
+    adapter = read_json_object(os.path.join(folder, "adapter_config.json"))
     if adapter is not None:
         task = adapter.get("task_type")
         if task not in (None, "CAUSAL_LM"):
@@ -59,7 +59,7 @@ def describe_non_generator(folder: str) -> str | None:
         return describe_non_generator(base) if isinstance(base, str) else None
     if os.path.isfile(os.path.join(folder, "modules.json")):
         return "a sentence encoder (a sentence-transformers model: it embeds texts, use `plm-recipes embed`)"
-    config = _read_json(os.path.join(folder, "config.json"))
+    config = read_json_object(os.path.join(folder, "config.json"))
     if config is None:
         return "not a model folder (it has no readable config.json)"
     if config.get("model_type") in _FAMILY_MODEL_TYPES:
@@ -127,7 +127,7 @@ def _missing_head(folder: str, architecture: str) -> str | None:
 
 def _checkpoint_keys(folder: str) -> set[str] | None:
     """The tensor names of the folder's safetensors checkpoint (single file or sharded), read from the headers."""
-    index = _read_json(os.path.join(folder, "model.safetensors.index.json"))
+    index = read_json_object(os.path.join(folder, "model.safetensors.index.json"))
     if index is not None and isinstance(index.get("weight_map"), dict):
         return set(index["weight_map"])
     path = os.path.join(folder, "model.safetensors")
@@ -141,11 +141,3 @@ def _checkpoint_keys(folder: str) -> set[str] | None:
     except Exception:  # a damaged file: the loader names it
         return None
 
-
-def _read_json(path: str) -> dict | None:
-    try:
-        with open(path, encoding="utf-8") as f:
-            value = json.load(f)
-    except (OSError, ValueError):
-        return None
-    return value if isinstance(value, dict) else None

@@ -12,6 +12,7 @@ Two promises every command that writes a file keeps:
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -73,3 +74,14 @@ def _mode_for(path: str) -> int:
         umask = os.umask(0)
         os.umask(umask)
         return 0o666 & ~umask
+
+
+def read_json_object(path: str | os.PathLike) -> dict | None:
+    """The JSON object in ``path``, or ``None`` when the file is missing, unreadable, not JSON or not an object
+    (a model folder's optional ``config.json``-like files: the caller says what is missing)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            value = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None

@@ -6,7 +6,6 @@ error says how to pass a local folder instead of ending in a stack trace.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Callable, Iterable
@@ -17,6 +16,7 @@ from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
 from .args import ModelArguments
 from .errors import ArgumentError, ModelLoadError
+from .files import read_json_object
 
 logger = logging.getLogger(__name__)
 
@@ -163,20 +163,12 @@ def load_model(
 MATCHING_CONFIG_NAME = "matching_config.json"
 
 
-def _read_json(path: str) -> dict | None:
-    try:
-        with open(path, encoding="utf-8") as f:
-            value = json.load(f)
-    except (OSError, ValueError):
-        return None
-    return value if isinstance(value, dict) else None
-
 
 def describe_model_folder(folder: str) -> str:
     """What a local model folder holds, in a few words, for messages that refuse it."""
     if os.path.isfile(os.path.join(folder, "modules.json")):
         return "a sentence-transformers model (a bi-encoder: it embeds texts, it has no classifier)"
-    config = _read_json(os.path.join(folder, "config.json"))
+    config = read_json_object(os.path.join(folder, "config.json"))
     if config is None:
         return "not a transformers model folder (no readable config.json)"
     names = config.get("architectures") or []
@@ -204,7 +196,7 @@ def task_head(folder: str) -> str | None:
 
     bare = {name for value in MODEL_MAPPING_NAMES.values()
             for name in ((value,) if isinstance(value, str) else value)}
-    config = _read_json(os.path.join(folder, "config.json")) or {}
+    config = read_json_object(os.path.join(folder, "config.json")) or {}
     for name in config.get("architectures") or []:
         if name not in bare and not name.endswith("EncoderModel"):
             return name
