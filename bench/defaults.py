@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -103,6 +104,8 @@ def run_variant(task: str, variant: str, model: Path, data: Path, epochs: int, l
         argv += ["--label_mapping_file", str(data / "label_mapping.txt")]
     print(f"running {recipe} ({variant}) ... (log: {out}/bench.log)", flush=True)
     m = run_recipe(recipe, argv, out / "bench.log")
+    for checkpoint in out.glob("checkpoint-*"):  # ~1.4 GB each with e5's optimizer state; the log stays
+        shutil.rmtree(checkpoint)
     train, ev = m["results"]["train"], m["results"]["eval"]
     samples = train["train_samples"] * epochs
     return {"dev_P": f"{ev['eval_precision']:.4f}", "dev_R": f"{ev['eval_recall']:.4f}",
