@@ -449,7 +449,7 @@ def parse_args(
     parser = HfArgumentParser(dataclass_types, description=description)
     for action in parser._actions:
         # HfArgumentParser makes a ``bool | None = None`` field take a value; let ``--flag`` alone mean true, as
-        # for a plain bool (``--freeze_word_embeddings`` / ``--freeze_word_embeddings false``; unset stays None)
+        # for a plain bool (``--flag`` / ``--flag false``; unset stays None)
         if action.type is string_to_bool and action.nargs is None and action.default is None:
             action.nargs, action.const = "?", True
     parser.add_argument(
