@@ -61,8 +61,8 @@ def untouched(model: Path, test: Path, validation: Path, prompt: str | None) -> 
 
     from sentence_transformers import SentenceTransformer
 
-    from plm_recipes.bi_encoder import PairMatchEvaluator, apply_prompt, calibrate_threshold
-    from plm_recipes.data import read_pairs
+    from plm_recipes.pairs.bi_encoder import PairMatchEvaluator, apply_prompt, calibrate_threshold
+    from plm_recipes.pairs import read_pairs
 
     start = time.perf_counter()
     encoder = SentenceTransformer(str(model), device="cpu")

@@ -16,13 +16,8 @@ from __future__ import annotations
 import os
 
 from .errors import ModelLoadError
+from .families import folder_kind
 from .files import read_json_object
-
-# Folders the other families write (recognised by what they hold), and the command that uses each.
-_FAMILY_MODEL_TYPES = {
-    "uie": "a UIE extraction model (use `plm-recipes predict uie`)",
-    "prompt_lm": "a PET / p-tuning classifier (use `plm-recipes predict pet`)",
-}
 
 
 def check_can_generate(name_or_path: str, command: str, needs: str = "a causal language model with a trained "
@@ -62,10 +57,10 @@ def describe_non_generator(folder: str) -> str | None:
     config = read_json_object(os.path.join(folder, "config.json"))
     if config is None:
         return "not a model folder (it has no readable config.json)"
-    if config.get("model_type") in _FAMILY_MODEL_TYPES:
-        return _FAMILY_MODEL_TYPES[config["model_type"]]
-    if os.path.isfile(os.path.join(folder, "matching_config.json")):
-        return "a matching model (use `plm-recipes predict matching`)"
+    family_folder = folder_kind(folder)  # a UIE model, a PET classifier, a matching model, ...
+    if family_folder is not None:
+        kind = family_folder[1]
+        return f"{kind.description} (use `{kind.command}`)"
     architectures = config.get("architectures") or []
     if not architectures:
         return None  # a hand-written config: the loader decides

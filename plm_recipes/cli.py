@@ -9,9 +9,9 @@
 
 Training runs the recipes themselves (``python recipes/<name>.py`` or ``accelerate launch recipes/<name>.py``).
 
-Each task family adds its own commands: ``plm_recipes/<family>/cli.py`` has ``add_commands(commands, predict)``,
-which adds subcommands to ``plm-recipes`` (``commands``) and tasks to ``plm-recipes predict`` (``predict``), and
-the family is listed in :data:`FAMILIES`. The helpers here (:func:`add_io_arguments`, :func:`texts_from_args`,
+Each task family adds its own commands: its declaration (:class:`plm_recipes.families.Family`, found through
+entry points) names a function ``add_commands(commands, predict)``, which adds subcommands to ``plm-recipes``
+(``commands``) and tasks to ``plm-recipes predict`` (``predict``). The helpers here (:func:`add_io_arguments`, :func:`texts_from_args`,
 :func:`write_jsonl`, the argument types :func:`positive_int`, :func:`finite_float` and :func:`score_threshold`)
 keep the commands alike.
 """
@@ -19,7 +19,6 @@ keep the commands alike.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import logging
 import math
@@ -33,11 +32,9 @@ import transformers
 from .data import read_text_lines
 from .data.readers import read_lines
 from .errors import PlmRecipesError
-from .hub import add_push_command
+from .families import families
 from .files import atomic_write, refuse_output_is_input
-
-# The task families with commands, each a package with a cli module (imported when the parser is built).
-FAMILIES = ("classification", "matching", "sentence_embedding", "seq2seq", "extraction", "prompting", "rlhf", "llm")
+from .hub import add_push_command
 
 
 # The arguments of the commands that name a file they read: --output may be none of them.
@@ -127,8 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     predict = commands.add_parser("predict", help="Predict with a trained model.")
     tasks = predict.add_subparsers(dest="task", required=True)
-    for family in FAMILIES:
-        importlib.import_module(f"{__package__}.{family}.cli").add_commands(commands, tasks)
+    for family in families():
+        add_commands = family.add_commands()
+        if add_commands is not None:
+            add_commands(commands, tasks)
     add_push_command(commands)
     return parser
 

@@ -158,12 +158,6 @@ def load_model(
     return model, new
 
 
-# What a matching model's folder holds beyond the weights (written by the matching family, recognised by the
-# predictors of every family, so that none loads another family's model as its own).
-MATCHING_CONFIG_NAME = "matching_config.json"
-
-
-
 def describe_model_folder(folder: str) -> str:
     """What a local model folder holds, in a few words, for messages that refuse it."""
     if os.path.isfile(os.path.join(folder, "modules.json")):

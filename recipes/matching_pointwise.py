@@ -43,8 +43,8 @@ from plm_recipes.loading import capped_max_seq_length, load_config, load_model, 
 from plm_recipes.matching import PairDataArguments, PointwiseMatchingConfig
 from plm_recipes.matching.data import PairGroupCollator, group_pairs, load_pair_splits
 from plm_recipes.matching.losses import listwise_softmax_loss
-from plm_recipes.metrics import BinaryMatchMetrics
-from plm_recipes.model_files import save_matching_config, write_pair_predictions
+from plm_recipes.pairs.metrics import BinaryMatchMetrics
+from plm_recipes.pairs.model_files import save_matching_config, write_pair_predictions
 from plm_recipes.modelcard import ModelCardInfo
 from plm_recipes.trainer import RecipeTrainer
 from plm_recipes.utils import run_cli, setup_logging

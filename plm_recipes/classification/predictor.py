@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 from transformers import pipeline
 
 from ..errors import ModelLoadError
-from ..loading import MATCHING_CONFIG_NAME, load_tokenizer_from, load_trained_sequence_classifier, model_max_length
+from ..families import folder_kind
+from ..loading import load_tokenizer_from, load_trained_sequence_classifier, model_max_length
 
 
 class TextClassifier:
@@ -29,9 +29,9 @@ class TextClassifier:
     """
 
     def __init__(self, model: str, *, device: str | int | None = None, batch_size: int = 32):
-        if os.path.isfile(os.path.join(model, MATCHING_CONFIG_NAME)):  # a cross-encoder is a 1-output classifier
-            raise ModelLoadError(f"{model} is a text-matching model (it has {MATCHING_CONFIG_NAME}); use "
-                                 "`plm-recipes predict matching`.")
+        other = folder_kind(model)  # another family's folder: a cross-encoder is a 1-output classifier, say
+        if other is not None:
+            raise ModelLoadError(f"{model} is {other[1]}.")
         classifier = load_trained_sequence_classifier(model, "text classification")
         tokenizer = load_tokenizer_from(model)
         self.pipeline = pipeline("text-classification", model=classifier, tokenizer=tokenizer, device=device)

@@ -5,6 +5,7 @@ the prompt-format reader and windowing, span decoding and metrics, schemas, :cla
 converter (``plm-recipes uie convert``) and the PaddleNLP checkpoint converter (``plm-recipes uie convert-paddle``).
 """
 
+from ..families import Family, FolderKind
 from .arguments import UIEDataArguments, UIETrainingConfig
 from .data import EncodedExamples, SpanCollator, UIEExample, encode_examples, read_uie_examples
 from .decoding import Span, decode_examples, decode_window, merge_windows
@@ -20,3 +21,7 @@ __all__ = [
     "decode_examples", "decode_window", "encode_examples", "load_uie_model", "merge_windows", "parse_schema",
     "prompt_group", "read_uie_examples", "span_f1",
 ]
+
+# What the family declares to the core (the plm_recipes.families entry point in setup.cfg).
+FAMILY = Family("extraction", commands="plm_recipes.extraction.cli:add_commands", folder_kinds=(
+    FolderKind("a UIE extraction model", "plm-recipes predict uie", model_type="uie"),))

@@ -12,6 +12,7 @@ LoRA fine-tuning of it (``recipes/llm_sft.py``).
   the benchmark's metrics.
 """
 
+from ..families import Family
 from .backends import OpenAIBackend, TransformersBackend, render_chat
 from .extraction import Extraction, parse_extraction, repair_json
 from .prompts import (
@@ -59,3 +60,6 @@ __all__ = [
     "render_chat",
     "repair_json",
 ]
+
+# What the family declares to the core (the plm_recipes.families entry point in setup.cfg).
+FAMILY = Family("llm", commands="plm_recipes.llm.cli:add_commands")

@@ -7,13 +7,14 @@
 * :mod:`.usage`: the bi-encoders' model card usage.
 * :mod:`.predictor`: :class:`Matcher` ranks categories with any saved matching model.
 
-Training bi-encoders (the trainer, sampler, evaluator, threshold calibration, :class:`BiEncoderConfig`) and the
-``matching_config.json`` file are in the core (:mod:`plm_recipes.bi_encoder`, :mod:`plm_recipes.model_files`): the
-sentence-embedding family uses them too.
+Labelled pairs, training bi-encoders (the trainer, sampler, evaluator, threshold calibration,
+:class:`BiEncoderConfig`), the ``matching_config.json`` file and the sentence-encoder predictor are in the pair layer
+(:mod:`plm_recipes.pairs`), which the sentence-embedding family uses too.
 """
 
-from ..bi_encoder import BiEncoderConfig
-from ..data.pairs import read_pairs
+from ..families import Family, FolderKind
+from ..pairs import read_pairs
+from ..pairs.bi_encoder import BiEncoderConfig
 from .arguments import PairDataArguments, PointwiseMatchingConfig, SentenceTransformerMatchingConfig
 from .data import Category, read_categories
 from .predictor import BiEncoderMatcher, CrossEncoderMatcher, EmbeddingCache, Matcher
@@ -31,3 +32,8 @@ __all__ = [
     "read_categories",
     "read_pairs",
 ]
+
+# What the family declares to the core (the plm_recipes.families entry point in setup.cfg).
+FAMILY = Family("matching", commands="plm_recipes.matching.cli:add_commands", folder_kinds=(
+    FolderKind("a text-matching model (it has matching_config.json)", "plm-recipes predict matching",
+               marker_file="matching_config.json"),))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..args import DataArguments, PairColumnArguments, RecipeTrainingArguments
-from ..bi_encoder import BiEncoderConfig
+from ..args import DataArguments, RecipeTrainingArguments
+from ..pairs.bi_encoder import BiEncoderConfig
+from ..pairs.data import PairColumnArguments
 from ..errors import ArgumentError
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import datasets
 import torch
 
-from ..data.pairs import read_pairs
+from ..pairs.data import read_pairs
 from ..data.readers import read_lines
 from ..errors import DataFormatError
 from ..sanity import require_distinct

@@ -28,8 +28,8 @@ import numpy as np
 
 from ..errors import ModelLoadError
 from ..loading import load_or_explain, load_trained_sequence_classifier
-from ..model_files import load_matching_config
-from ..similarity import pair_similarities
+from ..pairs.encoder import SentenceEncoder
+from ..pairs.model_files import load_matching_config
 from .data import Category
 
 logger = logging.getLogger(__name__)
@@ -192,23 +192,21 @@ class CrossEncoderMatcher(Matcher):
 
 
 class BiEncoderMatcher(Matcher):
-    """A bi-encoder: cosine similarity of the text's and the description's embeddings; the descriptions'
-    embeddings come from :class:`EmbeddingCache`."""
+    """A bi-encoder (:class:`~plm_recipes.pairs.encoder.SentenceEncoder`): cosine similarity of the text's and the
+    description's embeddings; the descriptions' embeddings come from :class:`EmbeddingCache`."""
 
     kind = "bi-encoder"
 
     def __init__(self, model_dir: str, *, threshold: float = 0.5, batch_size: int = 32, device: str | None = None,
                  use_cache: bool = True):
-        from sentence_transformers import SentenceTransformer
-
         super().__init__(model_dir, threshold, batch_size)
-        self.model = load_or_explain(lambda: SentenceTransformer(model_dir, device=device), model_dir)
+        self.encoder = SentenceEncoder(model_dir, device=device, batch_size=batch_size)
+        self.model = self.encoder.model
         self.cache = EmbeddingCache(model_dir) if use_cache else None
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """L2-normalised embeddings."""
-        return self.model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
-                                 convert_to_numpy=True, show_progress_bar=False)
+        return self.encoder.embed(texts)
 
     def category_embeddings(self, categories: Sequence[Category]) -> np.ndarray:
         texts = [c.text for c in categories]
@@ -220,7 +218,7 @@ class BiEncoderMatcher(Matcher):
         return embeddings
 
     def score_pairs(self, text_a, text_b):
-        return pair_similarities(self.model, text_a, text_b, self.batch_size).astype(np.float64)
+        return self.encoder.similarity(text_a, text_b)
 
     def score(self, texts, categories):
         return (self.encode(texts) @ self.category_embeddings(categories).T).astype(np.float64)

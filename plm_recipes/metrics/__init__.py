@@ -3,11 +3,11 @@
 Loading a metric by name with ``evaluate.load`` fetches its script from the Hugging Face Hub; these classes
 give the same ``add_batch`` / ``compute`` / ``evaluate.combine`` interface with no network. They are the
 metrics two or more task families use: classification reports (classification, prompt learning, LLM
-classification), spearman and thresholded pair decisions (matching, sentence embeddings).
+classification) and spearman. Thresholded pair decisions are
+the pair layer's (:mod:`plm_recipes.pairs.metrics`).
 """
 
-from .binary import BinaryMatchMetrics, best_f1_threshold
 from .classification import ClassificationReport, per_class_table
 from .correlation import Spearman, spearman
 
-__all__ = ["BinaryMatchMetrics", "ClassificationReport", "Spearman", "best_f1_threshold", "per_class_table", "spearman"]
+__all__ = ["ClassificationReport", "Spearman", "per_class_table", "spearman"]

@@ -2,6 +2,7 @@
 (p-tuning). A :class:`Template` writes each example around a blank, a :class:`Verbalizer` maps labels to words,
 and :class:`PromptLMModel` scores each label's words at the blank with a masked or a causal LM."""
 
+from ..families import Family, FolderKind
 from .data import PromptCollator, encode_prompts, read_prompt_examples
 from .losses import VerbalizerLoss
 from .modeling import PromptLMConfig, PromptLMModel, SoftPromptEncoder
@@ -21,3 +22,7 @@ __all__ = [
     "piece_ids",
     "read_prompt_examples",
 ]
+
+# What the family declares to the core (the plm_recipes.families entry point in setup.cfg).
+FAMILY = Family("prompting", commands="plm_recipes.prompting.cli:add_commands", folder_kinds=(
+    FolderKind("a PET / p-tuning classifier", "plm-recipes predict pet", model_type="prompt_lm"),))

@@ -8,6 +8,7 @@ The recipes are ``recipes/reward_model.py`` and ``recipes/rlhf_sentiment.py``. H
 (:mod:`.labeling`, ``plm-recipes label reward``).
 """
 
+from ..families import Family
 from .arguments import (
     PPOSentimentConfig,
     RewardDataArguments,
@@ -36,3 +37,6 @@ __all__ = [
     "count_pairs", "encode_rank_lists", "ordered_pairs", "pair_indices", "pairwise_metrics", "read_rank_lists",
     "split_by_text",
 ]
+
+# What the family declares to the core (the plm_recipes.families entry point in setup.cfg).
+FAMILY = Family("rlhf", commands="plm_recipes.rlhf.cli:add_commands")

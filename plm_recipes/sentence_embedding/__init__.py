@@ -6,9 +6,8 @@
 * :mod:`.losses`: :class:`ESimCSELoss` (word repetition + momentum-encoder queue), :func:`word_repetition`,
   the training-only MLP head; SimCSE itself is sentence-transformers' ``MultipleNegativesRankingLoss``.
 * :mod:`.model`: the encoder with the pooling asked for.
-* :mod:`.cli`: ``plm-recipes predict similarity``.
-
-Training (the trainer, the pair evaluator, the threshold) is the core's :mod:`plm_recipes.bi_encoder`.
+Training (the trainer, the pair evaluator, the threshold), evaluation pairs and the predictor behind
+``plm-recipes predict similarity`` / ``embed`` are the pair layer's (:mod:`plm_recipes.pairs`).
 """
 
 from .arguments import SentenceDataArguments, SimCSEConfig

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..args import DataArguments, PairColumnArguments
-from ..bi_encoder import BiEncoderConfig
+from ..args import DataArguments
+from ..pairs.bi_encoder import BiEncoderConfig
+from ..pairs.data import PairColumnArguments
 from ..errors import ArgumentError
 
 

@@ -8,7 +8,7 @@ from sentence_transformers import SentenceTransformer
 from sentence_transformers.sentence_transformer.modules import Pooling
 
 from ..args import ModelArguments
-from ..bi_encoder import load_sentence_transformer
+from ..pairs.bi_encoder import load_sentence_transformer
 from ..errors import ArgumentError
 
 logger = logging.getLogger(__name__)

@@ -11,6 +11,7 @@ data augmentation (``recipes/t5_filling.py``).
   ``predict fill`` and ``augment fill``.
 """
 
+from ..families import Family
 from .arguments import FillingDataArguments, QADataArguments, Seq2SeqRecipeConfig
 from .data import SourceTemplate, decode, read_corpus, read_qa
 from .masking import mask_spans, sentinel_tokens, split_on_sentinels
@@ -29,3 +30,6 @@ __all__ = [
     "sentinel_tokens",
     "split_on_sentinels",
 ]
+
+# What the family declares to the core (the plm_recipes.families entry point in setup.cfg).
+FAMILY = Family("seq2seq", commands="plm_recipes.seq2seq.cli:add_commands")

@@ -6,7 +6,8 @@ import pytest
 from transformers import TrainerControl, TrainerState, TrainingArguments
 
 from plm_recipes.callbacks import ProgressLogCallback, plot_training_curves
-from plm_recipes.metrics import BinaryMatchMetrics, ClassificationReport, Spearman, per_class_table
+from plm_recipes.metrics import ClassificationReport, Spearman, per_class_table
+from plm_recipes.pairs.metrics import BinaryMatchMetrics
 
 
 def test_classification_report_on_a_hand_example():

@@ -17,12 +17,12 @@ from sentence_transformers import CrossEncoder, SentenceTransformer
 from transformers import AutoModelForSequenceClassification
 
 from plm_recipes import cli
-from plm_recipes.data import read_pairs
+from plm_recipes.pairs import read_pairs
 from plm_recipes.errors import DataFormatError
 from plm_recipes.matching import BiEncoderMatcher, CrossEncoderMatcher, Matcher
 from plm_recipes.matching.data import PairGroupCollator, group_pairs, read_categories
 from plm_recipes.matching.losses import listwise_softmax_loss
-from plm_recipes.metrics import BinaryMatchMetrics, best_f1_threshold
+from plm_recipes.pairs.metrics import BinaryMatchMetrics, best_f1_threshold
 
 M = DATA / "matching"
 
@@ -407,7 +407,7 @@ def test_negatives_need_a_category_file():
 def test_length_grouped_batches_cover_every_example_once_with_less_padding():
     from datasets import Dataset
 
-    from plm_recipes.bi_encoder import LengthGroupedBatchSampler
+    from plm_recipes.pairs.bi_encoder import LengthGroupedBatchSampler
 
     rng = np.random.default_rng(0)
     n = 1003

@@ -16,7 +16,7 @@ from sentence_transformers.sentence_transformer.modules import Dense, Pooling
 from transformers import AutoModel
 
 from plm_recipes import cli
-from plm_recipes.data import read_pairs
+from plm_recipes.pairs import read_pairs
 from plm_recipes.errors import ArgumentError, DataFormatError
 from plm_recipes.sentence_embedding import ESimCSELoss, TrainingHead, read_sentences, word_repetition
 

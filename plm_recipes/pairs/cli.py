@@ -1,13 +1,17 @@
-"""``plm-recipes predict similarity``: the cosine similarity of text pairs with a sentence encoder."""
+"""The commands of a saved sentence encoder: ``plm-recipes predict similarity`` (the cosine similarity of text pairs,
+and match decisions at the model's threshold) and ``plm-recipes embed`` (embeddings as a ``.npy`` matrix)."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
-from ..cli import write_jsonl
-from ..data.pairs import PAIR_FIELDS
+from ..cli import score_threshold, write_jsonl
+from ..data import read_text_lines
 from ..data.readers import read_records
 from ..errors import PlmRecipesError
+from ..files import atomic_write
+from .data import PAIR_FIELDS
 
 
 def pairs_from_args(args: argparse.Namespace) -> tuple[list[str], list[str]]:
@@ -26,10 +30,10 @@ def pairs_from_args(args: argparse.Namespace) -> tuple[list[str], list[str]]:
 
 
 def predict(args: argparse.Namespace) -> None:
-    from .predictor import SentenceSimilarity
+    from .encoder import SentenceEncoder
 
     text_a, text_b = pairs_from_args(args)
-    scorer = SentenceSimilarity(args.model, device=args.device, batch_size=args.batch_size)
+    scorer = SentenceEncoder(args.model, device=args.device, batch_size=args.batch_size)
     threshold = scorer.threshold if args.threshold is None else args.threshold
     scores = scorer.similarity(text_a, text_b)
     rows = [{"text_a": a, "text_b": b, "score": round(float(s), 4),
@@ -43,9 +47,20 @@ def predict(args: argparse.Namespace) -> None:
         print(f"{row['score']:.4f}\t{decision}{row['text_a']}\t{row['text_b']}")
 
 
-def add_commands(commands: argparse._SubParsersAction, predict_tasks: argparse._SubParsersAction) -> None:
-    from ..cli import score_threshold
+def embed(args: argparse.Namespace) -> None:
+    import numpy as np
 
+    from .encoder import SentenceEncoder
+
+    texts = read_text_lines(args.input)
+    encoder = SentenceEncoder(args.model, device=args.device, batch_size=args.batch_size)
+    embeddings = encoder.embed(texts, normalize=args.normalize)
+    with atomic_write(args.output, "wb") as f:  # exactly --output (np.save given a name would add .npy to it)
+        np.save(f, embeddings.astype(np.float32), allow_pickle=False)
+    print(f"wrote {embeddings.shape[0]} x {embeddings.shape[1]} embeddings to {args.output}", file=sys.stderr)
+
+
+def add_commands(commands: argparse._SubParsersAction, predict_tasks: argparse._SubParsersAction) -> None:
     p = predict_tasks.add_parser("similarity", help="Cosine similarity of text pairs with a sentence encoder.")
     p.add_argument("--model", required=True, help="A sentence-transformers folder (simcse, matching_dssm, ...).")
     p.add_argument("--a", action="append", help="First text of a pair; repeat --a/--b for several pairs.")
@@ -57,3 +72,13 @@ def add_commands(commands: argparse._SubParsersAction, predict_tasks: argparse._
     p.add_argument("--batch_size", type=int, default=32)
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: GPU when there is one).")
     p.set_defaults(func=predict)
+
+    p = commands.add_parser("embed", help="Embed texts with a sentence encoder and save them as a .npy matrix.")
+    p.add_argument("--model", required=True,
+                   help="A sentence-transformers folder (simcse, matching_dssm, matching_sentence_transformer).")
+    p.add_argument("--input", required=True, help="A UTF-8 file with one text per line.")
+    p.add_argument("--output", required=True, help="Where to write the (n_texts, dim) float32 .npy file.")
+    p.add_argument("--normalize", action="store_true", help="L2-normalise the embeddings (dot product = cosine).")
+    p.add_argument("--batch_size", type=int, default=32)
+    p.add_argument("--device", default=None)
+    p.set_defaults(func=embed)

@@ -10,13 +10,13 @@ import math
 import os
 from collections.abc import Sequence
 
-from .errors import ModelLoadError
-from .files import atomic_write
-from .loading import MATCHING_CONFIG_NAME
+from ..errors import ModelLoadError
+from ..files import atomic_write
 
 logger = logging.getLogger(__name__)
 
-MATCHING_CONFIG = MATCHING_CONFIG_NAME
+# The model kind (bi-encoder / cross-encoder) and its decision threshold, beside the weights.
+MATCHING_CONFIG = "matching_config.json"
 
 
 def save_matching_config(output_dir: str, *, kind: str, threshold: float, objective: str) -> None:

@@ -6,7 +6,7 @@ import datasets
 import evaluate
 import numpy as np
 
-from .correlation import spearman
+from ..metrics.correlation import spearman
 
 _DESCRIPTION = """\
 Scores a matcher gives to labelled pairs (1 = match), judged two ways:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import datasets
 
-from .readers import Record, read_records, records_to_dataset
+from ..data.readers import Record, read_records, records_to_dataset
 
 PAIR_FIELDS = ("text_a", "text_b", "label")
 
@@ -34,3 +35,17 @@ def read_pairs(
     if limit:
         records = records[:limit]
     return records_to_dataset(records, {"label": binary_label})
+
+
+@dataclass
+class PairColumnArguments:
+    """Where the two texts and the 0/1 label of labelled pairs are in csv/json files (``.txt``/``.tsv`` lines are
+    ``text_a<TAB>text_b<TAB>label``). Mixed into the data arguments of the recipes that read pairs."""
+
+    text_a_column: str = field(default="text_a", metadata={"help": "First text's column in csv/json pair files."})
+    text_b_column: str = field(default="text_b", metadata={"help": "Second text's column in csv/json pair files."})
+    label_column: str = field(default="label", metadata={"help": "0/1 label column in csv/json pair files."})
+
+    def pair_columns(self) -> dict[str, str]:
+        """The ``columns`` argument of :func:`read_pairs`."""
+        return {"text_a": self.text_a_column, "text_b": self.text_b_column, "label": self.label_column}

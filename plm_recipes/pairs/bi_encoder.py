@@ -21,12 +21,12 @@ from sentence_transformers import SentenceTransformer, SentenceTransformerTraine
 from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
 from sentence_transformers.base.sampler import BatchSamplers, DefaultBatchSampler
 
-from .args import ModelArguments, RecipeSettings
-from .errors import ArgumentError
-from .loading import capped_max_seq_length, load_or_explain
-from .metrics.binary import BinaryMatchMetrics, best_f1_threshold
+from ..args import ModelArguments, RecipeSettings
+from ..errors import ArgumentError
+from ..loading import capped_max_seq_length, load_or_explain
+from ..trainer import RecipeTrainerMixin
+from .metrics import BinaryMatchMetrics, best_f1_threshold
 from .similarity import pair_similarities
-from .trainer import RecipeTrainerMixin
 
 logger = logging.getLogger(__name__)
 
