@@ -1,6 +1,6 @@
 """One process at a time on a file or folder: a lock file holding the process id.
 
-The training recipes claim their output folder with it (:class:`~plm_recipes.trainer.OutputDirLock`) and the
+The training recipes claim their output folder with it (:class:`OutputDirLock`) and the
 labeler its ``--output`` (:class:`~plm_recipes.rlhf.labeling.LabelingSession`), so that two live processes never
 write one place. The lock file is created exclusively and removed on release; one left by a process that no longer
 exists (killed with ``kill -9``, a crashed machine) is taken over.
@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from .errors import ArgumentError
 
@@ -78,3 +80,44 @@ def lock_owner(path: str | os.PathLike) -> int | None:
     except PermissionError:
         return pid
     return pid
+
+
+# What a finished or running training run leaves in its output folder.
+_RUN_FILES = ("run_config.yaml", "trainer_state.json", "config.json", "model.safetensors", "modules.json")
+LOCK_NAME = ".plm-recipes.lock"
+
+
+class OutputDirLock:
+    """Claims ``output_dir`` for one training run (on the main process), so that two live runs never write one
+    folder, and refuses a folder that holds another run unless ``overwrite_output_dir`` or a resume is asked.
+
+    The lock is a :class:`~plm_recipes.locks.ProcessLock` (a file holding the process id, removed when the run
+    ends; one left by a process that no longer exists is taken over).
+    """
+
+    def __init__(self, args):
+        self.args = args
+        self.lock = ProcessLock(os.path.join(args.output_dir, LOCK_NAME), lambda owner: (
+            f"--output_dir {args.output_dir}: another run (process {owner}) is writing it; wait for it to finish or "
+            "choose another folder"))
+
+    def __enter__(self) -> OutputDirLock:
+        args = self.args
+        if not args.should_save:  # replicas write nothing of their own
+            return self
+        os.makedirs(args.output_dir, exist_ok=True)
+        self.lock.acquire()
+        resuming = bool(getattr(args, "resume_from_checkpoint", None))
+        if not resuming and not getattr(args, "overwrite_output_dir", False):
+            found = [name for name in os.listdir(args.output_dir)
+                     if name in _RUN_FILES or name.startswith(PREFIX_CHECKPOINT_DIR)]
+            if found:
+                self.__exit__()
+                raise ArgumentError(
+                    f"--output_dir {args.output_dir} holds another run ({', '.join(sorted(found)[:3])}); pass "
+                    "--overwrite_output_dir to replace it, --resume_from_checkpoint to continue it, or choose "
+                    "another folder")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.lock.release()

@@ -201,3 +201,20 @@ def render_model_card(
     if info.usage:
         lines += ["", "## Usage", "", info.usage.replace("{model}", model_name).strip()]
     return "\n".join(lines) + "\n"
+
+
+def training_hyperparameters(args, global_step: int) -> dict[str, Any]:
+    """The card's "Training hyperparameters": the training arguments that shape the run, and its step count."""
+    values = {
+        "learning_rate": args.learning_rate,
+        "per_device_train_batch_size": args.per_device_train_batch_size,
+        "gradient_accumulation_steps": args.gradient_accumulation_steps,
+        "num_train_epochs": args.num_train_epochs,
+        "max_steps": args.max_steps if args.max_steps > 0 else None,
+        "lr_scheduler_type": str(getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type)),
+        "warmup": args.warmup_steps or getattr(args, "warmup_ratio", None),
+        "weight_decay": args.weight_decay,
+        "seed": args.seed,
+        "global_steps": global_step,
+    }
+    return {k: v for k, v in values.items() if v is not None}

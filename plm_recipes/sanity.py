@@ -3,8 +3,8 @@
 A run can finish with exit code 0 and a model identical to the one it started from: SimCSE on one distinct
 sentence (every batch is its own positives, with no negative to tell them from), a classifier trained on one
 class, a matcher whose pairs all carry the same label. The families call :func:`require_distinct` on their training
-data before the model loads, with the reason their objective needs it; :func:`train_and_report
-<plm_recipes.trainer.train_and_report>` watches the trainable parameters (:class:`ParameterWatch`) and warns when
+data before the model loads, with the reason their objective needs it; :meth:`train_and_report
+<plm_recipes.trainer.RecipeTrainerMixin.train_and_report>` watches the trainable parameters (:class:`ParameterWatch`) and warns when
 training changed none of them, whatever the cause (a learning rate of 0, a loss with no gradient, every layer
 frozen).
 """

@@ -36,13 +36,16 @@ import torch
 from datasets import Dataset
 from transformers import AutoModelForCausalLM, set_seed
 
-from plm_recipes.args import RunConfig, data_files, parse_args, trl_cpu_defaults
+from plm_recipes.args import data_files
+from plm_recipes.devices import trl_cpu_defaults
 from plm_recipes.files import atomic_write
 from plm_recipes.llm import TransformersBackend
 from plm_recipes.llm.arguments import ChatModelArguments, InstructionDataArguments, LLMSFTConfig, LLMSFTTrainer
 from plm_recipes.llm.data import read_instructions
 from plm_recipes.loading import from_pretrained, load_tokenizer_from
 from plm_recipes.modelcard import ModelCardInfo
+from plm_recipes.parsing import parse_args
+from plm_recipes.run_config import RunConfig
 from plm_recipes.sanity import check_lora_targets
 from plm_recipes.utils import run_cli, setup_logging
 

@@ -30,14 +30,21 @@ import os
 from sentence_transformers.sentence_transformer.losses import CosineSimilarityLoss
 from transformers import set_seed
 
-from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments, RunConfig, data_files, parse_args
-from plm_recipes.pairs.bi_encoder import BiEncoderConfig, BiEncoderTrainer, PairMatchEvaluator, load_sentence_transformer
+from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments, data_files
 from plm_recipes.matching import PairDataArguments
 from plm_recipes.matching.data import load_pair_splits
 from plm_recipes.matching.usage import BI_ENCODER_USAGE
-from plm_recipes.pairs.model_files import save_matching_config, write_pair_predictions
 from plm_recipes.modelcard import ModelCardInfo
+from plm_recipes.pairs.bi_encoder import (
+    BiEncoderConfig,
+    BiEncoderTrainer,
+    PairMatchEvaluator,
+    load_sentence_transformer,
+)
+from plm_recipes.pairs.model_files import save_matching_config, write_pair_predictions
 from plm_recipes.pairs.similarity import pair_similarities
+from plm_recipes.parsing import parse_args
+from plm_recipes.run_config import RunConfig
 from plm_recipes.utils import run_cli, setup_logging
 
 RECIPE_DEFAULTS = {

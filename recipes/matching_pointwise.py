@@ -38,14 +38,16 @@ import torch
 import torch.nn.functional as F
 from transformers import AutoModelForSequenceClassification, EvalPrediction, set_seed
 
-from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments, RunConfig, data_files, parse_args
+from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments, data_files
 from plm_recipes.loading import capped_max_seq_length, load_config, load_model, load_tokenizer
 from plm_recipes.matching import PairDataArguments, PointwiseMatchingConfig
 from plm_recipes.matching.data import PairGroupCollator, group_pairs, load_pair_splits
 from plm_recipes.matching.losses import listwise_softmax_loss
+from plm_recipes.modelcard import ModelCardInfo
 from plm_recipes.pairs.metrics import BinaryMatchMetrics
 from plm_recipes.pairs.model_files import save_matching_config, write_pair_predictions
-from plm_recipes.modelcard import ModelCardInfo
+from plm_recipes.parsing import parse_args
+from plm_recipes.run_config import RunConfig
 from plm_recipes.trainer import RecipeTrainer
 from plm_recipes.utils import run_cli, setup_logging
 

@@ -45,12 +45,13 @@ from datasets import Dataset
 from transformers import EvalPrediction, set_seed
 from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
-from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments, RunConfig, data_files, parse_args
+from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments, data_files
 from plm_recipes.data import LabelMap
 from plm_recipes.errors import ArgumentError
 from plm_recipes.loading import capped_max_seq_length, from_pretrained, load_config, load_or_explain, load_tokenizer
 from plm_recipes.metrics import ClassificationReport
 from plm_recipes.modelcard import ModelCardInfo
+from plm_recipes.parsing import parse_args
 from plm_recipes.prompting import (
     PromptCollator,
     PromptLMConfig,
@@ -64,6 +65,7 @@ from plm_recipes.prompting.arguments import PromptDataArguments, PromptTrainingC
 from plm_recipes.prompting.data import check_prompt_examples
 from plm_recipes.prompting.export import P_TUNING_USAGE, PLAIN_USAGE, save_plain_lm
 from plm_recipes.prompting.trainer import PromptTrainer
+from plm_recipes.run_config import RunConfig
 from plm_recipes.utils import run_cli, setup_logging, write_label_predictions
 
 logger = logging.getLogger("plm_recipes.pet")

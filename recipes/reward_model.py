@@ -38,10 +38,11 @@ import logging
 from datasets import Dataset
 from transformers import AutoModelForSequenceClassification, set_seed
 
-from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments, RunConfig, data_files, parse_args
+from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments, data_files
 from plm_recipes.errors import ArgumentError
 from plm_recipes.loading import capped_max_seq_length, load_config, load_model, load_tokenizer
 from plm_recipes.modelcard import ModelCardInfo
+from plm_recipes.parsing import parse_args
 from plm_recipes.rlhf import (
     RankListCollator,
     RewardDataArguments,
@@ -52,6 +53,7 @@ from plm_recipes.rlhf import (
     read_rank_lists,
     split_by_text,
 )
+from plm_recipes.run_config import RunConfig
 from plm_recipes.utils import run_cli, setup_logging
 
 logger = logging.getLogger("plm_recipes.reward_model")

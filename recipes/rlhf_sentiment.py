@@ -45,11 +45,12 @@ import sys
 from datasets import Dataset
 from transformers import AutoModelForSequenceClassification, DataCollatorWithPadding, set_seed
 
-from plm_recipes.args import RunConfig, load_config_file, parse_args, trl_cpu_defaults
 from plm_recipes.data import read_text_lines
+from plm_recipes.devices import trl_cpu_defaults
 from plm_recipes.errors import ArgumentError, ModelLoadError
 from plm_recipes.loading import from_pretrained, load_tokenizer_from, load_trained_sequence_classifier
 from plm_recipes.modelcard import ModelCardInfo
+from plm_recipes.parsing import load_config_file, parse_args
 from plm_recipes.rlhf import (
     ClassifierReward,
     PPOSentimentConfig,
@@ -67,7 +68,7 @@ from plm_recipes.rlhf.policy import (
     load_policy,
     resize_for_tokenizer,
 )
-from plm_recipes.trainer import train_and_report
+from plm_recipes.run_config import RunConfig
 from plm_recipes.utils import run_cli, setup_logging
 
 logger = logging.getLogger("plm_recipes.rlhf_sentiment")
@@ -179,7 +180,7 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
         trainer = RecipeRLOOTrainer(model=policy, reward_funcs=reward_function, **common)
 
     # --- train / save --------------------------------------------------------------------------------
-    results = {"train": train_and_report(trainer, len(prompts))}
+    results = {"train": trainer.train_and_report(len(prompts))}
     tokenizer.save_pretrained(training_args.output_dir)
     if scorer is not None:
         before, after = samples.history[0]["mean_reward"], samples.history[-1]["mean_reward"]

@@ -41,16 +41,18 @@ import os
 from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 from transformers import EarlyStoppingCallback, set_seed
 
-from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments, RunConfig, data_files, parse_args
-from plm_recipes.pairs.bi_encoder import BiEncoderTrainer, PairMatchEvaluator, calibrate_threshold
-from plm_recipes.pairs import read_pairs
-from plm_recipes.pairs.model_files import save_matching_config, write_pair_predictions
+from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments, data_files
 from plm_recipes.modelcard import ModelCardInfo
+from plm_recipes.pairs import read_pairs
+from plm_recipes.pairs.bi_encoder import BiEncoderTrainer, PairMatchEvaluator, calibrate_threshold
+from plm_recipes.pairs.model_files import save_matching_config, write_pair_predictions
+from plm_recipes.pairs.similarity import pair_similarities
+from plm_recipes.parsing import parse_args
+from plm_recipes.run_config import RunConfig
 from plm_recipes.sentence_embedding import SentenceDataArguments, SimCSEConfig
 from plm_recipes.sentence_embedding.data import read_sentences
 from plm_recipes.sentence_embedding.losses import ESimCSELoss, ProjectedMultipleNegativesRankingLoss, TrainingHead
 from plm_recipes.sentence_embedding.model import load_sentence_encoder, pooling_mode
-from plm_recipes.pairs.similarity import pair_similarities
 from plm_recipes.utils import run_cli, setup_logging
 
 RECIPE_DEFAULTS = {

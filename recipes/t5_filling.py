@@ -33,9 +33,11 @@ import random
 from datasets import Dataset
 from transformers import EvalPrediction, set_seed
 
-from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments, RunConfig, data_files, parse_args
+from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments, data_files
 from plm_recipes.loading import capped_max_seq_length
 from plm_recipes.modelcard import ModelCardInfo
+from plm_recipes.parsing import parse_args
+from plm_recipes.run_config import RunConfig
 from plm_recipes.seq2seq import FillingDataArguments, Seq2SeqRecipeConfig, mask_spans, read_corpus, sentinel_tokens
 from plm_recipes.seq2seq.data import Seq2SeqCollator, encode_text
 from plm_recipes.seq2seq.masking import decode_spans, sentinel_separator

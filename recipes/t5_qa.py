@@ -35,10 +35,12 @@ import os
 
 from transformers import EvalPrediction, set_seed
 
-from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments, RunConfig, data_files, parse_args
+from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments, data_files
 from plm_recipes.files import atomic_write
 from plm_recipes.loading import capped_max_seq_length
 from plm_recipes.modelcard import ModelCardInfo
+from plm_recipes.parsing import parse_args
+from plm_recipes.run_config import RunConfig
 from plm_recipes.seq2seq import GenerationMetrics, QADataArguments, Seq2SeqRecipeConfig, SourceTemplate
 from plm_recipes.seq2seq.data import Seq2SeqCollator, decode, read_qa
 from plm_recipes.seq2seq.model_files import save_seq2seq_config, target_ids

@@ -41,12 +41,14 @@ from transformers import (
     set_seed,
 )
 
-from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments, RunConfig, data_files, parse_args
+from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments, data_files
 from plm_recipes.classification import ClassificationDataArguments, TextClassificationConfig
 from plm_recipes.data import LabelMap, read_records, records_to_dataset
 from plm_recipes.loading import capped_max_seq_length, load_config, load_model, load_tokenizer
 from plm_recipes.metrics import ClassificationReport
 from plm_recipes.modelcard import ModelCardInfo
+from plm_recipes.parsing import parse_args
+from plm_recipes.run_config import RunConfig
 from plm_recipes.sanity import require_distinct
 from plm_recipes.trainer import RecipeTrainer
 from plm_recipes.utils import run_cli, setup_logging, write_label_predictions

@@ -42,7 +42,7 @@ import numpy as np
 from datasets import Dataset
 from transformers import EvalPrediction, set_seed
 
-from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments, RunConfig, data_files, parse_args
+from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments, data_files
 from plm_recipes.extraction import (
     SpanCollator,
     UIEConfig,
@@ -59,6 +59,8 @@ from plm_recipes.extraction.data import log_encoding, require_spans
 from plm_recipes.files import atomic_write
 from plm_recipes.loading import capped_max_seq_length, from_pretrained, load_config, load_or_explain, load_tokenizer
 from plm_recipes.modelcard import ModelCardInfo
+from plm_recipes.parsing import parse_args
+from plm_recipes.run_config import RunConfig
 from plm_recipes.trainer import RecipeTrainer
 from plm_recipes.utils import run_cli, setup_logging
 

@@ -89,10 +89,10 @@ def one_error_line(capsys, e) -> str:
 
 @pytest.mark.parametrize(("folder", "message"), [
     ("classifier", "is a sequence classifier with 8 outputs (BertForSequenceClassification); it does not embed texts: "
-                   "predict similarity needs a sentence encoder"),
+                   "embed and predict similarity need a sentence encoder"),
     ("t5", "is a text-generation model (T5ForConditionalGeneration: it writes text, it has no classification head); "
            "it does not embed texts"),
-    ("pointwise", "is a cross-encoder: it scores pairs without embedding them; use plm-recipes predict matching"),
+    ("pointwise", "is a cross-encoder: it scores pairs and has no embeddings of its own; use plm-recipes predict matching"),
 ])
 def test_predict_similarity_refuses_what_does_not_embed(folders, tiny_t5, capsys, folder, message):
     """As predict matching does: a text classifier's or a T5's pooled states were never trained to compare texts

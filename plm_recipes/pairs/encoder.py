@@ -50,15 +50,16 @@ class SentenceEncoder:
             config = load_matching_config(model_dir)
             if config is not None and config["kind"] != "bi-encoder":
                 raise ModelLoadError(f"{model_dir} is a {config['kind']}: it scores pairs and has no embeddings of "
-                                     "its own; use plm-recipes predict matching, or a bi-encoder (simcse, "
+                                     "its own; use plm-recipes predict matching (or, to embed, a bi-encoder: simcse, "
                                      "matching_dssm, matching_sentence_transformer)")
             if os.path.isfile(os.path.join(model_dir, MATCHING_CONFIG)):
                 self.threshold = config["threshold"]
             if not os.path.isfile(os.path.join(model_dir, "modules.json")):
                 if task_head(model_dir) is not None:  # a classifier, a T5: states never trained to compare texts
                     raise ModelLoadError(f"{model_dir} is {describe_model_folder(model_dir)}; it does not embed "
-                                         "texts: this needs a sentence encoder (recipes/simcse.py, matching_dssm, "
-                                         "matching_sentence_transformer) or a pretrained encoder")
+                                         "texts: embed and predict similarity need a sentence encoder "
+                                         "(recipes/simcse.py, matching_dssm, matching_sentence_transformer) or a "
+                                         "pretrained encoder")
                 logger.warning("%s is not a sentence-transformers folder (no modules.json): using mean pooling "
                                "over its token embeddings.", model_dir)
         self.model = load_or_explain(lambda: SentenceTransformer(model_dir, device=device), model_dir)

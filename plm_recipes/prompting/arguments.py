@@ -36,7 +36,7 @@ class PromptDataArguments(DataArguments):
     text_b_column: str = field(default="text_b", metadata={"help": "Second text's column (templates with {textB})."})
     label_column: str = field(default="label", metadata={"help": "Label column of csv/json data."})
 
-    # one of these on the command line replaces the other set in a config file (plm_recipes.args.parse_args)
+    # one of these on the command line replaces the other set in a config file (plm_recipes.parsing.parse_args)
     command_line_replaces: ClassVar[dict[str, str]] = {"template": "template_file", "template_file": "template"}
 
     def __post_init__(self):

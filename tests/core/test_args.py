@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 from transformers import TrainingArguments
 
-from plm_recipes.args import DEFAULT_MODEL, DataArguments, ModelArguments, parse_args, trl_cpu_defaults
+from plm_recipes.args import DEFAULT_MODEL, DataArguments, ModelArguments
 from plm_recipes.errors import ArgumentError
+from plm_recipes.parsing import parse_args
 
 TYPES = (ModelArguments, DataArguments, TrainingArguments)
 
@@ -89,12 +89,3 @@ def test_a_run_that_does_not_train_does_not_evaluate_during_training(tmp_path):
                                 [*common, "--do_predict", "--eval_strategy", "steps", "--save_strategy", "steps"],
                                 defaults=TRAINING_DEFAULTS)
     assert "steps" in str(training.eval_strategy).lower()
-
-
-def test_trl_cpu_defaults_turn_off_bf16_autocast_and_checkpointing_on_a_cpu(monkeypatch):
-    off = {"bf16": False, "gradient_checkpointing": False}
-    assert trl_cpu_defaults(["--use_cpu"]) == off
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert trl_cpu_defaults([]) == off
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert trl_cpu_defaults([]) == {} and trl_cpu_defaults(["--use_cpu"]) == off  # a GPU keeps TRL's defaults

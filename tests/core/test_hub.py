@@ -27,7 +27,6 @@ from test_trainer_mixin import (  # noqa: F401 (tokenizer: the fixture)
 
 from plm_recipes import cli
 from plm_recipes.hub import HubPushError, push_command, push_folder
-from plm_recipes.trainer import train_and_report
 
 TC = DATA / "classification"
 
@@ -166,7 +165,7 @@ def test_trl_sft_trainer_pushes_after_the_save(offline, tokenizer, tmp_path):  #
                            push_to_hub=True, hub_model_id="me/sft-tiny")
     trainer = RecipeSFTTrainer(model=tiny_llama(tokenizer), args=args, processing_class=tokenizer,
                                train_dataset=Dataset.from_dict({"text": TEXTS}), model_card=card("llm_sft"))
-    train_and_report(trainer, len(TEXTS))
+    trainer.train_and_report(len(TEXTS))
     with pytest.raises(HubPushError, match="--repo_id me/sft-tiny`$"):
         trainer.finish(tags=["sft"])
     assert (tmp_path / "out" / "model.safetensors").is_file() and (tmp_path / "out" / "README.md").is_file()
@@ -183,7 +182,7 @@ def test_trl_ppo_trainer_with_positional_args_pushes_after_the_save(offline, tok
     # PPOTrainer(args, processing_class, model, ref_model, reward_model, train_dataset, value_model)
     trainer = RecipePPOTrainer(args, tokenizer, tiny_llama(tokenizer), tiny_llama(tokenizer), reward, prompts, value,
                                model_card=card("rlhf_sentiment"))
-    train_and_report(trainer, len(prompts))
+    trainer.train_and_report(len(prompts))
     with pytest.raises(HubPushError, match="--repo_id out`$"):
         trainer.finish(tags=["ppo"])
     assert (tmp_path / "out" / "model.safetensors").is_file()

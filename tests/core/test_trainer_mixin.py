@@ -4,7 +4,6 @@ write the recipe's model card, and train every parameter it should (and not the 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import pytest
@@ -25,15 +24,10 @@ from transformers import (
 from trl import RewardConfig, RewardTrainer, RLOOConfig, RLOOTrainer, SFTConfig, SFTTrainer
 from trl.experimental.ppo import PPOConfig, PPOTrainer
 
-from plm_recipes.args import RecipeSettings, RunConfig
+from plm_recipes.args import RecipeSettings
 from plm_recipes.modelcard import ModelCardInfo
-from plm_recipes.errors import ArgumentError
-from plm_recipes.trainer import (
-    RecipeTrainerMixin,
-    apply_freeze_layers,
-    apply_freeze_word_embeddings,
-    train_and_report,
-)
+from plm_recipes.run_config import RunConfig
+from plm_recipes.trainer import RecipeTrainerMixin
 
 TEXTS = ["这部电影很好看", "刚收到货，感觉不错", "质量太差了", "物流很快，包装完好", "屏幕很清晰", "酒店房间很干净",
          "味道一般", "客服态度很好"]
@@ -147,7 +141,7 @@ def test_mixin_with_seq2seq_trainer(tokenizer, tmp_path, capsys):
         model=model, args=args, train_dataset=data, eval_dataset=data, processing_class=tokenizer,
         data_collator=DataCollatorForSeq2Seq(tokenizer, model=model), model_card=card("t5_copy"),
         run_config=RunConfig.from_arguments("t5_copy", args))
-    metrics = train_and_report(trainer, len(data))
+    metrics = trainer.train_and_report(len(data))
     assert metrics["train_samples"] == len(TEXTS) and trainer.state.global_step == 4
     output = trainer.predict(data, max_new_tokens=8)  # Seq2SeqTrainer's generation still works
     assert output.predictions.ndim == 2
@@ -171,7 +165,7 @@ def test_mixin_with_trl_reward_trainer(tokenizer, tmp_path, capsys):
     trainer = RecipeRewardTrainer(model=model, args=args, train_dataset=pairs, processing_class=tokenizer,
                                   model_card=card("reward_model"),
                                   run_config=RunConfig.from_arguments("reward_model", args))
-    train_and_report(trainer, len(pairs))
+    trainer.train_and_report(len(pairs))
     trainer.finish(tags=["reward-model"])
     check_run_folder(tmp_path, "reward_model", capsys)
     changed = changed_parameters(before, model)
@@ -192,7 +186,7 @@ def test_mixin_with_trl_sft_trainer(tokenizer, tmp_path, capsys):
                                processing_class=tokenizer, model_card=card("llm_sft"),
                                run_config=RunConfig.from_arguments("llm_sft", args))
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    train_and_report(trainer, len(TEXTS))
+    trainer.train_and_report(len(TEXTS))
     trainer.finish(tags=["sft"])
     check_run_folder(tmp_path, "llm_sft", capsys)
     assert all(changed_parameters(before, model).values())  # freeze_word_embeddings false: everything trains
@@ -216,7 +210,7 @@ def test_mixin_with_trl_ppo_trainer(tokenizer, tmp_path, capsys):
                                model_card=card("rlhf_sentiment"),
                                run_config=RunConfig.from_arguments("rlhf_sentiment", args))
     before = {n: p.detach().clone() for n, p in policy.named_parameters()}
-    train_and_report(trainer, len(prompts))
+    trainer.train_and_report(len(prompts))
     trainer.finish(tags=["ppo"])
     check_run_folder(tmp_path, "rlhf_sentiment", capsys)
     assert (tmp_path / "model.safetensors").is_file()  # the policy alone
@@ -244,125 +238,8 @@ def test_mixin_with_trl_rloo_trainer(tokenizer, tmp_path, capsys):
                                 model_card=card("rlhf_sentiment"),
                                 run_config=RunConfig.from_arguments("rlhf_sentiment", args))
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    train_and_report(trainer, len(TEXTS))
+    trainer.train_and_report(len(TEXTS))
     trainer.finish(tags=["rloo"])
     check_run_folder(tmp_path / "out", "rlhf_sentiment", capsys)
     changed = changed_parameters(before, model)
     assert not changed["model.embed_tokens.weight"] and changed["lm_head.weight"]
-
-
-# --- freezing rules -------------------------------------------------------------------------------------------
-
-
-def test_freeze_word_embeddings_rules(tokenizer):
-    model = tiny_llama(tokenizer, LlamaForSequenceClassification, num_labels=2)
-    assert apply_freeze_word_embeddings(model, None, new_parameters=["score.weight"])  # pretrained: frozen
-    assert not model.get_input_embeddings().weight.requires_grad
-
-    model = tiny_llama(tokenizer, LlamaForSequenceClassification, num_labels=2)
-    names = [n for n, _ in model.named_parameters()]
-    assert not apply_freeze_word_embeddings(model, None, new_parameters=names)  # from scratch: trained
-
-    tied = LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=16,
-                                        num_hidden_layers=1, num_attention_heads=2, tie_word_embeddings=True))
-    assert not apply_freeze_word_embeddings(tied, None)  # tied to the LM head: trained
-    assert apply_freeze_word_embeddings(tied, True)  # unless asked
-    assert not apply_freeze_word_embeddings(model, False)
-
-
-def _trainable(model) -> set[str]:
-    return {name for name, parameter in model.named_parameters() if parameter.requires_grad}
-
-
-def test_freeze_layers_rules(tokenizer):
-    from transformers import BertConfig, BertModel, GPTNeoXJapaneseConfig, GPTNeoXJapaneseForCausalLM
-
-    bert = BertModel(BertConfig(vocab_size=len(tokenizer), hidden_size=16, num_hidden_layers=3, num_attention_heads=2,
-                                intermediate_size=16))
-    assert apply_freeze_layers(bert, 0) == 0 and _trainable(bert) == {n for n, _ in bert.named_parameters()}
-    frozen = apply_freeze_layers(bert, 2, new_parameters=["embeddings.position_embeddings.weight"])
-    trainable = _trainable(bert)
-    # the embeddings block (word, token type, their LayerNorm) and layers 0 and 1; layer 2, the pooler, and the
-    # weights the checkpoint did not have train
-    assert trainable - {"embeddings.position_embeddings.weight"} and all(
-        n.startswith(("encoder.layer.2.", "pooler.")) for n in trainable - {"embeddings.position_embeddings.weight"})
-    assert "embeddings.position_embeddings.weight" in trainable and any(n.startswith("pooler.") for n in trainable)
-    assert frozen == sum(p.numel() for n, p in bert.named_parameters() if n not in trainable)
-
-    def t5(**kwargs):
-        return T5ForConditionalGeneration(T5Config(vocab_size=len(tokenizer), d_model=16, d_ff=16, d_kv=8,
-                                                   num_layers=2, num_heads=2, **kwargs))
-
-    tied = t5()  # T5's shared embeddings are its LM head too: they keep training
-    apply_freeze_layers(tied, 1)  # both stacks: the encoder's first block and the decoder's
-    trainable = _trainable(tied)
-    assert "shared.weight" in trainable and not any(".block.0." in n for n in trainable)
-    assert any(n.startswith("encoder.block.1.") for n in trainable)
-    assert any(n.startswith("decoder.block.1.") for n in trainable)
-    shallow = t5(num_decoder_layers=1)  # stacks of different depths
-    apply_freeze_layers(shallow, 1)
-    trainable = _trainable(shallow)
-    assert not any(n.startswith(("decoder.block.", "encoder.block.0.")) for n in trainable)
-    assert any(n.startswith("encoder.block.1.") for n in trainable)
-    with pytest.raises(ArgumentError, match=r"--freeze_layers 2: T5ForConditionalGeneration.decoder.block has 1"):
-        apply_freeze_layers(t5(num_decoder_layers=1), 2)
-
-    llama = tiny_llama(tokenizer)
-    apply_freeze_layers(llama, 1)
-    trainable = _trainable(llama)
-    assert "model.embed_tokens.weight" not in trainable and not any(".layers.0." in n for n in trainable)
-    assert {"model.norm.weight", "lm_head.weight"} <= trainable and any(".layers.1." in n for n in trainable)
-    tied_llama = LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=16,
-                                              num_hidden_layers=2, num_attention_heads=2, tie_word_embeddings=True))
-    apply_freeze_layers(tied_llama, 1)
-    assert "model.embed_tokens.weight" in _trainable(tied_llama)  # it is the LM head
-
-    neox = GPTNeoXJapaneseForCausalLM(GPTNeoXJapaneseConfig(
-        vocab_size=len(tokenizer), hidden_size=16, intermediate_multiple_size=1, num_hidden_layers=2,
-        num_attention_heads=2, tie_word_embeddings=False))
-    apply_freeze_layers(neox, 1)
-    trainable = _trainable(neox)  # its LM head is named embed_out: it comes after the layers, and trains
-    assert "embed_out.weight" in trainable and "gpt_neox_japanese.embed_in.weight" not in trainable
-
-    # TRL's PPO optimizes a wrapper of the policy and the value model: both lose their first layer alike
-    wrapper = torch.nn.ModuleDict({"policy": tiny_llama(tokenizer),
-                                   "value_model": tiny_llama(tokenizer, LlamaForSequenceClassification, num_labels=1)})
-    apply_freeze_layers(wrapper, 1)
-    trainable = _trainable(wrapper)
-    for part in ("policy", "value_model"):
-        assert f"{part}.model.embed_tokens.weight" not in trainable
-        assert not any(n.startswith(f"{part}.model.layers.0.") for n in trainable)
-        assert any(n.startswith(f"{part}.model.layers.1.") for n in trainable)
-
-    with pytest.raises(ArgumentError, match="--freeze_layers 3: LlamaForCausalLM.model.layers has 2 layers"):
-        apply_freeze_layers(tiny_llama(tokenizer), 3)
-    with pytest.raises(ArgumentError, match="found no stack of transformer layers"):
-        apply_freeze_layers(torch.nn.Linear(2, 2), 1)
-    with pytest.raises(ArgumentError, match="--freeze_layers must be 0 or more"):
-        Seq2SeqConfig("out", freeze_layers=-1, report_to="none")
-    assert Seq2SeqConfig("out", freeze_layers=1, report_to="none").freeze_word_embeddings is False  # the default
-    assert Seq2SeqConfig("out", freeze_layers=None, report_to="none").freeze_layers == 0  # `freeze_layers: null`
-
-
-def test_freeze_layers_in_the_recipes_wrapped_models(tiny_bert):
-    """UIE's model is a transformers model whose config does not count layers: its encoder's do."""
-    from transformers import AutoModel
-
-    from plm_recipes.extraction.modeling import UIEConfig, UIEModel
-
-    encoder = AutoModel.from_pretrained(tiny_bert)
-    uie = UIEModel(UIEConfig(encoder=encoder.config), encoder=encoder)
-    apply_freeze_layers(uie, 1)
-    trainable = _trainable(uie)
-    assert {"linear_start.weight", "linear_end.weight"} <= trainable
-    assert not any(".layer.0." in n or ".embeddings." in n for n in trainable)
-    assert any(".layer.1." in n for n in trainable)
-
-
-def test_run_config_is_json_safe_and_has_no_secrets(tmp_path):
-    args = Seq2SeqConfig(str(tmp_path), hub_token="secret-token", learning_rate=3e-4, report_to="none")
-    record = RunConfig.from_arguments("t5_copy", args)
-    text = record.to_yaml()
-    assert "secret-token" not in text and "hub_token" not in text
-    assert record.changed()["learning_rate"] == 3e-4 and "output_dir" not in record.changed()
-    assert json.loads(json.dumps(record.values))  # plain values only

@@ -12,10 +12,11 @@ import torch
 from helpers import DATA, SPECIAL_TOKENS, character_vocab, load_recipe
 from transformers import BertConfig, BertForMaskedLM, BertTokenizerFast, GPT2Config, GPT2LMHeadModel
 
-from plm_recipes.args import ModelArguments, parse_args
+from plm_recipes.args import ModelArguments
 from plm_recipes.cli import main as cli_main
 from plm_recipes.data import LabelMap, Record
 from plm_recipes.errors import ArgumentError, DataFormatError
+from plm_recipes.parsing import parse_args
 from plm_recipes.prompting import (
     PromptCollator,
     PromptLMConfig,
