@@ -81,9 +81,9 @@ def main() -> None:
              for name, runs in measured.items()]
     table.append({"batching": "(no padding at all)", "padded positions per epoch": str(sum(lengths))})
     print_table(table, [(k, k) for k in table[0]])
-    print("results saved to", save("batch_composition", {"args": vars(args), "rows": table,
-                                                          "median_tokens_per_class": {
-                                                              k: statistics.median(v) for k, v in by_class.items()}}))
+    payload = {"args": vars(args), "rows": table,
+               "median_tokens_per_class": {k: statistics.median(v) for k, v in by_class.items()}}
+    print("results saved to", save("batch_composition", payload, table=table))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
+TABLES = ROOT / "bench" / "tables"  # what bench/README.md shows: committed
 
 
 def models_dir() -> Path:
@@ -85,11 +86,30 @@ def print_table(rows: list[dict], columns: list[tuple[str, str]]) -> None:
         print("  ".join(str(row.get(key, "")).ljust(w) for (key, _), w in zip(columns, widths)))
 
 
-def save(name: str, payload: dict) -> Path:
+def save(name: str, payload: dict, table: list[dict] | None = None) -> Path:
+    """Write ``payload`` to ``bench/results/<name>.json`` (not committed: logs, curves, local paths), and
+    ``table``, the rows the benchmark prints, to ``bench/tables/<name>.json`` with the command and the date:
+    ``bench/report.py`` writes ``bench/README.md`` from those."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(payload, ensure_ascii=False, indent=1), encoding="utf-8")
+    if table:
+        TABLES.mkdir(parents=True, exist_ok=True)
+        record = {"benchmark": Path(sys.argv[0]).name, "command": " ".join(["python", f"bench/{Path(sys.argv[0]).name}",
+                                                                             *sys.argv[1:]]),
+                  "date": time.strftime("%Y-%m-%d"), "machine": machine(), "rows": table}
+        (TABLES / f"{name}.json").write_text(json.dumps(record, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     return path
+
+
+def machine() -> str:
+    """The CPU and GPU the benchmark ran on, in a few words."""
+    import platform
+
+    import torch
+
+    cpu = f"{os.cpu_count()} CPU cores ({platform.machine()})"
+    return f"{torch.cuda.get_device_name(0)}, {cpu}" if torch.cuda.is_available() else cpu
 
 
 if __name__ == "__main__" and len(sys.argv) > 1 and sys.argv[1] == "--child":

@@ -130,7 +130,7 @@ def main() -> None:
     print("\nranking the 10 categories (median ms per call; 1 query: 64 different comments, 32: five calls):")
     print_table(speed, [(k, k) for k in ("recipe", "queries", "uncached_ms", "cached_ms", "speedup")])
     print("results saved to", save(args.results_name, {"args": {k: v for k, v in vars(args).items()},
-                                                "quality": quality, "latency": speed}))
+                                                "quality": quality, "latency": speed}, table=quality))
 
 
 if __name__ == "__main__":

@@ -126,7 +126,7 @@ def main() -> None:
                                          "train_s", "eval_samples/s", "peak_rss_MiB")])
     for method, r in runs.items():
         print(method, "per-class F1:", json.dumps(r["per_class_f1"], ensure_ascii=False))
-    print(f"results saved to {save('prompting_last', {'args': vars(args), 'runs': runs, 'work': str(work)})} "
+    print(f"results saved to {save('prompting_last', {'args': vars(args), 'runs': runs, 'work': str(work)}, table=rows)} "
           "(and one file per method)")
 
 

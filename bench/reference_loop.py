@@ -274,7 +274,7 @@ def main() -> None:
     payload = {"args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
                "train_file": str(train_file), "validation_file": str(validation_file),
                "row": row, "measured": measured, "history": history}
-    print("results saved to", save(args.results_name or f"reference_loop_{args.task}", payload))
+    print("results saved to", save(args.results_name or f"reference_loop_{args.task}", payload, table=[row]))
 
 
 if __name__ == "__main__":

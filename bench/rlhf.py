@@ -96,7 +96,7 @@ def reward(args) -> None:
                          "best validation accuracy": f"{trained['results']['eval']['eval_accuracy']:.4f}",
                          "train minutes": f"{minutes:.1f}"})
     print_table(rows, [(k, k) for k in rows[0]])
-    print("saved", save("rlhf_reward", {"args": {k: v for k, v in vars(args).items() if k != "func"}, "rows": rows}))
+    print("saved", save("rlhf_reward", {"args": {k: v for k, v in vars(args).items() if k != "func"}, "rows": rows}, table=rows))
 
 
 def comment_openings(path: Path, n: int, length: int = 5) -> list[str]:
@@ -160,7 +160,7 @@ def rl(args) -> None:
                      "sample reward before": f"{samples['reward_before']:.3f}",
                      "after": f"{samples['reward_after']:.3f}", "final KL": f"{kl[-1]:.3f}" if kl else "-"})
     print_table(rows, [(k, k) for k in rows[0]])
-    print("saved", save("rlhf_rl", {"args": {k: v for k, v in vars(args).items() if k != "func"}, "rows": rows}))
+    print("saved", save("rlhf_rl", {"args": {k: v for k, v in vars(args).items() if k != "func"}, "rows": rows}, table=rows))
 
 
 def main() -> None:

@@ -212,7 +212,7 @@ def main() -> None:
     for name, curve in curves.items():
         print(f"  {name}: " + ", ".join(f"{step}:{value:.3f}" for step, value in curve))
     print("\ntarget: test spearman >= 0.72 for SimCSE and ESimCSE with multilingual-e5-small (untouched: 0.689)")
-    print("results saved to", save(args.results_name, {"args": vars(args), "rows": rows, "curves": curves}))
+    print("results saved to", save(args.results_name, {"args": vars(args), "rows": rows, "curves": curves}, table=rows))
 
 
 if __name__ == "__main__":

@@ -77,7 +77,7 @@ def main() -> None:
         ratio = float(rows[0]["train_samples/s"]) / float(rows[1]["train_samples/s"])
         print(f"\ndynamic / padded train samples/s: {ratio:.2f}x (target >= 1.5x); "
               f"dev macro F1 target >= 0.84")
-    print("results saved to", save("text_classification", {"args": vars(args), "rows": rows}))
+    print("results saved to", save("text_classification", {"args": vars(args), "rows": rows}, table=rows))
 
 
 if __name__ == "__main__":

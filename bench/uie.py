@@ -141,8 +141,9 @@ def report(model: Path, data: Path, out: Path, measured: dict, args: argparse.Na
         print(f"  {group:12s} {p:.3f} {r:.3f} {f:.3f} {n}")
     print("inference:", {k: v for k, v in speed.items() if k != "example"})
     print("example:", json.dumps(speed["example"], ensure_ascii=False)[:600])
-    print("results saved to", save("uie", {"args": vars(args), "row": row, "curve": curve, "per_prompt": per_prompt,
-                                           "inference": speed, "output_dir": str(out)}))
+    payload = {"args": vars(args), "row": row, "curve": curve, "per_prompt": per_prompt, "inference": speed,
+               "output_dir": str(out)}
+    print("results saved to", save("uie", payload, table=[row]))
 
 
 if __name__ == "__main__":
