@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Sentence-Transformer text matching: a Sentence-BERT bi-encoder trained with the CoSENT ranking loss.
+"""Bi-encoder text matching on sentence-transformers: Sentence-BERT with the CoSENT ranking loss, its softmax
+classifier, or DSSM.
 
 Usage:
 
@@ -12,6 +13,9 @@ Usage:
     python recipes/matching_sentence_transformer.py --config recipes/configs/matching_sentence_transformer.yaml \
         --objective softmax
 
+    # DSSM (also recipes/matching_dssm.py, which runs this recipe with its defaults)
+    python recipes/matching_sentence_transformer.py --config recipes/configs/matching_dssm.yaml --objective dssm
+
     plm-recipes predict matching --model outputs/matching_sentence_transformer \
         --labels data/matching/types_desc.txt --text "屏幕很清晰，追剧很爽"
     plm-recipes embed --model outputs/matching_sentence_transformer --input texts.txt --output embeddings.npy
@@ -22,8 +26,9 @@ CoSENT (sentence-transformers' ``CoSENTLoss``) asks only that every matching pai
 cosine than every non-matching one: it trains the ranking the model is used for. A ranking has no built-in
 threshold, so unless --threshold is given the recipe picks the best-F1 cosine on the training pairs after
 training and saves it (``matching_config.json``); the best checkpoint is chosen by ``best_f1`` on the
-evaluation pairs, the F1 any threshold reaches there. The output folder is a sentence-transformers model:
-``SentenceTransformer(output_dir)``.
+evaluation pairs, the F1 any threshold reaches there. DSSM (``--objective dssm``) instead regresses each pair's
+cosine on its 0/1 label with mean squared error (``CosineSimilarityLoss``), so 0.5 is its threshold. The output
+folder is a sentence-transformers model: ``SentenceTransformer(output_dir)``.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from __future__ import annotations
 import os
 
 from datasets import Value
-from sentence_transformers.sentence_transformer.losses import CoSENTLoss, SoftmaxLoss
+from sentence_transformers.sentence_transformer.losses import CoSENTLoss, CosineSimilarityLoss, SoftmaxLoss
 from transformers import set_seed
 
 from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments, data_files
@@ -58,15 +63,29 @@ RECIPE_DEFAULTS = {
     "metric_for_best_model": "best_f1",
 }
 
+# What each objective trains, as matching_config.json records it
+OBJECTIVES = {"cosent": "cosent", "softmax": "softmax", "dssm": "cosine similarity, mean squared error"}
 
-def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
-    """Run the recipe; returns the metrics of each stage (``train``, ``eval``); --do_predict writes scores."""
+
+def training_loss(model, config: SentenceTransformerMatchingConfig):
+    """The sentence-transformers loss of ``config.objective``."""
+    if config.objective == "cosent":
+        return CoSENTLoss(model, scale=config.cosent_scale)
+    if config.objective == "dssm":
+        return CosineSimilarityLoss(model)
+    return SoftmaxLoss(model, embedding_dimension=model.get_sentence_embedding_dimension(), num_labels=2)
+
+
+def main(args: list[str] | None = None, recipe: str = "matching_sentence_transformer",
+         defaults: dict | None = None) -> dict[str, dict[str, float]]:
+    """Run the recipe; returns the metrics of each stage (``train``, ``eval``); --do_predict writes scores.
+    ``recipes/matching_dssm.py`` runs it with its own name and defaults."""
     # --- arguments -----------------------------------------------------------------------------------
     model_args, data_args, training_args = parse_args(
         (ModelArguments, PairDataArguments, SentenceTransformerMatchingConfig), args,
-        defaults=RECIPE_DEFAULTS, description=__doc__.split("\n")[0],
+        defaults=defaults or RECIPE_DEFAULTS, description=__doc__.split("\n")[0],
     )
-    run_config = RunConfig.from_arguments("matching_sentence_transformer", model_args, data_args, training_args)
+    run_config = RunConfig.from_arguments(recipe, model_args, data_args, training_args)
     setup_logging(training_args)
     set_seed(training_args.seed)
     files = data_files(data_args, training_args)
@@ -74,27 +93,28 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     # --- data: columns text_a, text_b, label --------------------------------------------------------------
     pairs = load_pair_splits(data_args, files, seed=training_args.seed)
     train = pairs.get("train")
-    if train is not None and training_args.objective == "cosent":
+    if train is not None and training_args.objective != "softmax":  # a similarity target, not a class
         train = train.cast_column("label", Value("float32"))
+    # a pair matches when its cosine is at least this: --threshold, 0.5 for DSSM, else calibrated after training
+    threshold = data_args.threshold
+    if threshold is None and training_args.objective == "dssm":
+        threshold = 0.5
 
     # --- model, loss, evaluator ----------------------------------------------------------------------
     model = load_sentence_transformer(model_args, data_args.max_seq_length)
-    if training_args.objective == "cosent":
-        loss = CoSENTLoss(model, scale=training_args.cosent_scale)
-    else:
-        loss = SoftmaxLoss(model, embedding_dimension=model.get_sentence_embedding_dimension(), num_labels=2)
+    loss = training_loss(model, training_args)
     evaluator = None
     if "validation" in pairs:
         dev = pairs["validation"]
         evaluator = PairMatchEvaluator(
             dev["text_a"], dev["text_b"], dev["label"],
-            threshold=0.5 if data_args.threshold is None else data_args.threshold,
+            threshold=0.5 if threshold is None else threshold,
             batch_size=training_args.per_device_eval_batch_size,
-            primary_metric="best_f1" if data_args.threshold is None else "f1",
+            primary_metric="best_f1" if threshold is None else "f1",
         )
 
     card = ModelCardInfo(
-        recipe="matching_sentence_transformer", pipeline_tag="sentence-similarity", library_name="sentence-transformers",
+        recipe=recipe, pipeline_tag="sentence-similarity", library_name="sentence-transformers",
         base_model=model_args.model_name_or_path,
         data_files=files, num_examples={split: len(ds) for split, ds in pairs.items()}, usage=BI_ENCODER_USAGE,
     )
@@ -106,12 +126,11 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
         evaluator=evaluator,
         model_card=card,
         run_config=run_config,
-        headline_metrics=("precision", "recall", "f1", "spearman", "best_f1"),
+        headline_metrics=("precision", "recall", "f1", "spearman", *(("best_f1",) if threshold is None else ())),
     )
 
     # --- train, set the threshold, evaluate --------------------------------------------------------------
     results: dict[str, dict[str, float]] = {}
-    threshold = data_args.threshold
     if training_args.do_train:
         results["train"] = trainer.train_and_report(len(train))
         if threshold is None:
@@ -119,7 +138,7 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
                                             batch_size=training_args.per_device_eval_batch_size)
         if trainer.is_world_process_zero():
             save_matching_config(training_args.output_dir, kind="bi-encoder", threshold=threshold,
-                                 objective=training_args.objective)
+                                 objective=OBJECTIVES[training_args.objective])
     if training_args.do_eval:
         if threshold is not None:
             evaluator.threshold = threshold

@@ -56,12 +56,15 @@ class PointwiseMatchingConfig(RecipeTrainingArguments):
 
 @dataclass
 class SentenceTransformerMatchingConfig(BiEncoderConfig):
-    """Training configuration of ``recipes/matching_sentence_transformer.py``: the objective and its scale."""
+    """Training configuration of ``recipes/matching_sentence_transformer.py`` (and ``matching_dssm.py``): the objective
+    and its scale."""
 
     objective: str = field(
         default="cosent",
         metadata={"help": "cosent: CoSENT ranking loss on the cosine; softmax: Sentence-BERT's classifier over "
-                          "(u, v, |u-v|) with cross-entropy (the classifier is dropped after training).",
-                  "choices": ["cosent", "softmax"]},
+                          "(u, v, |u-v|) with cross-entropy (the classifier is dropped after training); dssm: the "
+                          "cosine regressed on the 0/1 label with mean squared error, threshold 0.5 "
+                          "(recipes/matching_dssm.py).",
+                  "choices": ["cosent", "softmax", "dssm"]},
     )
     cosent_scale: float = field(default=20.0, metadata={"help": "CoSENT's inverse temperature (20 = 1/0.05)."})
