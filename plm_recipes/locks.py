@@ -97,9 +97,15 @@ class OutputDirLock:
 
     def __init__(self, args):
         self.args = args
-        self.lock = ProcessLock(os.path.join(args.output_dir, LOCK_NAME), lambda owner: (
-            f"--output_dir {args.output_dir}: another run (process {owner}) is writing it; wait for it to finish or "
-            "choose another folder"))
+        self.lock = ProcessLock(os.path.join(args.output_dir, LOCK_NAME), self._busy)
+
+    def _busy(self, owner: int) -> str:
+        if "LOCAL_RANK" in os.environ and parent_of(owner) == os.getppid():
+            return (f"--output_dir {self.args.output_dir}: process {owner}, another process of this same launch, is "
+                    "writing it: the launch's processes did not join one process group (each trains as if alone, "
+                    "world size 1). On a machine without a GPU pass --use_cpu true, so that they join over gloo")
+        return (f"--output_dir {self.args.output_dir}: another run (process {owner}) is writing it; wait for it to "
+                "finish or choose another folder")
 
     def __enter__(self) -> OutputDirLock:
         args = self.args
@@ -121,3 +127,12 @@ class OutputDirLock:
 
     def __exit__(self, *exc) -> None:
         self.lock.release()
+
+
+def parent_of(pid: int) -> int | None:
+    """The parent process id of ``pid`` (from ``/proc``), or ``None`` where it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None

@@ -18,10 +18,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import yaml
-from transformers import HfArgumentParser
+from transformers import HfArgumentParser, TrainingArguments
 from transformers.hf_argparser import string_to_bool
 
+from .devices import launch_defaults
 from .errors import ArgumentError
+
 
 def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
     """Argument values from a YAML or JSON file (a flat mapping of argument name to value)."""
@@ -77,6 +79,8 @@ def parse_args(
     known, _ = pre.parse_known_args(argv)
 
     values: dict[str, Any] = dict(defaults or {})
+    if any(isinstance(t, type) and issubclass(t, TrainingArguments) for t in dataclass_types):
+        values = {**launch_defaults(), **values}  # a distributed launch on a CPU: use_cpu (gloo)
     source = {name: "recipe defaults" for name in values}
     if known.config:
         from_file = load_config_file(known.config)

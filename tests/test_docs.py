@@ -22,7 +22,7 @@ from transformers import HfArgumentParser
 from plm_recipes import cli
 from plm_recipes.errors import ArgumentError
 
-PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+PAGES = [ROOT / "README.md", ROOT / "accelerate_configs" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 PROJECT_DIRS = ("data/", "recipes/", "accelerate_configs/")
 
 

@@ -265,22 +265,41 @@ def test_push_to_hub_flags_reach_the_push(tiny_bert, tmp_path, recipe, monkeypat
 
 
 def test_two_processes_with_torchrun(tiny_bert, tmp_path):
+    """The documented command, on a machine without a GPU and without --use_cpu: the two processes join over gloo
+    (plm_recipes.devices.launch_defaults) instead of each training alone and colliding on the output folder."""
     out = tmp_path / "ddp"
+    args = base_args(tiny_bert, out, "--max_steps", "3", "--eval_strategy", "no", "--save_strategy", "no",
+                     "--load_best_model_at_end", "false", "--per_device_train_batch_size", "4")
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
-         "recipes/text_classification.py",
-         *base_args(tiny_bert, out, "--max_steps", "3", "--eval_strategy", "no", "--save_strategy", "no",
-                    "--load_best_model_at_end", "false", "--per_device_train_batch_size", "4")],
+         "recipes/text_classification.py", *[a for a in args if a != "--use_cpu"]],
         cwd=ROOT, capture_output=True, text=True, timeout=600,
     )
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-3000:]
-    assert "world size: 2" in output
+    assert "world size: 2" in output and "world size: 1" not in output
     assert "Process rank 0 finished training: 3 steps." in output
     assert "Process rank 1 finished training: 3 steps." in output
     assert (out / "model.safetensors").is_file()
     train = json.loads((out / "train_results.json").read_text())
     assert train["train_samples"] == 96
+
+
+def test_accelerate_launch_of_two_cpu_processes_says_it_starts_one(tiny_bert, tmp_path):
+    """accelerate's CPU launcher starts several processes only through MPI: the run says so, trains in one process
+    and leaves one set of outputs."""
+    out = tmp_path / "accelerate"
+    args = base_args(tiny_bert, out, "--max_steps", "2", "--eval_strategy", "no", "--save_strategy", "no",
+                     "--load_best_model_at_end", "false")
+    proc = subprocess.run(
+        [sys.executable, "-m", "accelerate.commands.launch", "--config_file", "accelerate_configs/cpu.yaml",
+         "--num_processes", "2", "--main_process_port", str(free_port()), "recipes/text_classification.py", *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-3000:]
+    assert "accelerate launch started one process" in output and "torchrun --nproc_per_node 2" in output
+    assert output.count("finished training: 2 steps.") == 1 and (out / "model.safetensors").is_file()
 
 
 @pytest.mark.parametrize("top_k", ["-1", "0", "two"])

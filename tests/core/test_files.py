@@ -73,3 +73,28 @@ def test_a_process_lock_is_refused_while_its_owner_lives_and_taken_over_after(tm
     path.write_text("not a pid")
     with ProcessLock(path, busy):  # unreadable: nobody's
         pass
+
+
+def test_an_output_folder_held_by_a_process_of_the_same_launch_is_not_called_another_run(tmp_path, monkeypatch):
+    """Two ranks of one torchrun launch that did not join one process group (each "world size 1") both claim the
+    folder: the second is told that, and how to make them join, not that another run writes the folder."""
+    from types import SimpleNamespace
+
+    from plm_recipes.locks import LOCK_NAME, OutputDirLock, parent_of
+
+    args = SimpleNamespace(output_dir=str(tmp_path), should_save=True, resume_from_checkpoint=None,
+                           overwrite_output_dir=False)
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert parent_of(holder.pid) == os.getpid()
+        (tmp_path / LOCK_NAME).write_text(str(holder.pid))
+        with pytest.raises(ArgumentError, match=f"another run \\(process {holder.pid}\\)"):
+            OutputDirLock(args).__enter__()
+        monkeypatch.setenv("LOCAL_RANK", "1")
+        monkeypatch.setattr(os, "getppid", os.getpid)  # this process and the holder: children of one launcher
+        with pytest.raises(ArgumentError, match=f"process {holder.pid}, another process of this same launch.*"
+                                                "--use_cpu true"):
+            OutputDirLock(args).__enter__()
+    finally:
+        holder.kill()
+        holder.wait()

@@ -529,3 +529,25 @@ def test_the_predictor_finds_what_the_recipe_predicted(tiny_bert, tmp_path, capl
         predictor_log.removeHandler(caplog.handler)
     assert answers[0] == [] and f"Skipped the prompt '{long_subject}的父亲'" in caplog.text
     assert answers[1] == uie.extract([("人物", "张三在北京")])[0]
+
+
+def test_two_processes_with_torchrun(tiny_bert, tmp_path):
+    """The documented two-process command on a machine without a GPU and without --use_cpu: one process group of
+    two (gloo), one set of outputs."""
+    from helpers import free_port
+
+    out = tmp_path / "ddp"
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
+         "recipes/uie.py", "--model_name_or_path", str(tiny_bert), "--train_file", str(EXTRACTION / "train.txt"),
+         "--do_train", "--output_dir", str(out), "--max_steps", "2", "--per_device_train_batch_size", "4",
+         "--max_seq_length", "64", "--doc_stride", "16", "--eval_strategy", "no", "--save_strategy", "no",
+         "--load_best_model_at_end", "false", "--disable_tqdm", "true"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-3000:]
+    assert "world size: 2" in output and "world size: 1" not in output
+    assert "Process rank 0 finished training: 2 steps." in output
+    assert "Process rank 1 finished training: 2 steps." in output
+    assert (out / "model.safetensors").is_file() and (out / "run_config.yaml").is_file()
