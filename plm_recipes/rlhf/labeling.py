@@ -123,7 +123,7 @@ class LabelingSession:
     def _read_states(self) -> dict[str, PromptState]:
         states: dict[str, PromptState] = {}
         for path in (self.session_path, self.output):
-            for number, record in _read_records(path):
+            for number, record in read_label_records(path):
                 if not isinstance(record, dict) or not isinstance(record.get("prompt"), str):
                     raise DataFormatError(path, number, "expected a JSON object with a 'prompt' (a labeling "
                                                         "session's file); was it written by another program?")
@@ -205,7 +205,7 @@ class LabelingSession:
         for index, completion in enumerate(state.completions):
             if index in state.answered:
                 continue
-            self.say(f"  ({index + 1}) {_one_line(prompt + completion)}")
+            self.say(f"  ({index + 1}) {one_line(prompt + completion)}")
             while True:
                 answer = self._read(f"  score {self.min_score:g}-{self.max_score:g} (s: skip, q: quit): ")
                 if answer.lower() == SKIP:
@@ -223,7 +223,7 @@ class LabelingSession:
     def _rank(self, prompt: str, state: PromptState) -> None:
         completions = state.completions
         for index, completion in enumerate(completions):
-            self.say(f"  ({index + 1}) {_one_line(prompt + completion)}")
+            self.say(f"  ({index + 1}) {one_line(prompt + completion)}")
         n = len(completions)
         while True:
             answer = self._read(f"  order, best first (e.g. {' '.join(str(k) for k in range(n, 0, -1))}; s: skip, "
@@ -247,7 +247,7 @@ class LabelingSession:
             return
 
 
-def _one_line(text: str) -> str:
+def one_line(text: str) -> str:
     """A generation as one line on the screen (its line breaks shown as \\n); the files keep the text as it is."""
     return text.replace("\n", "\\n")
 
@@ -288,7 +288,7 @@ def _last_byte(path: str) -> bytes:
         return f.read(1)
 
 
-def _read_records(path: str) -> list[tuple[int, object]]:
+def read_label_records(path: str) -> list[tuple[int, object]]:
     if not os.path.isfile(path):
         return []
     records = []
@@ -304,55 +304,3 @@ def _read_records(path: str) -> list[tuple[int, object]]:
                 continue  # a line a crash cut off mid-write: the answer it held was not complete
             raise DataFormatError(path, number, "invalid JSON; expected one record per line") from None
     return records
-
-
-class HumanReward:
-    """An RLOO reward function that asks a person: each completion of the batch is shown and scored at the
-    terminal, so the policy is updated from typed scores through the same trainer as a model's reward
-    (``recipes/rlhf_sentiment.py --reward_model human``).
-
-    Each score is appended to ``output`` (``{"prompt", "completion", "score"}``, flushed and ``fsync``-ed) before the
-    next question; a text scored before, in this run or an earlier one, is not asked again. ``s`` skips (the
-    completion gets no reward: RLOO leaves it out of its baseline), ``q`` stops training (as Ctrl-C does).
-
-    Args:
-        output: the scores file (appended to, and read back to resume).
-        min_score, max_score: the accepted range.
-        ask, say: how to read an answer and show text (``input`` / ``print``; tests pass scripted ones).
-    """
-
-    def __init__(self, output: str | os.PathLike, min_score: float = 0.0, max_score: float = 10.0,
-                 ask: Callable[[str], str] | None = None, say: Callable[[str], None] | None = None):
-        self.session = LabelingSession(output, mode="score", min_score=min_score, max_score=max_score, ask=ask,
-                                       say=say)
-        self.known: dict[tuple[str, str], float] = {}
-        for _, record in _read_records(self.session.output):
-            if isinstance(record, dict) and "score" in record:
-                self.known[(record["prompt"], record["completion"])] = float(record["score"])
-        self.__name__ = "human_reward"
-
-    def __call__(self, prompts: list[str], completions: list[str], **kwargs) -> list[float | None]:
-        session = self.session
-        scores: list[float | None] = []
-        for prompt, completion in zip(prompts, completions):
-            if (prompt, completion) in self.known:
-                scores.append(self.known[(prompt, completion)])
-                continue
-            session.say(f"\n  {_one_line(prompt + completion)}")
-            try:
-                while True:
-                    answer = session._read(f"  score {session.min_score:g}-{session.max_score:g} (s: skip, q: quit): ")
-                    if answer.lower() == SKIP:
-                        scores.append(None)
-                        break
-                    score = parse_score(answer, session.min_score, session.max_score)
-                    if isinstance(score, str):
-                        session.say(f"  {score}")
-                        continue
-                    session._append(session.output, {"prompt": prompt, "completion": completion, "score": score})
-                    self.known[(prompt, completion)] = score
-                    scores.append(score)
-                    break
-            except QuitLabeling:
-                raise KeyboardInterrupt from None  # train_and_report turns it into one line naming the checkpoint
-        return scores

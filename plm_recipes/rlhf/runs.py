@@ -1,0 +1,76 @@
+"""What the two RL recipes (``recipes/rlhf_rloo.py``, ``recipes/rlhf_ppo.py``) share: their common defaults, the
+prompts, the sample generations scored during training, the model card, and the end of a run."""
+
+from __future__ import annotations
+
+import logging
+
+from ..data import read_text_lines
+from ..modelcard import ModelCardInfo
+from .arguments import RLHFArguments
+from .policy import RLCurveCallback, SampleGenerationCallback
+
+logger = logging.getLogger(__name__)
+
+# The defaults both algorithms start from (each recipe adds its own)
+RL_DEFAULTS = {
+    "learning_rate": 1e-5,
+    "per_device_train_batch_size": 8,
+    "logging_steps": 1,
+    "save_strategy": "no",
+    "report_to": "none",
+    "freeze_word_embeddings": True,  # a small LM's vocabulary is most of its weights; the reward is about style
+}
+
+USAGE = """\
+```python
+from transformers import pipeline
+
+generator = pipeline("text-generation", model="{model}")
+generator("这部电影很", max_new_tokens=24, do_sample=True)
+```
+
+or from the command line: `plm-recipes generate --model {model} --prompt 这部电影很 --num_return_sequences 3`
+"""
+
+
+def read_prompts(rl_args: RLHFArguments) -> tuple[list[str], list[str]]:
+    """The training prompts, and the evaluation prompts the samples are generated from."""
+    prompts = read_text_lines(rl_args.prompts_file)
+    eval_prompts = read_text_lines(rl_args.eval_prompts_file) if rl_args.eval_prompts_file else prompts
+    return prompts, eval_prompts[: rl_args.num_eval_prompts]
+
+
+def rl_callbacks(policy, tokenizer, eval_prompts: list[str], scorer, rl_args: RLHFArguments,
+                 seed: int) -> tuple[SampleGenerationCallback | None, list]:
+    """The RL curves, and the scored sample generations when a model gives the reward (``scorer``; a person's
+    reward is asked only for what the trainer generates)."""
+    callbacks = [RLCurveCallback()]
+    if scorer is None:
+        return None, callbacks
+    samples = SampleGenerationCallback(policy, tokenizer, eval_prompts, scorer, every=rl_args.sample_every,
+                                       max_new_tokens=rl_args.max_new_tokens,
+                                       temperature=rl_args.temperature_sampling, seed=seed)
+    return samples, [samples, *callbacks]
+
+
+def policy_card(recipe: str, rl_args: RLHFArguments, prompts: list[str]) -> ModelCardInfo:
+    return ModelCardInfo(
+        recipe=recipe, pipeline_tag="text-generation", base_model=rl_args.policy_name_or_path,
+        data_files={"prompts": rl_args.prompts_file}, num_examples={"prompts": len(prompts)}, usage=USAGE,
+    )
+
+
+def train_and_finish(trainer, tokenizer, samples: SampleGenerationCallback | None, num_prompts: int,
+                     algorithm: str) -> dict[str, dict[str, float]]:
+    """Train, save the tokenizer beside the policy, report the sample generations' mean reward before and after
+    training, write the card and push; returns the metrics (``{"train": ..., "samples": ...}``)."""
+    results = {"train": trainer.train_and_report(num_prompts)}
+    tokenizer.save_pretrained(trainer.args.output_dir)
+    if samples is not None:
+        before, after = samples.history[0]["mean_reward"], samples.history[-1]["mean_reward"]
+        results["samples"] = {"reward_before": before, "reward_after": after}
+        logger.info("Mean reward of the sample generations: %.4f before training, %.4f after.", before, after)
+        trainer.report("samples", results["samples"])
+    trainer.finish(tags=["rlhf", algorithm])
+    return results
