@@ -3,9 +3,10 @@
 and :class:`PromptLMModel` scores each label's words at the blank with a masked or a causal LM."""
 
 from ..families import Family, FolderKind
+from .configuration import PromptLMConfig
 from .data import PromptCollator, encode_prompts, read_prompt_examples
 from .losses import VerbalizerLoss
-from .modeling import PromptLMConfig, PromptLMModel, SoftPromptEncoder
+from .modeling import PromptLMModel, SoftPromptEncoder
 from .template import Template, piece_ids
 from .verbalizer import Verbalizer, label_scores
 

@@ -8,7 +8,7 @@ from typing import ClassVar
 
 from ..args import DataArguments, RecipeTrainingArguments
 from ..errors import ArgumentError
-from .modeling import LM_TYPES, PROMPT_ENCODERS
+from .configuration import LM_TYPES, PROMPT_ENCODERS
 from .verbalizer import TOKEN_REDUCTIONS, WORD_REDUCTIONS
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..cli import add_io_arguments, texts_from_args, write_jsonl
+from ..cli import add_io_arguments, in_batches, texts_from_args, write_jsonl
 
 
 def predict(args: argparse.Namespace) -> None:
@@ -12,7 +12,8 @@ def predict(args: argparse.Namespace) -> None:
 
     texts = texts_from_args(args)
     classifier = PromptClassifier(args.model, device=args.device, batch_size=args.batch_size)
-    predictions = classifier.predict(texts)
+    predictions = in_batches(classifier.predict, texts, args.batch_size, progress=not args.no_progress,
+                             what="classifying")
     if args.output:
         write_jsonl(args.output, [{"text": t, **p} for t, p in zip(texts, predictions)])
         return

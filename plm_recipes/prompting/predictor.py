@@ -10,8 +10,9 @@ from transformers import AutoConfig
 from ..data import Record
 from ..errors import ModelLoadError
 from ..loading import load_or_explain, load_tokenizer_from
+from .configuration import PromptLMConfig
 from .data import PromptCollator, encode_prompts
-from .modeling import PromptLMConfig, PromptLMModel
+from .modeling import PromptLMModel
 from .template import Template
 
 
