@@ -11,9 +11,9 @@ Training runs the recipes themselves (``python recipes/<name>.py`` or ``accelera
 
 Each task family adds its own commands: its declaration (:class:`plm_recipes.families.Family`, found through
 entry points) names a function ``add_commands(commands, predict)``, which adds subcommands to ``plm-recipes``
-(``commands``) and tasks to ``plm-recipes predict`` (``predict``). The helpers here (:func:`add_io_arguments`, :func:`texts_from_args`,
-:func:`write_jsonl`, the argument types :func:`positive_int`, :func:`finite_float` and :func:`score_threshold`)
-keep the commands alike.
+(``commands``) and tasks to ``plm-recipes predict`` (``predict``). The helpers here (:func:`add_io_arguments`,
+:func:`texts_from_args`, :func:`in_batches` with its progress bar and items/s, :func:`write_jsonl`, the argument
+types :func:`positive_int`, :func:`finite_float` and :func:`score_threshold`) keep the commands alike.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ import logging
 import math
 import os
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 import datasets
 import transformers
@@ -70,13 +71,42 @@ def report_blank_lines(path: str, numbers: Sequence[int]) -> None:
 
 
 def add_io_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--model``, ``--text``, ``--file``, ``--output``, ``--batch_size``, ``--device``."""
+    """``--model``, ``--text``, ``--file``, ``--output``, ``--batch_size``, ``--device``, ``--no_progress``."""
     parser.add_argument("--model", required=True, help="A saved model folder (a recipe's output_dir) or a hub id.")
     parser.add_argument("--text", action="append", help="A text to predict; repeat for several.")
     parser.add_argument("--file", help="A UTF-8 file with one text per line.")
     parser.add_argument("--output", help="Write JSON lines here instead of printing a table.")
-    parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--batch_size", type=positive_int, default=32)
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: GPU when there is one).")
+    add_progress_argument(parser)
+
+
+def add_progress_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no_progress", action="store_true",
+                        help="No progress bar (there is none either when stderr is not a terminal).")
+
+
+def in_batches(predict: Callable[[list], Sequence], items: Sequence, batch_size: int, *, progress: bool = True,
+               what: str = "predicting") -> list:
+    """``predict`` over ``items``, ``batch_size`` at a time, with a progress bar on stderr (not with ``progress``
+    false, nor when stderr is not a terminal), and, for more than one batch, the items per second on stderr at the
+    end. The results are ``predict``'s, in order, as one list."""
+    from tqdm.auto import tqdm
+
+    items = list(items)
+    start, results = time.perf_counter(), []
+    several = len(items) > batch_size
+    with tqdm(total=len(items), desc=what, unit="item", file=sys.stderr,
+              disable=not (progress and several and sys.stderr.isatty())) as bar:
+        for begin in range(0, len(items), batch_size):
+            chunk = items[begin:begin + batch_size]
+            results.extend(predict(chunk))
+            bar.update(len(chunk))
+    if several:
+        seconds = time.perf_counter() - start
+        print(f"{what}: {len(items)} items in {seconds:.1f} s ({len(items) / max(seconds, 1e-9):.1f} items/s)",
+              file=sys.stderr)
+    return results
 
 
 def positive_int(text: str) -> int:

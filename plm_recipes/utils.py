@@ -3,10 +3,12 @@ predictions file of the classification recipes."""
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from types import ModuleType
 
 import datasets
 import numpy as np
@@ -41,6 +43,16 @@ def setup_logging(training_args: TrainingArguments) -> logging.Logger:
         training_args.parallel_mode.value,
     )
     return logger
+
+
+def sibling_recipe(recipe_file: str, name: str) -> ModuleType:
+    """``recipes/<name>.py``, from the recipe at ``recipe_file`` (its ``__file__``), for a recipe that runs another
+    with its own defaults (``p_tuning.py`` runs ``pet.py``): recipes are scripts, not a package."""
+    path = os.path.join(os.path.dirname(os.path.abspath(recipe_file)), f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"recipe_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def run_cli(main: Callable[[], object]) -> None:

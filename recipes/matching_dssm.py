@@ -30,11 +30,8 @@ the same flags.
 
 from __future__ import annotations
 
-import importlib.util
-import os
-
 from plm_recipes.args import TRAINING_DEFAULTS
-from plm_recipes.utils import run_cli
+from plm_recipes.utils import run_cli, sibling_recipe
 
 RECIPE_DEFAULTS = {
     **TRAINING_DEFAULTS,
@@ -45,18 +42,10 @@ RECIPE_DEFAULTS = {
 }
 
 
-def _bi_encoder_recipe():
-    """``recipes/matching_sentence_transformer.py``, the recipe this one runs (recipes are scripts, not a package)."""
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "matching_sentence_transformer.py")
-    spec = importlib.util.spec_from_file_location("recipe_matching_sentence_transformer", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     """Run the recipe; returns the metrics of each stage (``train``, ``eval``); --do_predict writes scores."""
-    return _bi_encoder_recipe().main(args, recipe="matching_dssm", defaults=RECIPE_DEFAULTS)
+    bi_encoder = sibling_recipe(__file__, "matching_sentence_transformer")
+    return bi_encoder.main(args, recipe="matching_dssm", defaults=RECIPE_DEFAULTS)
 
 
 if __name__ == "__main__":

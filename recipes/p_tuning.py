@@ -30,11 +30,8 @@ where the template puts it, wherever the vectors are. Predict with
 
 from __future__ import annotations
 
-import importlib.util
-import os
-
 from plm_recipes.args import TRAINING_DEFAULTS
-from plm_recipes.utils import run_cli
+from plm_recipes.utils import run_cli, sibling_recipe
 
 DEFAULT_TEMPLATE = "{soft:6}{MASK}{textA}"
 
@@ -49,18 +46,10 @@ RECIPE_DEFAULTS = {
 }
 
 
-def _pet():
-    """``recipes/pet.py``, the recipe this one runs (recipes are scripts, not a package)."""
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pet.py")
-    spec = importlib.util.spec_from_file_location("recipe_pet", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     """Run the recipe; returns the metrics of each stage (``train``, ``eval``, ``test``)."""
-    return _pet().main(args, recipe="p_tuning", defaults=RECIPE_DEFAULTS, default_template=DEFAULT_TEMPLATE)
+    pet = sibling_recipe(__file__, "pet")
+    return pet.main(args, recipe="p_tuning", defaults=RECIPE_DEFAULTS, default_template=DEFAULT_TEMPLATE)
 
 
 if __name__ == "__main__":

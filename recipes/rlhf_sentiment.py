@@ -43,15 +43,13 @@ line or in ``--config``), with the same flags.
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import os
 import sys
 
 from plm_recipes.errors import ArgumentError
 from plm_recipes.parsing import load_config_file
 from plm_recipes.rlhf import RLHFArguments
 from plm_recipes.rlhf.arguments import ALGORITHMS
-from plm_recipes.utils import run_cli
+from plm_recipes.utils import run_cli, sibling_recipe
 
 
 def chosen_algorithm(argv: list[str]) -> str:
@@ -67,20 +65,11 @@ def chosen_algorithm(argv: list[str]) -> str:
     return algorithm
 
 
-def _recipe(algorithm: str):
-    """``recipes/rlhf_<algorithm>.py`` (recipes are scripts, not a package)."""
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"rlhf_{algorithm}.py")
-    spec = importlib.util.spec_from_file_location(f"recipe_rlhf_{algorithm}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     """Run the chosen algorithm's recipe; returns the training metrics and the mean reward of the sample
     generations before and after training (``{"train": ..., "samples": {"reward_before", "reward_after"}}``)."""
     argv = list(sys.argv[1:] if args is None else args)
-    return _recipe(chosen_algorithm(argv)).main(argv, recipe="rlhf_sentiment")
+    return sibling_recipe(__file__, f"rlhf_{chosen_algorithm(argv)}").main(argv, recipe="rlhf_sentiment")
 
 
 if __name__ == "__main__":

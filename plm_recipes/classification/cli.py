@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..cli import add_io_arguments, positive_int, texts_from_args, write_jsonl
+from ..cli import add_io_arguments, in_batches, positive_int, texts_from_args, write_jsonl
 
 
 def predict(args: argparse.Namespace) -> None:
@@ -12,7 +12,8 @@ def predict(args: argparse.Namespace) -> None:
 
     texts = texts_from_args(args)
     classifier = TextClassifier(args.model, device=args.device, batch_size=args.batch_size)
-    predictions = classifier.predict(texts, top_k=args.top_k)
+    predictions = in_batches(lambda chunk: classifier.predict(chunk, top_k=args.top_k), texts, args.batch_size,
+                             progress=not args.no_progress, what="classifying")
     if args.output:
         write_jsonl(args.output, [{"text": t, "predictions": p} for t, p in zip(texts, predictions)])
         return

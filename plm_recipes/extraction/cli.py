@@ -8,7 +8,7 @@ import json
 import os
 import sys
 
-from ..cli import add_io_arguments, texts_from_args, write_jsonl
+from ..cli import add_io_arguments, in_batches, texts_from_args, write_jsonl
 from ..files import refuse_output_is_input
 
 
@@ -20,7 +20,7 @@ def predict(args: argparse.Namespace) -> None:
     texts = texts_from_args(args)
     uie = UIEPredictor(args.model, schema=schema, threshold=args.threshold, batch_size=args.batch_size,
                        device=args.device)
-    results = uie(texts)
+    results = in_batches(uie, texts, args.batch_size, progress=not args.no_progress, what="extracting")
     if args.output:
         write_jsonl(args.output, [{"text": t, "result": r} for t, r in zip(texts, results)])
         return

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..cli import add_io_arguments, positive_int, score_threshold, texts_from_args, write_jsonl
+from ..cli import add_io_arguments, in_batches, positive_int, score_threshold, texts_from_args, write_jsonl
 from ..errors import PlmRecipesError
 
 
@@ -18,7 +18,8 @@ def predict(args: argparse.Namespace) -> None:
     if args.threshold is not None and args.threshold < 0 and matcher.kind == "cross-encoder":
         raise PlmRecipesError(f"--threshold {args.threshold}: {args.model} is a cross-encoder, whose scores are match "
                               f"probabilities; give a threshold from 0 to 1")
-    ranked = matcher.rank(texts, categories, threshold=args.threshold, top_k=args.top_k)
+    ranked = in_batches(lambda chunk: matcher.rank(chunk, categories, threshold=args.threshold, top_k=args.top_k),
+                        texts, args.batch_size, progress=not args.no_progress, what="matching")
     if args.output:
         write_jsonl(args.output, [{"text": t, "matches": [{"label": n, "score": s} for n, s in r]}
                                   for t, r in zip(texts, ranked)])

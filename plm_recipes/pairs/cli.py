@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..cli import score_threshold, write_jsonl
+from ..cli import add_progress_argument, in_batches, positive_int, score_threshold, write_jsonl
 from ..data import read_text_lines
 from ..data.readers import read_records
 from ..errors import PlmRecipesError
@@ -35,7 +35,9 @@ def predict(args: argparse.Namespace) -> None:
     text_a, text_b = pairs_from_args(args)
     scorer = SentenceEncoder(args.model, device=args.device, batch_size=args.batch_size)
     threshold = scorer.threshold if args.threshold is None else args.threshold
-    scores = scorer.similarity(text_a, text_b)
+    scores = in_batches(lambda chunk: scorer.similarity([a for a, _ in chunk], [b for _, b in chunk]),
+                        list(zip(text_a, text_b)), args.batch_size, progress=not args.no_progress,
+                        what="scoring pairs")
     rows = [{"text_a": a, "text_b": b, "score": round(float(s), 4),
              **({"match": bool(s >= threshold)} if threshold is not None else {})}
             for a, b, s in zip(text_a, text_b, scores)]
@@ -54,7 +56,8 @@ def embed(args: argparse.Namespace) -> None:
 
     texts = read_text_lines(args.input)
     encoder = SentenceEncoder(args.model, device=args.device, batch_size=args.batch_size)
-    embeddings = encoder.embed(texts, normalize=args.normalize)
+    embeddings = np.stack(in_batches(lambda chunk: encoder.embed(chunk, normalize=args.normalize), texts,
+                                     args.batch_size, progress=not args.no_progress, what="embedding"))
     with atomic_write(args.output, "wb") as f:  # exactly --output (np.save given a name would add .npy to it)
         np.save(f, embeddings.astype(np.float32), allow_pickle=False)
     print(f"wrote {embeddings.shape[0]} x {embeddings.shape[1]} embeddings to {args.output}", file=sys.stderr)
@@ -69,8 +72,9 @@ def add_commands(commands: argparse._SubParsersAction, predict_tasks: argparse._
     p.add_argument("--threshold", type=score_threshold, default=None,
                    help="Say match at or above this cosine (default: the model's, from matching_config.json).")
     p.add_argument("--output", help="Write JSON lines here instead of printing.")
-    p.add_argument("--batch_size", type=int, default=32)
+    p.add_argument("--batch_size", type=positive_int, default=32)
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: GPU when there is one).")
+    add_progress_argument(p)
     p.set_defaults(func=predict)
 
     p = commands.add_parser("embed", help="Embed texts with a sentence encoder and save them as a .npy matrix.")
@@ -79,6 +83,7 @@ def add_commands(commands: argparse._SubParsersAction, predict_tasks: argparse._
     p.add_argument("--input", required=True, help="A UTF-8 file with one text per line.")
     p.add_argument("--output", required=True, help="Where to write the (n_texts, dim) float32 .npy file.")
     p.add_argument("--normalize", action="store_true", help="L2-normalise the embeddings (dot product = cosine).")
-    p.add_argument("--batch_size", type=int, default=32)
+    p.add_argument("--batch_size", type=positive_int, default=32)
     p.add_argument("--device", default=None)
+    add_progress_argument(p)
     p.set_defaults(func=embed)

@@ -7,7 +7,7 @@ import argparse
 import shlex
 
 from ..causal_lm import check_can_generate
-from ..cli import add_io_arguments, finite_float, positive_int, texts_from_args, write_jsonl
+from ..cli import add_io_arguments, finite_float, in_batches, positive_int, texts_from_args, write_jsonl
 from ..data import read_text_lines
 from ..errors import PlmRecipesError
 
@@ -18,7 +18,7 @@ def predict(args: argparse.Namespace) -> None:
     texts = texts_from_args(args)
     scorer = RewardScorer(args.model, label=args.label, max_length=args.max_length, batch_size=args.batch_size,
                           device=args.device)
-    scores = scorer(texts)
+    scores = in_batches(scorer, texts, args.batch_size, progress=not args.no_progress, what="scoring")
     if args.output:
         write_jsonl(args.output, [{"text": t, "score": s} for t, s in zip(texts, scores)])
         return
