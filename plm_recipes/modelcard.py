@@ -116,7 +116,9 @@ def eval_results(info: ModelCardInfo) -> list[EvalResult]:
         if info.dataset_id:
             dataset_type = dataset_name = info.dataset_id
         else:
-            path = info.data_files.get(split) or info.data_files.get("train")
+            # the split's own file, else the training data (an RL run scores samples of its prompts file)
+            path = info.data_files.get(split) or info.data_files.get("train") or next(iter(info.data_files.values()),
+                                                                                     None)
             if path is None:
                 continue
             dataset_name = os.path.basename(path)

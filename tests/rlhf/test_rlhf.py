@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from helpers import load_recipe
+from huggingface_hub import ModelCard
 from rlhf_helpers import RLHF, char_tokenizer, save_tiny_llama
 from transformers import (
     AutoModelForCausalLM,
@@ -255,14 +256,16 @@ def trainable_parameters(path: Path) -> dict[str, torch.Tensor]:
     return {n: p.detach().clone() for n, p in model.named_parameters()}
 
 
-@pytest.mark.parametrize("algorithm", ["ppo", "rloo"])
-def test_rl_recipe_trains_every_trainable_policy_parameter(algorithm, causal_lm, ppo_reward_model,
+@pytest.mark.parametrize(("recipe", "algorithm"), [("rlhf_ppo", "ppo"), ("rlhf_sentiment", "rloo")])
+def test_rl_recipe_trains_every_trainable_policy_parameter(recipe, algorithm, causal_lm, ppo_reward_model,
                                                            rloo_reward_model, tmp_path, capsys):
+    """Each algorithm's recipe, PPO run as itself and RLOO through rlhf_sentiment.py's --algorithm."""
     out = tmp_path / algorithm
     reward = ppo_reward_model if algorithm == "ppo" else rloo_reward_model
     steps = ["--total_episodes", "12"] if algorithm == "ppo" else ["--max_steps", "3", "--num_generations", "2"]
-    results = load_recipe("rlhf_sentiment").main([
-        "--algorithm", algorithm, "--policy_name_or_path", str(causal_lm), "--reward_model", str(reward),
+    results = load_recipe(recipe).main([
+        *(["--algorithm", algorithm] if recipe == "rlhf_sentiment" else []),
+        "--policy_name_or_path", str(causal_lm), "--reward_model", str(reward),
         "--prompts_file", str(RLHF / "prompts.tsv"), "--output_dir", str(out), "--max_new_tokens", "6",
         "--per_device_train_batch_size", "4", "--learning_rate", "1e-2", "--sample_every", "2",
         "--num_eval_prompts", "3", *steps, *QUICK])
@@ -283,6 +286,13 @@ def test_rl_recipe_trains_every_trainable_policy_parameter(algorithm, causal_lm,
     history = json.loads((out / "logs" / "log_history.json").read_text(encoding="utf-8"))
     kl = "objective/kl" if algorithm == "ppo" else "kl"
     assert any(kl in h for h in history) and any("sample_reward" in h for h in history)
+
+    # the card: what the Hub reads, the samples' mean reward as the run's results, the recipe that reruns it
+    card = ModelCard.load(out / "README.md")
+    assert (card.data.pipeline_tag, card.data.base_model) == ("text-generation", causal_lm.name)
+    values = {r.metric_type: r.metric_value for r in card.data.eval_results}
+    assert values["reward_after"] == pytest.approx(results["samples"]["reward_after"])
+    assert f"python recipes/{recipe}.py --config" in (out / "run_config.yaml").read_text(encoding="utf-8")
 
     # the saved policy generates from Python and from the command line
     model, tokenizer = load_policy(str(out))
