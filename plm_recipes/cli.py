@@ -37,7 +37,6 @@ from .families import families
 from .files import atomic_write, refuse_output_is_input
 from .hub import add_push_command
 
-
 # The arguments of the commands that name a file they read: --output may be none of them.
 INPUT_ARGUMENTS = ("file", "input", "prompts", "labels", "examples", "doccano_file")
 
@@ -154,6 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     predict = commands.add_parser("predict", help="Predict with a trained model.")
     tasks = predict.add_subparsers(dest="task", required=True)
+    if not families():
+        raise PlmRecipesError("no task family is registered: install the package (pip install -e .) so that its "
+                              "plm_recipes.families entry points exist")
     for family in families():
         add_commands = family.add_commands()
         if add_commands is not None:
@@ -163,7 +165,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = build_parser()
+    try:
+        parser = build_parser()
+    except PlmRecipesError as e:  # a package used from a folder it was not installed from
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(e.exit_code)
     parser.add_argument("--debug", action="store_true", help="Show the traceback of errors in the input too.")
     args = parser.parse_args(argv)
     debug = args.debug or os.environ.get("PLM_RECIPES_DEBUG", "") not in ("", "0")

@@ -52,3 +52,13 @@ def test_family_add_commands_resolves_module_function():
     from plm_recipes.classification.cli import add_commands
 
     assert family.add_commands() is add_commands and Family("y").add_commands() is None
+
+
+def test_without_registered_families_the_command_says_how_to_install(monkeypatch, capsys):
+    from plm_recipes import cli
+
+    monkeypatch.setattr(cli, "families", lambda: ())
+    with pytest.raises(SystemExit) as e:
+        cli.main(["predict", "text-classification", "--model", "x", "--text", "y"])
+    assert e.value.code == 2 and "no task family is registered: install the package (pip install -e .)" in \
+        capsys.readouterr().err
