@@ -12,7 +12,6 @@ from ..args import RecipeSettings
 from ..errors import ArgumentError
 from ..trainer import RecipeTrainerMixin
 
-
 DEFAULT_CHAT_MODEL = "Qwen/Qwen2.5-0.5B-Instruct"
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..data import read_json_lines
 from ..errors import DataFormatError
-from .backends import TEMPLATE_KWARGS
+from .chat import TEMPLATE_KWARGS
 
 EXPECTED = 'one JSON object {"context": instruction and input, "target": the answer} per line'
 

@@ -20,9 +20,8 @@ of a batch start with (the system message, the few-shot turns) are encoded once 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import inspect
+from collections.abc import Sequence
 
 import numpy as np
 import torch
