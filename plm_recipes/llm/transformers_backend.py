@@ -117,9 +117,11 @@ class TransformersBackend:
         stop = [self.tokenizer.convert_tokens_to_ids(self.turn_end)]
         if self.tokenizer.eos_token_id is not None:
             stop.append(self.tokenizer.eos_token_id)
+        prefix = self.scorer.shared_prefix(prompts)  # once per call, not once per batch
         for start in self._batches(len(prompts), "generating"):
             batch = prompts[start:start + self.batch_size]
-            ids, mask, cache = self._with_shared_prefix(batch)
+            ids, mask = self._after_prefix(batch, prefix.length if prefix else 0)
+            cache = prefix.for_batch(len(batch)) if prefix else None
             out = self.model.generate(input_ids=ids, attention_mask=mask, **{self.scorer.cache_name: cache},
                                       max_new_tokens=max_new_tokens, do_sample=False, num_beams=1, eos_token_id=stop,
                                       pad_token_id=pad, temperature=None, top_p=None, top_k=None)
@@ -127,35 +129,28 @@ class TransformersBackend:
                         self.tokenizer.batch_decode(out[:, ids.shape[1]:], skip_special_tokens=True)]
         return answers
 
-    def _with_shared_prefix(self, batch: list[list[int]]):
-        """Input ids, attention mask and a key/value cache for generating from ``batch``: the tokens all prompts
-        start with (the system message, few-shot turns, the instruction) are encoded once, into the cache,
-        repeated for each row; the rest is left-padded after them (position ids follow the attention mask, so
-        padding in the middle is skipped)."""
-        from .scoring import _common_prefix_length, output_cache
-
+    def _after_prefix(self, batch: list[list[int]], shared: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Input ids and attention mask for generating from ``batch`` after its first ``shared`` tokens, which are
+        in the key/value cache: each prompt's own tokens are left-padded after them (position ids follow the
+        attention mask, so the padding in the middle is skipped)."""
         pad = self.tokenizer.pad_token_id
-        shared = _common_prefix_length(batch)
         width = max(map(len, batch)) - shared
         rows = [p[:shared] + [pad] * (width - (len(p) - shared)) + p[shared:] for p in batch]
         mask = [[1] * shared + [0] * (width - (len(p) - shared)) + [1] * (len(p) - shared) for p in batch]
-        ids = torch.tensor(rows, device=self.device)
-        mask = torch.tensor(mask, device=self.device)
-        cache = None
-        if shared:
-            cache = output_cache(self.model(input_ids=ids[:1, :shared], use_cache=True, logits_to_keep=1))
-            cache.batch_repeat_interleave(len(batch))
-        return ids, mask, cache
+        return torch.tensor(rows, device=self.device), torch.tensor(mask, device=self.device)
 
     @torch.no_grad()
     def score_options(self, conversations: Sequence[Conversation], options: Sequence[str]) -> np.ndarray:
         """``log P(option + turn end | prompt)`` summed over the option's tokens, shape ``(n, len(options))``;
-        see :class:`~plm_recipes.llm.scoring.OptionScorer`. :meth:`option_lengths` gives the token counts."""
+        see :class:`~plm_recipes.llm.scoring.OptionScorer`. :meth:`option_lengths` gives the token counts. The
+        tokens all prompts start with (the system message, few-shot turns, the instruction) are encoded once for
+        the call, and each batch continues from their key/value cache."""
         option_ids = self.option_token_ids(options)
         prompts = self.encode_prompts(conversations, max(map(len, option_ids)))
+        prefix = self.scorer.shared_prefix(prompts)
         scores = []
         for start in self._batches(len(prompts), "scoring options"):
-            scores.append(self.scorer(prompts[start:start + self.batch_size], option_ids))
+            scores.append(self.scorer(prompts[start:start + self.batch_size], option_ids, prefix=prefix))
         return np.concatenate(scores, axis=0) if scores else np.zeros((0, len(options)))
 
     def option_token_ids(self, options: Sequence[str]) -> list[list[int]]:

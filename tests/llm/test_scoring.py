@@ -80,14 +80,70 @@ def test_chat_template_thinking_is_turned_off(backend):
     assert "<think>" not in render_chat(backend.tokenizer, messages)
 
 
-def test_generation_is_greedy_and_a_shared_prefix_changes_nothing(backend, labels):
+def few_shot_chats(labels, texts=TEXTS) -> list[list[dict]]:
     examples = read_choice_examples(LLM / "classify_examples.jsonl", labels)
-    conversations = [classification_messages(t, labels, examples) for t in TEXTS]
-    backend.batch_size = 8
-    together = backend.generate(conversations, 12)
-    alone = [backend.generate([c], 12)[0] for c in conversations]
-    assert together == alone == backend.generate(conversations, 12)
-    assert len(set(together)) > 1  # the answers depend on the prompt
+    return [classification_messages(t, labels, examples) for t in texts]
+
+
+# five prompts of different lengths (left padding) and options of 2 to 4 tokens (right padding)
+MORE_TEXTS = [*TEXTS, "物流很快，包装完好，水果没有坏的", "差"]
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 3, 8])
+def test_one_prefix_per_call_scores_as_each_batch_alone_and_a_plain_forward_pass(backend, labels, batch_size):
+    """The few-shot prefix encoded once for the call and copied into every batch (batches of 2, 2, 1 or 3, 2 or 5
+    prompts; a batch of one continues from the prefix too) gives the scores of today's per-batch prefix and of one
+    plain forward pass per prompt and option."""
+    chats = few_shot_chats(labels, MORE_TEXTS)
+    texts = [*labels, "电脑配件", "不知道是什么"]
+    options = backend.option_token_ids(texts)
+    assert len({len(o) for o in options}) > 2  # options of different lengths: right padding
+    prompts = backend.encode_prompts(chats, max(map(len, options)))
+    assert len({len(p) for p in prompts}) >= 4  # prompts of different lengths: left padding
+    backend.batch_size = batch_size
+    per_call = backend.score_options(chats, texts)
+    per_batch = np.concatenate([backend.scorer(prompts[i:i + batch_size], options)  # each batch its own prefix
+                                for i in range(0, len(prompts), batch_size)])
+    np.testing.assert_allclose(per_call, per_batch, atol=1e-5, rtol=0)
+    expected = direct_scores(backend, chats, texts)
+    assert expected.std() > 0.5
+    np.testing.assert_allclose(per_call, expected, atol=1e-3, rtol=0)
+
+
+def test_the_shared_prefix_is_encoded_once_per_call(backend, labels):
+    chats = few_shot_chats(labels, MORE_TEXTS)
+    prompts = backend.encode_prompts(chats, 8)
+    shared = backend.scorer.shared_prefix(prompts).length
+    assert shared > 50  # the system message, the few-shot turns and the instruction
+    widths = []
+    hook = backend.model.register_forward_pre_hook(lambda _, args, kwargs: widths.append(
+        tuple(kwargs["input_ids"].shape)), with_kwargs=True)
+    try:
+        backend.batch_size = 2
+        backend.score_options(chats, labels)
+    finally:
+        hook.remove()
+    assert widths.count((1, shared)) == 1  # the prefix, once
+    assert len(widths) == 1 + 2 * 3  # then each of the 3 batches: its prompts' own tokens, then the options
+    assert all(rows > 1 or width < shared for rows, width in widths[1:])
+
+
+def test_a_prefix_the_prompts_do_not_start_with_is_refused(backend, labels):
+    prompts = backend.encode_prompts(few_shot_chats(labels), 8)
+    prefix = backend.scorer.shared_prefix(prompts)
+    with pytest.raises(ValueError, match="does not start with the .* tokens of the shared prefix"):
+        backend.scorer([prompts[0][1:]], backend.option_token_ids(labels), prefix=prefix)
+    with pytest.raises(ValueError, match="followed by one of its own"):
+        backend.scorer([prompts[0][:prefix.length]], backend.option_token_ids(labels), prefix=prefix)
+
+
+def test_generation_is_greedy_and_a_shared_prefix_changes_nothing(backend, labels):
+    conversations = few_shot_chats(labels, MORE_TEXTS)
+    alone = [backend.generate([c], 12)[0] for c in conversations]  # one prompt: no prefix, no padding
+    for batch_size in (8, 2):  # one batch; batches of 2, 2, 1 from the prefix encoded once
+        backend.batch_size = batch_size
+        assert backend.generate(conversations, 12) == alone
+    assert len(set(alone)) > 1  # the answers depend on the prompt
 
 
 # --- calibration -------------------------------------------------------------------------------------------------
