@@ -11,8 +11,9 @@ LoRA fine-tuning of it (``recipes/llm_sft.py``).
 - :mod:`.server`: a small OpenAI-compatible server for a local model (``plm-recipes llm serve``; its HTTP side in
   :mod:`.http_handler`, echoed log-probabilities in :mod:`.echo`, the requests it reads in :mod:`.openai_api`,
   token-by-token decoding in :mod:`.decoding`);
-- :mod:`.data`, :mod:`.arguments`, :mod:`.trainer`, :mod:`.metrics`: the SFT recipe's data, config, trainer and
-  the benchmark's metrics.
+- :mod:`.data`, :mod:`.arguments`: the SFT recipe's data (TRL's prompt / completion and messages forms) and its
+  arguments (TRL's ``ModelConfig``: ``--use_peft``, ``--load_in_4bit`` ...; ``SFTConfig``) and trainer;
+- :mod:`.metrics`: the benchmark's metrics.
 """
 
 from .backends import OpenAIBackend, TransformersBackend, render_chat

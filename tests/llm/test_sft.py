@@ -1,14 +1,17 @@
 """LoRA SFT with TRL's SFTTrainer (recipes/llm_sft.py) on the tiny random chat model (tiny_chat.py): end to end, the
-saved adapter reloaded by the commands' loader and by PEFT alone, and the run record rerunning the run."""
+saved adapter reloaded by the commands' loader and by PEFT alone, the run record rerunning the run, TRL's data forms
+with every weight trained, and what cannot run here refused before any loading."""
 
 from __future__ import annotations
 
 import json
 
 import numpy as np
+import pytest
 import torch
 from helpers import DATA, load_recipe
 
+from plm_recipes.errors import ArgumentError
 from plm_recipes.llm import TransformersBackend
 from plm_recipes.llm.data import read_instructions
 
@@ -72,8 +75,52 @@ def test_llm_sft_config_runs_and_its_record_reruns_it(tiny_chat, tmp_path, monke
     adapter = json.loads((first / "adapter_config.json").read_text(encoding="utf-8"))
     assert adapter["layers_to_transform"] == [1] and "q_proj" in adapter["target_modules"]
     card = (first / "README.md").read_text(encoding="utf-8")
-    assert "- lora_r: `16`" in card and "recipes/llm_sft.py" in card
+    assert "- lora_layers: `1`" in card and "recipes/llm_sft.py" in card
     load_recipe("llm_sft").main(["--config", str(first / "run_config.yaml"), "--output_dir", str(second)])
     again = yaml.safe_load((second / "run_config.yaml").read_text(encoding="utf-8"))
     where = {"output_dir", "logging_dir", "run_name"}
     assert {k: v for k, v in again.items() if k not in where} == {k: v for k, v in record.items() if k not in where}
+
+
+FAST = ["--max_steps", "2", "--use_cpu", "--disable_tqdm", "true", "--report_to", "none", "--eval_strategy", "no",
+        "--save_strategy", "no", "--load_best_model_at_end", "false", "--max_new_tokens", "4"]
+
+
+def write_lines(path, rows) -> str:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return str(path)
+
+
+def test_trl_data_forms_with_every_weight_trained(tiny_chat, tmp_path):
+    """messages to train, conversational prompt-completion to evaluate and answer; --use_lora false (the earlier
+    name of --use_peft false) trains every weight: a full model folder, no adapter."""
+    earlier = [json.loads(line) for line in (LLM / "instructions_train.jsonl").read_text(encoding="utf-8").splitlines()]
+    train = write_lines(tmp_path / "train.jsonl", [{"messages": [{"role": "user", "content": r["context"]},
+                                                                 {"role": "assistant", "content": r["target"]}]}
+                                                   for r in earlier])
+    test = write_lines(tmp_path / "test.jsonl", [{"prompt": [{"role": "user", "content": r["context"]}],
+                                                  "completion": [{"role": "assistant", "content": r["target"]}]}
+                                                 for r in earlier[:3]])
+    out = tmp_path / "full"
+    results = load_recipe("llm_sft").main([
+        "--model_name_or_path", str(tiny_chat), "--train_file", train, "--validation_file", test, "--test_file", test,
+        "--do_train", "--do_eval", "--do_predict", "--output_dir", str(out), "--use_lora", "false", *FAST])
+    assert results["train"]["train_samples"] == len(earlier) and results["test"]["test_samples"] == 3
+    assert (out / "model.safetensors").is_file() and not (out / "adapter_config.json").exists()
+    rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [r["target"] for r in rows] == [r["target"] for r in earlier[:3]]
+    assert "use_peft: false" in (out / "run_config.yaml").read_text(encoding="utf-8")
+    TransformersBackend.from_pretrained(str(out), progress=False).generate([[{"role": "user", "content": "你好"}]], 2)
+
+
+def test_what_cannot_run_is_refused_before_loading(tiny_chat, tmp_path):
+    plain = write_lines(tmp_path / "plain.jsonl", [{"prompt": "1 + 1 =", "completion": " 2"}])
+    with pytest.raises(ArgumentError, match="--do_predict answers chats: .*plain.jsonl has plain-text prompts"):
+        load_recipe("llm_sft").main(["--model_name_or_path", str(tmp_path / "missing"), "--train_file", plain,
+                                     "--test_file", plain, "--do_train", "--do_predict", "--output_dir",
+                                     str(tmp_path / "out"), *FAST])
+    if not torch.cuda.is_available():  # this machine: no GPU for bitsandbytes' 4-bit layers
+        with pytest.raises(ArgumentError, match="^--load_in_4bit needs a CUDA GPU") as e:
+            load_recipe("llm_sft").main(["--model_name_or_path", str(tmp_path / "missing"), "--train_file", plain,
+                                         "--do_train", "--output_dir", str(tmp_path / "out"), "--load_in_4bit", *FAST])
+        assert "\n" not in str(e.value)
