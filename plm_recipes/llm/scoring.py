@@ -187,10 +187,10 @@ def encode_shared_prefix(model, prompts: Sequence[Sequence[int]]) -> SharedPrefi
     length = _common_prefix_length(prompts)
     if not length:
         return None
-    device = next(model.parameters()).device
-    prefix = torch.tensor([list(prompts[0][:length])], device=device)
-    return SharedPrefix(list(prompts[0][:length]), output_cache(model(input_ids=prefix, use_cache=True,
-                                                                       logits_to_keep=1)))
+    ids = list(prompts[0][:length])
+    out = model(input_ids=torch.tensor([ids], device=next(model.parameters()).device), use_cache=True,
+                logits_to_keep=1)
+    return SharedPrefix(ids, output_cache(out))
 
 
 def cache_argument(model) -> str:
