@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from trl import (
     ModelConfig,
@@ -60,7 +61,7 @@ class ChatModelArguments(ModelConfig):
     cache_dir: str | None = field(default=None, metadata={"help": "Where to store models downloaded from the hub."})
 
     # a flag on the command line wins over the other name in a config file
-    command_line_replaces = {"use_peft": "use_lora", "use_lora": "use_peft"}
+    command_line_replaces: ClassVar[dict[str, str]] = {"use_peft": "use_lora", "use_lora": "use_peft"}
 
     def __post_init__(self):
         if self.use_lora is not None:  # the earlier name
