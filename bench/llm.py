@@ -26,6 +26,14 @@ The LoRA adapter is trained by ``recipes/llm_sft.py`` (in a child process: its o
 Constrained choice is measured plain ("choice") and with contextual calibration ("calibrated", the commands'
 default), both from the same option scores.
 
+``--only scorer`` measures the option scorer itself (issue #36), zero-shot and few-shot, classification and matching,
+in one process on the one loaded model: the tokens all prompts share encoded once per call and copied into each
+batch ("prefix_cache", the code now) against each batch finding and encoding its own shared prefix ("legacy", the
+code before), in alternating order, ``--repeats`` times each; items/s of each, and the largest difference between
+their scores (``bench/results/llm_scorer.json``):
+
+    nice python bench/llm.py --only scorer --eval_items 40 --batch_size 8 --repeats 3
+
 Targets (issue #21): constrained choice never yields an invalid label and beats free generation's accuracy; LoRA
 SFT beats the untuned model.
 """
@@ -110,7 +118,11 @@ def evaluate(backend, kind: str, items: list[dict], labels: list[str], schema, e
 
     start = time.perf_counter()
     if method == "calibrated":  # constrained choice, plain and calibrated, from the same scores
-        from plm_recipes.llm.prompts import MATCH_OPTIONS, classification_messages, matching_messages
+        from plm_recipes.llm.prompts import (
+            MATCH_OPTIONS,
+            classification_messages,
+            matching_messages,
+        )
         from plm_recipes.llm.scoring import calibrate, option_probabilities
         from plm_recipes.llm.tasks import CONTENT_FREE
 
@@ -147,9 +159,69 @@ def evaluate(backend, kind: str, items: list[dict], labels: list[str], schema, e
             "peak_rss_mib": round(peak_rss_mib())}
 
 
+def score_per_batch(backend, conversations, options):
+    """Option scores as the code before issue #36 computed them: each batch of prompts finds and encodes the tokens
+    its own prompts share (``OptionScorer`` without a ``prefix``), so a few-shot prompt's examples are encoded once
+    per batch."""
+    import numpy as np
+
+    option_ids = backend.option_token_ids(options)
+    prompts = backend.encode_prompts(conversations, max(map(len, option_ids)))
+    size = backend.batch_size
+    return np.concatenate([backend.scorer(prompts[i:i + size], option_ids) for i in range(0, len(prompts), size)])
+
+
+def scorer_ab(backend, evaluated: dict, labels: list[str], shots: dict, repeats: int) -> list[dict]:
+    """Items/s of option scoring with the shared prefix encoded once per call against once per batch, alternating
+    which runs first; the largest absolute difference between their scores."""
+    import numpy as np
+
+    from plm_recipes.llm.prompts import (
+        MATCH_OPTIONS,
+        classification_messages,
+        matching_messages,
+    )
+
+    scorers = {"prefix_cache": backend.score_options, "legacy": lambda c, o: score_per_batch(backend, c, o)}
+    rows = []
+    for kind in ("classification", "matching"):
+        for shots_name in ("zero-shot", "few-shot"):
+            examples = shots[kind] if shots_name == "few-shot" else []
+            items = evaluated[kind]
+            if kind == "classification":
+                options, chats = labels, [classification_messages(i["text"], labels, examples) for i in items]
+            else:
+                options = list(MATCH_OPTIONS)
+                chats = [matching_messages(i["text_a"], i["text_b"], examples) for i in items]
+            prompts = backend.encode_prompts(chats, 8)
+            prefix = backend.scorer.shared_prefix(prompts)
+            seconds: dict[str, list[float]] = {name: [] for name in scorers}
+            scores = {}
+            for repeat in range(repeats):
+                for name in (list(scorers) if repeat % 2 else list(scorers)[::-1]):
+                    start = time.perf_counter()
+                    scores[name] = scorers[name](chats, options)
+                    seconds[name].append(time.perf_counter() - start)
+            difference = float(np.abs(scores["prefix_cache"] - scores["legacy"]).max())
+            for name, times in seconds.items():
+                row = {"kind": kind, "shots": shots_name, "scorer": name, "items": len(items),
+                       "batch_size": backend.batch_size, "options": len(options),
+                       "prompt_tokens_mean": round(sum(map(len, prompts)) / len(prompts), 1),
+                       "shared_prefix_tokens": prefix.length if prefix else 0,
+                       "seconds": [round(t, 2) for t in times], "items_per_s": len(items) / min(times),
+                       "items_per_s_mean": len(items) * len(times) / sum(times), "max_score_difference": difference}
+                print(json.dumps(row, ensure_ascii=False), flush=True)
+                rows.append(row)
+    return rows
+
+
 def sft_records(train: dict[str, list[dict]], labels: list[str], schema) -> list[dict]:
     """The training items as {"system", "context", "target"}: the zero-shot prompts the commands send."""
-    from plm_recipes.llm.prompts import classification_messages, extraction_messages, matching_messages
+    from plm_recipes.llm.prompts import (
+        classification_messages,
+        extraction_messages,
+        matching_messages,
+    )
 
     records = []
     for item in train["classification"]:
@@ -199,11 +271,13 @@ def main() -> None:
     parser.add_argument("--max_chars", type=int, default=100, help="Cut classification texts to this length.")
     parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--only", choices=("base", "sft", "few-shot", "calibration"), default=None,
+    parser.add_argument("--repeats", type=int, default=3, help="--only scorer: timed runs of each scorer.")
+    parser.add_argument("--only", choices=("base", "sft", "few-shot", "calibration", "scorer"), default=None,
                         help="Run one part only (the others' figures are kept from bench/results/llm.json): base "
                              "(zero-shot), sft (train, then evaluate the adapter), few-shot (base model), "
                              "calibration (constrained choice with contextual calibration: base zero- and few-shot, "
-                             "and the adapter bench_llm_sft left, zero-shot).")
+                             "and the adapter bench_llm_sft left, zero-shot), scorer (option scoring with the shared "
+                             "prefix encoded once per call against once per batch; bench/results/llm_scorer.json).")
     parser.add_argument("--kinds", default="classification,matching,extraction",
                         help="The kinds evaluated in this run.")
     args = parser.parse_args()
@@ -284,6 +358,25 @@ def main() -> None:
                                                       progress=False)
         run_all(backend, "base", shot_settings)
 
+    if args.only == "scorer":
+        import platform
+
+        import torch
+
+        backend = TransformersBackend.from_pretrained(str(model_dir), device="cpu", batch_size=args.batch_size,
+                                                      progress=False)
+        rows = scorer_ab(backend, evaluated, labels, shots, args.repeats)
+        columns = [("kind", "kind"), ("shots", "shots"), ("scorer", "scorer"), ("prompt_tokens_mean", "prompt tok"),
+                   ("shared_prefix_tokens", "shared tok"), ("items_per_s", "items/s (best)"),
+                   ("items_per_s_mean", "items/s (mean)"), ("max_score_difference", "max |diff|")]
+        shown = [{**r, "items_per_s": f"{r['items_per_s']:.2f}", "items_per_s_mean": f"{r['items_per_s_mean']:.2f}",
+                  "max_score_difference": f"{r['max_score_difference']:.1e}"} for r in rows]
+        save("llm_scorer", {"model": MODEL, "device": "cpu", "torch_threads": torch.get_num_threads(),
+                            "cpu": platform.processor() or platform.machine(), "repeats": args.repeats, "runs": rows},
+             table=[{title: r.get(key, "") for key, title in columns} for r in shown])
+        print_table(shown, columns)
+        return
+
     # the order puts the targets first: zero-shot choice vs generation, then SFT vs untuned, then few-shot
     if args.only in (None, "base"):
         base_model(("zero-shot",))
@@ -328,12 +421,12 @@ def main() -> None:
             run_all(TransformersBackend.from_pretrained(str(adapter), device="cpu", batch_size=args.batch_size,
                                                         progress=False), "LoRA SFT", ("zero-shot",))
 
-    save("llm", results)
     rows = [{**r, **{k: (f"{v:.3f}" if isinstance(v, float) else v) for k, v in r.items()}} for r in results["runs"]]
-    print_table(rows, [("model", "model"), ("kind", "kind"), ("shots", "shots"), ("method", "method"),
-                       ("accuracy", "acc"), ("invalid", "invalid"), ("triple_f1", "triple F1"),
-                       ("field_f1", "field F1"), ("unreadable", "unreadable"), ("items_per_s", "items/s"),
-                       ("peak_rss_mib", "peak MiB")])
+    columns = [("model", "model"), ("kind", "kind"), ("shots", "shots"), ("method", "method"), ("accuracy", "acc"),
+               ("invalid", "invalid"), ("triple_f1", "triple F1"), ("field_f1", "field F1"),
+               ("unreadable", "unreadable"), ("items_per_s", "items/s"), ("peak_rss_mib", "peak MiB")]
+    save("llm", results, table=[{title: r.get(key, "") for key, title in columns} for r in rows])
+    print_table(rows, columns)
 
 
 if __name__ == "__main__":

@@ -3,11 +3,15 @@
 
 Usage:
 
-    # a LoRA adapter for a local chat model (a folder or a hub id) on {"context", "target"} JSON lines
+    # a LoRA adapter for a local chat model (a folder or a hub id) on instruction JSON lines
     python recipes/llm_sft.py \
         --model_name_or_path Qwen/Qwen2.5-0.5B-Instruct \
         --train_file data/llm/instructions_train.jsonl --validation_file data/llm/instructions_dev.jsonl \
         --do_train --do_eval --output_dir outputs/llm_sft
+
+    # TRL's flags: the adapter's settings, every weight trained instead (--use_peft false), QLoRA on a GPU
+    python recipes/llm_sft.py --use_peft --lora_r 32 --lora_alpha 16 --lora_target_modules q_proj v_proj ...
+    python recipes/llm_sft.py --load_in_4bit --dtype bfloat16 ...    # needs a CUDA GPU and bitsandbytes
 
     # the same settings from a file; flags on the command line override it
     accelerate launch recipes/llm_sft.py --config recipes/configs/llm_sft.yaml
@@ -15,15 +19,16 @@ Usage:
     # then the adapter answers through the same commands as the base model
     plm-recipes llm classify --model outputs/llm_sft --labels data/llm/labels.txt --text "苹果很甜，个头也大"
 
-Data: JSON lines ``{"context": instruction and input, "target": the answer}``, optionally ``"system"``. Each record
-becomes a chat (``system``, ``user: context``, ``assistant: target``) rendered with the model's chat template, and
-the loss is computed on the answer only (TRL's prompt-completion format). Evaluation reports the loss and the
-token accuracy of the answers; ``--do_predict`` answers ``--test_file`` greedily (``predictions.jsonl``, and exact
-match when the file has targets).
+Data: JSON lines in the forms TRL's ``SFTTrainer`` takes: ``{"prompt", "completion"}`` (lists of messages, or
+plain strings), ``{"messages": [...]}``, or this project's earlier ``{"context": instruction and input, "target": the
+answer}`` (optionally ``"system"``), read as a conversational prompt-completion (``plm_recipes.llm.data``). Chats are
+rendered with the model's chat template; with prompt-completion records the loss is computed on the answer only.
+Evaluation reports the loss and the token accuracy of the answers; ``--do_predict`` answers ``--test_file``'s chats
+greedily (``predictions.jsonl``, and exact match against each record's answer).
 
 The output folder is a PEFT adapter (``adapter_config.json``, ``adapter_model.safetensors``) with the tokenizer:
 ``peft.AutoPeftModelForCausalLM.from_pretrained(output_dir)`` loads it, and so do the ``plm-recipes llm`` commands
-(merged into the base model). ``--use_lora false`` trains every weight instead.
+(merged into the base model). ``--use_peft false`` (earlier ``--use_lora false``) trains every weight instead.
 """
 
 from __future__ import annotations
@@ -32,16 +37,22 @@ import json
 import logging
 import os
 
-import torch
 from datasets import Dataset
 from transformers import AutoModelForCausalLM, set_seed
+from trl.data_utils import is_conversational
 
 from plm_recipes.args import data_files
 from plm_recipes.devices import trl_cpu_defaults
+from plm_recipes.errors import ArgumentError
 from plm_recipes.files import atomic_write
 from plm_recipes.llm import TransformersBackend
-from plm_recipes.llm.arguments import ChatModelArguments, InstructionDataArguments, LLMSFTConfig, LLMSFTTrainer
-from plm_recipes.llm.data import read_instructions
+from plm_recipes.llm.arguments import (
+    ChatModelArguments,
+    InstructionDataArguments,
+    LLMSFTConfig,
+    LLMSFTTrainer,
+)
+from plm_recipes.llm.data import prompt_and_answer, read_instructions
 from plm_recipes.loading import from_pretrained, load_tokenizer_from
 from plm_recipes.modelcard import ModelCardInfo
 from plm_recipes.parsing import parse_args
@@ -92,7 +103,7 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     set_seed(training_args.seed)
     files = data_files(data_args, training_args)
 
-    # --- data: {"context", "target"} -> conversational prompt / completion ------------------------------
+    # --- data: TRL's prompt / completion or messages records ------------------------------------------
     limits = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples,
               "test": data_args.max_predict_samples}
     records = {split: read_instructions(path, context_column=data_args.context_column,
@@ -100,27 +111,30 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
                                         system=data_args.system_prompt)[: limits[split]]
                for split, path in files.items()}
     datasets = {split: Dataset.from_list(rows) for split, rows in records.items() if split != "test"}
+    if "test" in records and not is_conversational(records["test"][0]):
+        raise ArgumentError(f"--do_predict answers chats: {files['test']} has plain-text prompts (give them as lists "
+                            "of messages, or drop --do_predict)")
 
     # --- model: the chat model and its tokenizer (with its chat template) ------------------------------
     # a local folder by its absolute path, so that the adapter finds its base model from anywhere
     base = model_args.model_name_or_path
     base = os.path.abspath(base) if os.path.isdir(base) else base
+    # before anything loads: --load_in_4bit / --load_in_8bit without a GPU or bitsandbytes is one line
+    model_kwargs = model_args.model_kwargs(use_cpu=training_args.use_cpu)
     hub = {**model_args.hub_kwargs(), "trust_remote_code": training_args.trust_remote_code}
     tokenizer = load_tokenizer_from(model_args.tokenizer_name or base, **hub)
     if not getattr(tokenizer, "chat_template", None):
-        from plm_recipes.errors import ArgumentError
-
         raise ArgumentError(f"{base}: the tokenizer has no chat template; fine-tune an instruction-tuned (chat) model")
-    dtype = getattr(torch, model_args.dtype) if model_args.dtype else torch.float32
-    model = from_pretrained(AutoModelForCausalLM, base, "model", dtype=dtype, **hub)
+    model = from_pretrained(AutoModelForCausalLM, base, "model", trust_remote_code=training_args.trust_remote_code,
+                            **model_kwargs)
 
     # --- trainer: SFTTrainer wraps the model in the LoRA adapter ---------------------------------------
     card = ModelCardInfo(
         recipe="llm_sft", pipeline_tag="text-generation", base_model=base,
         data_files=files, num_examples={split: len(rows) for split, rows in records.items()}, usage=USAGE,
-        library_name="peft" if training_args.use_lora else "transformers",
+        library_name="peft" if model_args.use_peft else "transformers",
     )
-    peft_config = training_args.lora_config(model)
+    peft_config = model_args.lora_config(model)  # TRL's get_peft_config
     check_lora_targets(model, peft_config)  # a misspelt module or a layer past the last: an adapter on nothing
     trainer = LLMSFTTrainer(
         model=model,
@@ -133,7 +147,7 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
         run_config=run_config,
         headline_metrics=("loss", "mean_token_accuracy"),
     )
-    if training_args.use_lora:
+    if model_args.use_peft:
         trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
         total = sum(p.numel() for p in trainer.model.parameters())
         logger.info("LoRA adapter: %.2fM trainable parameters of %.1fM (%.2f%%)", trainable / 1e6, total / 1e6,
@@ -149,24 +163,24 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     if training_args.do_predict:
         # the trained weights as they are in memory (the adapter active), through the same code as the commands
         llm = TransformersBackend(trainer.model, tokenizer, batch_size=training_args.per_device_eval_batch_size)
-        tests = records["test"]
-        answers = llm.generate([r["prompt"] for r in tests], training_args.max_new_tokens)
-        targets = [r["completion"][0]["content"] for r in tests]
-        exact = sum(a.strip() == t.strip() for a, t in zip(answers, targets)) / len(tests)
+        tests = [prompt_and_answer(r) for r in records["test"]]
+        answers = llm.generate([chat for chat, _ in tests], training_args.max_new_tokens)
+        exact = sum(a.strip() == t.strip() for a, (_, t) in zip(answers, tests)) / len(tests)
         results["test"] = {"test_exact_match": exact, "test_samples": len(tests)}
         trainer.report("test", results["test"])
         if trainer.is_world_process_zero():
             os.makedirs(training_args.output_dir, exist_ok=True)
             path = os.path.join(training_args.output_dir, "predictions.jsonl")
             with atomic_write(path) as f:  # whole or not at all
-                for record, answer in zip(tests, answers):
-                    f.write(json.dumps({"context": record["prompt"][-1]["content"], "answer": answer,
-                                        "target": record["completion"][0]["content"]}, ensure_ascii=False) + "\n")
+                for (chat, target), answer in zip(tests, answers):
+                    f.write(json.dumps({"context": chat[-1]["content"], "answer": answer, "target": target},
+                                       ensure_ascii=False) + "\n")
             logger.info("Predictions written to %s", path)
 
     # --- model card / hub ----------------------------------------------------------------------------
     if training_args.do_train:
-        trainer.finish(tags=["sft", "lora", "trl"] if training_args.use_lora else ["sft", "trl"])
+        tags = ["sft", "trl", *(["lora"] if model_args.use_peft else []), *(["qlora"] if model_args.quantized else [])]
+        trainer.finish(tags=tags)
     return results
 
 

@@ -3,13 +3,17 @@ LoRA fine-tuning of it (``recipes/llm_sft.py``).
 
 - :mod:`.prompts`: label sets, few-shot example files, extraction schemas, and the chat messages built from them;
 - :mod:`.scoring`: constrained choice by scoring each option's log-likelihood (:class:`OptionScorer`);
-- :mod:`.backends`: the model in this process (:class:`TransformersBackend`, LoRA adapters included) or behind an
-  OpenAI-compatible server (:class:`OpenAIBackend`);
+- :mod:`.backends`: the model in this process (:class:`TransformersBackend`, :mod:`.transformers_backend`, LoRA
+  adapters included) or behind an OpenAI-compatible server (:class:`OpenAIBackend`, :mod:`.openai_backend`), both
+  rendering chats as :mod:`.chat` does;
 - :mod:`.extraction`: JSON answers repaired, checked against the schema and grounded in the text;
 - :mod:`.tasks`: :func:`classify`, :func:`match`, :func:`extract`;
-- :mod:`.server`: a small OpenAI-compatible server for a local model (``plm-recipes llm serve``);
-- :mod:`.data`, :mod:`.arguments`, :mod:`.trainer`, :mod:`.metrics`: the SFT recipe's data, config, trainer and
-  the benchmark's metrics.
+- :mod:`.server`: a small OpenAI-compatible server for a local model (``plm-recipes llm serve``; its HTTP side in
+  :mod:`.http_handler`, echoed log-probabilities in :mod:`.echo`, the requests it reads in :mod:`.openai_api`,
+  token-by-token decoding in :mod:`.decoding`);
+- :mod:`.data`, :mod:`.arguments`: the SFT recipe's data (TRL's prompt / completion and messages forms) and its
+  arguments (TRL's ``ModelConfig``: ``--use_peft``, ``--load_in_4bit`` ...; ``SFTConfig``) and trainer;
+- :mod:`.metrics`: the benchmark's metrics.
 """
 
 from ..families import Family

@@ -14,15 +14,18 @@ softmax is a ranking score, not the model's probability). This is the "rank clas
 (Brown et al., 2020) and T0 (Sanh et al., 2022); no constrained-decoding library is needed.
 
 The prompt is encoded once and its key/value cache repeated for the options, so a prompt of ``P`` tokens with
-``k`` options of ``L`` tokens costs one forward pass of ``P`` tokens plus one of ``k * L``; the tokens all prompts
-of a batch start with (the system message, the few-shot turns) are encoded once for the batch.
+``k`` options of ``L`` tokens costs one forward pass of ``P`` tokens plus one of ``k * L``. The tokens all prompts
+of a call start with (the system message, the few-shot turns, the instruction) are encoded once per call
+(:class:`SharedPrefix`), and each batch starts from a copy of their key/value cache.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
+import copy
 import inspect
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -45,10 +48,19 @@ class OptionScorer:
         self.cache_name = cache_argument(model)
 
     @torch.no_grad()
-    def __call__(self, prompts: Sequence[Sequence[int]], options: Sequence[Sequence[int]]) -> np.ndarray:
+    def shared_prefix(self, prompts: Sequence[Sequence[int]]) -> SharedPrefix | None:
+        """The tokens all ``prompts`` start with, encoded (see :func:`encode_shared_prefix`)."""
+        return encode_shared_prefix(self.model, prompts)
+
+    @torch.no_grad()
+    def __call__(self, prompts: Sequence[Sequence[int]], options: Sequence[Sequence[int]],
+                 prefix: SharedPrefix | None = None) -> np.ndarray:
         """Args:
             prompts: ``n`` token id lists (each non-empty).
             options: ``k`` token id lists (each non-empty), the same for every prompt.
+            prefix: tokens every prompt starts with, already encoded (:meth:`shared_prefix` over all the prompts of
+                a call, so that a few-shot prompt's examples are encoded once, not once per batch); each prompt must
+                have at least one token after it. Default: the tokens ``prompts`` share, encoded here.
 
         Returns:
             ``float64`` array ``(n, k)``: ``log P(option | prompt)``, summed over the option's tokens.
@@ -57,14 +69,13 @@ class OptionScorer:
             return np.zeros((0, len(options)))
         device = next(self.model.parameters()).device
         n, k = len(prompts), len(options)
-        # the tokens every prompt starts with (a system message, few-shot turns) are encoded once
-        shared = _common_prefix_length(prompts)
-        cache, prefix_mask = None, torch.zeros((n, 0), dtype=torch.long, device=device)
-        if shared:
-            prefix = torch.tensor([list(prompts[0][:shared])], device=device)
-            cache = output_cache(self.model(input_ids=prefix, use_cache=True, logits_to_keep=1))
-            cache.batch_repeat_interleave(n)
-            prefix_mask = torch.ones((n, shared), dtype=torch.long, device=device)
+        if prefix is None:
+            prefix = self.shared_prefix(prompts)
+        else:
+            prefix.check(prompts)
+        shared = prefix.length if prefix is not None else 0
+        cache = prefix.for_batch(n) if prefix is not None else None
+        prefix_mask = torch.ones((n, shared), dtype=torch.long, device=device)
         rest = [list(ids[shared:]) for ids in prompts]
         width = max(map(len, rest))
         prompt_ids = torch.full((n, width), self.pad_token_id, dtype=torch.long)
@@ -135,6 +146,51 @@ def _common_prefix_length(prompts: Sequence[Sequence[int]]) -> int:
     while length < shortest - 1 and all(p[length] == prompts[0][length] for p in prompts):
         length += 1
     return length
+
+
+@dataclass
+class SharedPrefix:
+    """Tokens that several prompts start with, encoded once: their key/value cache, for one row.
+
+    Attributes:
+        ids: the tokens.
+        cache: the model's key/value cache after them (a ``transformers`` ``Cache``, batch size 1).
+    """
+
+    ids: list[int]
+    cache: Any
+
+    @property
+    def length(self) -> int:
+        return len(self.ids)
+
+    def check(self, prompts: Sequence[Sequence[int]]) -> None:
+        """Raise ``ValueError`` unless every prompt starts with the prefix and has a token after it."""
+        for i, prompt in enumerate(prompts):
+            if len(prompt) <= self.length or list(prompt[:self.length]) != self.ids:
+                raise ValueError(f"prompt {i} does not start with the {self.length} tokens of the shared prefix "
+                                 "followed by one of its own")
+
+    def for_batch(self, rows: int) -> Any:
+        """A copy of the cache for a batch of ``rows`` prompts. A forward pass extends the cache it is given in
+        place, so each batch gets its own copy (``copy.deepcopy``, as transformers' docs reuse a prompt's cache),
+        repeated along the batch (``Cache.batch_repeat_interleave``)."""
+        cache = copy.deepcopy(self.cache)
+        cache.batch_repeat_interleave(rows)
+        return cache
+
+
+@torch.no_grad()
+def encode_shared_prefix(model, prompts: Sequence[Sequence[int]]) -> SharedPrefix | None:
+    """Encode the tokens all ``prompts`` start with (leaving each at least one token of its own); ``None`` when they
+    share none, or there is one prompt."""
+    length = _common_prefix_length(prompts)
+    if not length:
+        return None
+    ids = list(prompts[0][:length])
+    out = model(input_ids=torch.tensor([ids], device=next(model.parameters()).device), use_cache=True,
+                logits_to_keep=1)
+    return SharedPrefix(ids, output_cache(out))
 
 
 def cache_argument(model) -> str:

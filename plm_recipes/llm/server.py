@@ -15,11 +15,14 @@ Every answer carries ``usage`` and a true ``finish_reason`` ("stop": an end toke
 ``max_tokens`` reached). A prompt plus ``max_tokens`` beyond the model's context is a 400, as OpenAI answers it;
 a request that waits for the model or runs longer than ``request_timeout`` is a 503 / 504, so no request holds the
 model for ever. A model name other than the served one is a 404 (``model_not_found``).
+
+This module holds the model's side (:class:`ModelServer`: from a request to token ids, decodings and echoed
+log-probabilities, one request at a time) and :func:`serve`; :mod:`.http_handler` the HTTP side, :mod:`.echo` the
+log-probabilities of given text.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import select
 import signal
@@ -27,19 +30,19 @@ import socket
 import sys
 import threading
 import time
-import urllib.parse
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from http.server import ThreadingHTTPServer
 
 import torch
 
-from ..errors import PlmRecipesError
-from .backends import TEMPLATE_KWARGS, TransformersBackend, render_chat
-from .decoding import Decoding, GenerationTimeout, Sampling
-from .openai_api import Job, RequestError, read_chat, read_completion
+from .chat import TEMPLATE_KWARGS, render_chat
+from .decoding import Decoding, Sampling
+from .echo import prompt_logprobs
+from .http_handler import RequestHandler
+from .openai_api import Job, RequestError
+from .transformers_backend import TransformersBackend
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)  # also the request handler's
 
 
 class ModelServer(ThreadingHTTPServer):
@@ -55,7 +58,7 @@ class ModelServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], backend: TransformersBackend | None, name: str,
                  request_timeout: float = 600.0):
-        super().__init__(address, _Handler)
+        super().__init__(address, RequestHandler)
         self.backend = backend
         self.model_name = name
         self.request_timeout = request_timeout
@@ -137,44 +140,10 @@ class ModelServer(ThreadingHTTPServer):
                                               self.end_ids(job), job.stop, sampling, deadline,
                                               self.stopping.is_set)
 
-    @torch.no_grad()
-    def prompt_logprobs(self, prompts: list[str]) -> list[tuple[dict, torch.Tensor]]:
-        """``echo`` + ``logprobs``: for each prompt, the log-probability of every token after the ones before it
-        (``None`` for the first), and the log-probabilities of the token that would follow it. The tokens all
-        prompts start with (a chat and its question, scored with each option after it) are encoded once; each
-        prompt's own tokens follow from their key/value cache, in one right-padded batch."""
-        from .scoring import _common_prefix_length, cache_argument, output_cache
 
-        tok, model, device = self.backend.tokenizer, self.backend.model, self.backend.device
-        encoded = [tok(p, add_special_tokens=False, return_offsets_mapping=True) for p in prompts]
-        ids = [e["input_ids"] for e in encoded]
-        shared = _common_prefix_length(ids) if len(ids) > 1 else len(ids[0]) - 1
-        cache_name = cache_argument(model)
-        prefix_logits, cache = None, None
-        if shared:
-            out = model(input_ids=torch.tensor([ids[0][:shared]], device=device), use_cache=True)
-            prefix_logits, cache = out.logits[0].float(), output_cache(out)
-            cache.batch_repeat_interleave(len(ids))
-        rest = [row[shared:] for row in ids]
-        width = max(map(len, rest))
-        pad = tok.pad_token_id if tok.pad_token_id is not None else 0
-        rows = torch.tensor([r + [pad] * (width - len(r)) for r in rest], device=device)
-        mask = torch.tensor([[1] * shared + [1] * len(r) + [0] * (width - len(r)) for r in rest], device=device)
-        rest_logits = model(input_ids=rows, attention_mask=mask, use_cache=True,
-                            **{cache_name: cache}).logits.float()  # (n, width, V)
-        answers = []
-        for i, row in enumerate(ids):
-            # token t is predicted by position t - 1: the shared prefix's logits, then the prompt's own
-            logits = rest_logits[i, :len(row) - shared - 1]
-            if prefix_logits is not None:
-                logits = torch.cat([prefix_logits, logits])
-            values = torch.log_softmax(logits, dim=-1).gather(1, torch.tensor(row[1:], device=device)[:, None])
-            answers.append(({"tokens": tok.convert_ids_to_tokens(row),
-                             "token_logprobs": [None] + values[:, 0].tolist(),
-                             "text_offset": [start for start, _ in encoded[i]["offset_mapping"]],
-                             "top_logprobs": None},
-                            torch.log_softmax(rest_logits[i, len(row) - shared - 1], dim=-1)))
-        return answers
+    def prompt_logprobs(self, prompts: list[str]) -> list[tuple[dict, torch.Tensor]]:
+        """``echo`` + ``logprobs``: see :func:`~plm_recipes.llm.echo.prompt_logprobs`."""
+        return prompt_logprobs(self.backend, prompts)
 
     def echo_choice(self, job: Job, index: int, answer: tuple[dict, torch.Tensor], sampling: Sampling) -> dict:
         """A choice of an ``echo`` + ``logprobs`` request: the prompt's log-probabilities and, with ``max_tokens``
@@ -193,157 +162,6 @@ class ModelServer(ThreadingHTTPServer):
         text = prompt + self.backend.tokenizer.decode([token], skip_special_tokens=True)
         return {"index": index, "text": text, "finish_reason": "length", "logprobs": logprobs}
 
-
-def _usage(prompt_tokens: int, completion_tokens: int) -> dict:
-    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens}
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: ModelServer
-    timeout = 60  # seconds a client may take to send its request (a stalled client holds no model)
-
-    def log_message(self, format: str, *args) -> None:  # through logging, not stderr
-        logger.info("%s - %s", self.address_string(), format % args)
-
-    def _send(self, status: int, payload: dict) -> None:
-        data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _event(self, payload: dict | str) -> None:
-        data = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
-        self.wfile.write(f"data: {data}\n\n".encode("utf-8"))
-        self.wfile.flush()
-
-    def do_GET(self) -> None:
-        path = self.path.rstrip("/")
-        model = {"id": self.server.model_name, "object": "model", "created": 0, "owned_by": "plm-recipes"}
-        if path == "/v1/models":
-            self._send(200, {"object": "list", "data": [model]})
-        elif path.startswith("/v1/models/"):
-            try:
-                self.server.check_model({"model": urllib.parse.unquote(path[len("/v1/models/"):])})
-                self._send(200, model)
-            except RequestError as e:
-                self._send(e.status, e.to_dict())
-        else:
-            self._send(404, RequestError(f"no such endpoint: GET {self.path}", status=404).to_dict())
-
-    def do_POST(self) -> None:
-        readers = {"/v1/chat/completions": read_chat, "/v1/completions": read_completion}
-        read = readers.get(self.path.rstrip("/"))
-        try:
-            if read is None:
-                raise RequestError(f"no such endpoint: POST {self.path}", status=404)
-            try:
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode("utf-8"))
-            except (ValueError, UnicodeDecodeError) as e:
-                raise RequestError(f"the request body is not JSON: {e}") from None
-            if not isinstance(body, dict):
-                raise RequestError("the request body must be a JSON object")
-            self.server.check_model(body)
-            job = read(body)
-            self._answer(job)
-        except RequestError as e:
-            self._send(e.status, e.to_dict())
-        except PlmRecipesError as e:  # a model without a chat template
-            self._send(400, RequestError(str(e)).to_dict())
-        except GenerationTimeout as e:
-            self._send(504, {"error": {"message": f"{e} (--request_timeout {self.server.request_timeout:g} s)",
-                                       "type": "timeout", "param": None, "code": "timeout"}})
-        except Exception as e:  # the model failed: say so to the client, keep serving
-            logger.exception("request failed")
-            self._send(500, {"error": {"message": f"{type(e).__name__}: {e}", "type": "server_error",
-                                       "param": None, "code": None}})
-
-    def _answer(self, job: Job) -> None:
-        deadline = self.server.acquire()
-        try:  # the tokenizer too is used under the lock: a fast tokenizer is not safe to share between threads
-            ids = self.server.prompt_ids(job)
-            if job.stream:
-                self._stream(job, ids, deadline)
-            else:
-                self._send(200, self._complete(job, ids, deadline))
-        finally:
-            self.server.lock.release()
-
-    def _header(self, job: Job) -> dict:
-        return {"id": f"{'chatcmpl' if job.chat else 'cmpl'}-{time.time_ns()}",
-                "object": "chat.completion" if job.chat else "text_completion", "created": int(time.time()),
-                "model": self.server.model_name}
-
-    def _complete(self, job: Job, ids: list[list[int]], deadline: float) -> dict:
-        if job.prompt_logprobs:  # echo with max_tokens 0 or 1: the prompts' log-probabilities
-            answers = self.server.prompt_logprobs(job.prompts)
-            sampling = self.server.sampling(job)
-            choices = [self.server.echo_choice(job, index, answers[index // job.n], sampling)
-                       for index in range(len(job.prompts) * job.n)]
-            generated = sum(len(c["logprobs"]["tokens"]) - len(answers[c["index"] // job.n][0]["tokens"])
-                            for c in choices)
-            return {**self._header(job), "choices": choices, "usage": _usage(sum(map(len, ids)), generated)}
-        choices: list[dict[str, Any]] = []
-        completion_tokens = 0
-        for index, decoding in self.server.decodings(job, ids, deadline):
-            prompt = job.prompts[index // job.n]
-            text = "".join(decoding)
-            completion_tokens += decoding.completion_tokens
-            if job.chat:
-                choices.append({"index": index, "message": {"role": "assistant", "content": text},
-                                "finish_reason": decoding.finish_reason, "logprobs": None})
-            else:
-                choices.append({"index": index, "text": (prompt if job.echo else "") + text,
-                                "finish_reason": decoding.finish_reason, "logprobs": None})
-        return {**self._header(job), "choices": choices, "usage": _usage(sum(map(len, ids)), completion_tokens)}
-
-    def _stream(self, job: Job, ids: list[list[int]], deadline: float) -> None:
-        """Server-sent events: a chunk per piece of text, a last chunk per choice with its finish reason, then
-        (``stream_options.include_usage``) one with the usage, then ``data: [DONE]``."""
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
-        self.send_header("Cache-Control", "no-cache")
-        self.end_headers()
-        header = self._header(job)
-        header["object"] = "chat.completion.chunk" if job.chat else "text_completion"
-        extra = {"usage": None} if job.include_usage else {}
-
-        def chunk(index: int, text: str | None, finish_reason: str | None = None, first: bool = False) -> dict:
-            if job.chat:
-                delta = {} if text is None else {"content": text}
-                if first:
-                    delta["role"] = "assistant"
-                choice = {"index": index, "delta": delta, "finish_reason": finish_reason, "logprobs": None}
-            else:
-                choice = {"index": index, "text": text or "", "finish_reason": finish_reason, "logprobs": None}
-            return {**header, "choices": [choice], **extra}
-
-        completion_tokens = 0
-        try:
-            for index, decoding in self.server.decodings(job, ids, deadline):
-                first = job.prompts[index // job.n] if job.echo else ""
-                self._event(chunk(index, first, first=True))
-                for piece in decoding:
-                    self._event(chunk(index, piece))
-                completion_tokens += decoding.completion_tokens
-                self._event(chunk(index, None, decoding.finish_reason))
-        except (BrokenPipeError, ConnectionResetError):  # the client left: stop generating
-            logger.info("client disconnected during a stream")
-            return
-        except Exception as e:  # the status is sent: say it in the stream, as OpenAI's streamed errors are
-            if isinstance(e, GenerationTimeout):
-                error = {"message": f"{e} (--request_timeout {self.server.request_timeout:g} s)", "type": "timeout",
-                         "param": None, "code": "timeout"}
-            else:
-                logger.exception("request failed")
-                error = {"message": f"{type(e).__name__}: {e}", "type": "server_error", "param": None, "code": None}
-            self._event({"error": error})
-            return
-        if job.include_usage:
-            self._event({**header, "choices": [], "usage": _usage(sum(map(len, ids)), completion_tokens)})
-        self._event("[DONE]")
 
 
 def serve(server: ModelServer) -> None:

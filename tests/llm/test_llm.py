@@ -1,23 +1,19 @@
-"""The LLM family on a tiny random chat model (tests/llm/tiny_chat.py): option scoring checked against a direct
-computation, generation with a shared prefix, JSON repair on a table of broken answers, the OpenAI-compatible
-backend against a real server on loopback, the commands, bad input, and LoRA SFT end to end with reload."""
+"""The LLM family's tasks on a tiny random chat model (tests/llm/tiny_chat.py): labels read off free answers, JSON
+repair on a table of broken answers, extraction checked against schema and text, bad input, and the commands
+(locally and through a server on loopback). Option scoring: test_scoring.py; the HTTP backend:
+test_openai_backend.py; LoRA SFT: test_sft.py."""
 
 from __future__ import annotations
 
 import json
-import threading
 
-import numpy as np
 import pytest
-import torch
-from helpers import DATA, load_recipe
+from helpers import DATA
 
 from plm_recipes.cli import main as cli_main
 from plm_recipes.errors import ArgumentError, DataFormatError, PlmRecipesError
 from plm_recipes.llm import (
     NOT_MENTIONED,
-    ChoiceExample,
-    OpenAIBackend,
     TransformersBackend,
     choice_from_answer,
     classification_messages,
@@ -28,89 +24,18 @@ from plm_recipes.llm import (
     parse_schema,
     read_choice_examples,
     read_labels,
-    render_chat,
     repair_json,
 )
 from plm_recipes.llm.data import read_instructions
 from plm_recipes.llm.metrics import field_f1, triple_f1
-from plm_recipes.llm.server import ModelServer
 
 LLM = DATA / "llm"
 TEXTS = ["西瓜很新鲜，切开是沙瓤的", "房间干净", "屏幕色彩鲜艳，看视频很舒服，续航一天没问题"]
 
 
 @pytest.fixture(scope="module")
-def backend(tiny_chat) -> TransformersBackend:
-    return TransformersBackend.from_pretrained(str(tiny_chat), device="cpu", progress=False)
-
-
-@pytest.fixture(scope="module")
 def labels() -> list[str]:
     return read_labels(LLM / "labels.txt")
-
-
-def direct_scores(backend: TransformersBackend, conversations, options) -> np.ndarray:
-    """log P(option + end | prompt) by one plain forward pass over prompt + option, no cache, no padding."""
-    rows = []
-    for messages in conversations:
-        prompt = backend.tokenizer(render_chat(backend.tokenizer, messages), add_special_tokens=False)["input_ids"]
-        row = []
-        for option in backend.option_token_ids(options):
-            with torch.no_grad():
-                logits = backend.model(torch.tensor([prompt + option])).logits[0]
-            log_probs = torch.log_softmax(logits.double(), dim=-1)
-            row.append(sum(log_probs[len(prompt) - 1 + t, option[t]].item() for t in range(len(option))))
-        rows.append(row)
-    return np.array(rows)
-
-
-# --- option scoring ---------------------------------------------------------------------------------------------
-
-
-def test_option_scoring_matches_a_direct_computation(backend, labels):
-    examples = read_choice_examples(LLM / "classify_examples.jsonl", labels)
-    conversations = [classification_messages(t, labels, examples) for t in TEXTS]  # a shared few-shot prefix
-    expected = direct_scores(backend, conversations, labels)
-    assert expected.std() > 0.5  # the tiny model prefers some labels: the check below is not trivial
-    backend.batch_size = 2  # a batch of two and a batch of one, prompts of different lengths (padding)
-    scores = backend.score_options(conversations, labels)
-    np.testing.assert_allclose(scores, expected, atol=1e-3)
-
-    choices = classify(backend, TEXTS, labels, examples, calibrated=False)
-    for choice, row in zip(choices, expected):
-        assert choice.label == labels[int(row.argmax())]  # the option the model scores highest
-        softmax = np.exp(row - row.max()) / np.exp(row - row.max()).sum()
-        assert choice.probability == pytest.approx(softmax.max(), abs=1e-4)
-        assert sum(choice.scores.values()) == pytest.approx(1.0)
-    lengths = backend.option_lengths(labels)  # "mean": per-token scores
-    for choice, row in zip(classify(backend, TEXTS, labels, examples, normalization="mean", calibrated=False), expected):
-        assert choice.label == labels[int((row / lengths).argmax())]
-
-
-def test_option_scoring_counts_the_end_of_the_answer(backend):
-    # "电脑" is the beginning of "电脑配件": without the end token its score could only be higher
-    options = ["电脑", "电脑配件"]
-    ids = backend.option_token_ids(options)
-    assert ids[0][-1] == ids[1][-1] == backend.tokenizer.convert_tokens_to_ids("<|im_end|>")
-    conversation = [classification_messages(TEXTS[0], options)]
-    np.testing.assert_allclose(backend.score_options(conversation, options),
-                               direct_scores(backend, conversation, options), atol=1e-3)
-
-
-def test_chat_template_thinking_is_turned_off(backend):
-    messages = [{"role": "user", "content": "你好"}]
-    assert "<think>" in backend.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    assert "<think>" not in render_chat(backend.tokenizer, messages)
-
-
-def test_generation_is_greedy_and_a_shared_prefix_changes_nothing(backend, labels):
-    examples = read_choice_examples(LLM / "classify_examples.jsonl", labels)
-    conversations = [classification_messages(t, labels, examples) for t in TEXTS]
-    backend.batch_size = 8
-    together = backend.generate(conversations, 12)
-    alone = [backend.generate([c], 12)[0] for c in conversations]
-    assert together == alone == backend.generate(conversations, 12)
-    assert len(set(together)) > 1  # the answers depend on the prompt
 
 
 @pytest.mark.parametrize(("answer", "label"), [
@@ -229,47 +154,6 @@ def read_labels_from(folder, labels):
     return read_labels(path)
 
 
-# --- the OpenAI-compatible backend against a real server on loopback -----------------------------------------
-
-
-@pytest.fixture(scope="module")
-def server(backend):
-    server = ModelServer(("127.0.0.1", 0), backend, "tiny-chat")
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-
-
-def test_http_backend_against_a_loopback_server(server, backend, labels):
-    remote = OpenAIBackend(server.base_url, tokenizer=backend.tokenizer, progress=False)
-    assert remote.model == "tiny-chat"  # the first model GET /v1/models lists
-    conversations = [classification_messages(t, labels) for t in TEXTS]
-    assert remote.generate(conversations, 10) == backend.generate(conversations, 10)
-    np.testing.assert_allclose(remote.score_options(conversations, labels),
-                               backend.score_options(conversations, labels), atol=1e-3)
-    local = classify(backend, TEXTS, labels)
-    over_http = classify(remote, TEXTS, labels)
-    assert [c.label for c in over_http] == [c.label for c in local]
-
-
-def test_http_errors_are_one_line(server, backend):
-    remote = OpenAIBackend(server.base_url, tokenizer=backend.tokenizer, progress=False)
-    with pytest.raises(PlmRecipesError, match="answered 400 Bad Request: .*'messages' must be"):
-        remote._request("/chat/completions", {"model": "tiny-chat", "messages": []})
-    with pytest.raises(PlmRecipesError, match="answered 404"):
-        remote._request("/embeddings", {"input": "x"})
-    with pytest.raises(ArgumentError, match="pass --tokenizer"):
-        OpenAIBackend(server.base_url, model="tiny-chat", progress=False).score_options([[{"role": "user",
-                                                                                          "content": "x"}]], ["a", "b"])
-    port = server.server_address[1]
-    with pytest.raises(PlmRecipesError, match="cannot reach the server"):
-        OpenAIBackend("http://127.0.0.1:9/v1", model="x", progress=False).generate([[{"role": "user",
-                                                                                      "content": "x"}]], 4)
-    assert port != 9
-
-
 # --- the commands ----------------------------------------------------------------------------------------------
 
 
@@ -315,92 +199,3 @@ def test_llm_command_errors(tiny_chat, capsys):
     assert "error: --schema: expected a list of strings" in capsys.readouterr().err
 
 
-# --- LoRA SFT end to end, then reload --------------------------------------------------------------------------
-
-
-def test_llm_sft_recipe_end_to_end_and_reload(tiny_chat, tmp_path, capsys):
-    out = tmp_path / "sft"
-    results = load_recipe("llm_sft").main([
-        "--model_name_or_path", str(tiny_chat), "--train_file", str(LLM / "instructions_train.jsonl"),
-        "--validation_file", str(LLM / "instructions_dev.jsonl"), "--test_file", str(LLM / "instructions_dev.jsonl"),
-        "--do_train", "--do_eval", "--do_predict", "--output_dir", str(out), "--max_steps", "8",
-        "--learning_rate", "5e-2", "--per_device_train_batch_size", "4", "--eval_strategy", "no",
-        "--save_strategy", "no", "--load_best_model_at_end", "false", "--logging_steps", "2", "--use_cpu",
-        "--disable_tqdm", "true", "--report_to", "none", "--max_new_tokens", "8", "--lora_r", "4",
-        "--lora_alpha", "8"])
-    assert results["train"]["train_samples"] == 8 and "eval_loss" in results["eval"]
-    assert 0 <= results["test"]["test_exact_match"] <= 1
-    for name in ("adapter_config.json", "adapter_model.safetensors", "run_config.yaml", "README.md",
-                 "predictions.jsonl", "tokenizer_config.json"):
-        assert (out / name).is_file(), name
-    assert not (out / "model.safetensors").exists()  # the adapter only
-    assert "global step " in capsys.readouterr().out
-    # TRL's bf16 autocast and activation checkpointing are off on a CPU (a generic single-threaded kernel there)
-    record = (out / "run_config.yaml").read_text(encoding="utf-8")
-    assert "bf16: false" in record and "gradient_checkpointing: false" in record
-
-    # reload through the commands' loader: the adapter over its base model, and it learned the training answers
-    base = TransformersBackend.from_pretrained(str(tiny_chat), progress=False)
-    tuned = TransformersBackend.from_pretrained(str(out), progress=False)
-    records = read_instructions(LLM / "instructions_train.jsonl")
-    prompts = [r["prompt"] for r in records]
-    targets = [r["completion"][0]["content"] for r in records]
-    gain = [tuned.score_options([p], [t])[0, 0] - base.score_options([p], [t])[0, 0] for p, t in zip(prompts, targets)]
-    assert np.mean(gain) > 1.0, gain
-
-    from peft import AutoPeftModelForCausalLM  # and with PEFT alone, as anyone downstream loads it
-
-    peft_model = AutoPeftModelForCausalLM.from_pretrained(str(out)).merge_and_unload()
-    ids = torch.tensor([[5, 6, 7, 8]])
-    with torch.no_grad():
-        torch.testing.assert_close(peft_model(ids).logits, tuned.model(ids).logits, atol=1e-4, rtol=1e-4)
-
-
-def test_llm_sft_config_runs_and_its_record_reruns_it(tiny_chat, tmp_path, monkeypatch):
-    import yaml
-    from helpers import ROOT
-
-    monkeypatch.chdir(ROOT)  # the config names data/ paths relative to the repository
-    first, second = tmp_path / "first", tmp_path / "second"
-    results = load_recipe("llm_sft").main([
-        "--config", "recipes/configs/llm_sft.yaml", "--model_name_or_path", str(tiny_chat),
-        "--output_dir", str(first), "--max_steps", "2", "--use_cpu", "--disable_tqdm", "true", "--max_new_tokens", "4",
-        "--lora_layers", "1",  # all-linear spelled out for the one layer
-        "--report_to", "none"])
-    assert {"train", "eval", "test"} <= set(results)
-    record = yaml.safe_load((first / "run_config.yaml").read_text(encoding="utf-8"))
-    assert record["lora_r"] == 16 and record["system_prompt"].startswith("你是") and record["lora_layers"] == "1"
-    adapter = json.loads((first / "adapter_config.json").read_text(encoding="utf-8"))
-    assert adapter["layers_to_transform"] == [1] and "q_proj" in adapter["target_modules"]
-    card = (first / "README.md").read_text(encoding="utf-8")
-    assert "- lora_r: `16`" in card and "recipes/llm_sft.py" in card
-    load_recipe("llm_sft").main(["--config", str(first / "run_config.yaml"), "--output_dir", str(second)])
-    again = yaml.safe_load((second / "run_config.yaml").read_text(encoding="utf-8"))
-    where = {"output_dir", "logging_dir", "run_name"}
-    assert {k: v for k, v in again.items() if k not in where} == {k: v for k, v in record.items() if k not in where}
-
-
-def test_calibration_divides_out_what_the_prompt_alone_favours(backend, labels):
-    from plm_recipes.llm.prompts import classification_messages as messages
-    from plm_recipes.llm.scoring import option_probabilities
-    from plm_recipes.llm.tasks import CONTENT_FREE
-
-    plain = classify(backend, TEXTS, labels, calibrated=False)
-    calibrated = classify(backend, TEXTS, labels)  # the default
-    prior = option_probabilities(backend.score_options([messages(t, labels) for t in CONTENT_FREE], labels)).mean(0)
-    for p, c in zip(plain, calibrated):
-        expected = np.array([p.scores[label] for label in labels]) / prior
-        expected /= expected.sum()
-        assert c.label == labels[int(expected.argmax())]
-        assert [c.scores[label] for label in labels] == pytest.approx(expected.tolist(), abs=1e-6)
-
-
-def test_the_commands_calibrate_unless_told_not_to(tiny_chat, backend, labels, tmp_path):
-    expected = {True: classify(backend, TEXTS, labels), False: classify(backend, TEXTS, labels, calibrated=False)}
-    for calibrated, flag in ((True, []), (False, ["--no-calibrate"])):
-        out = tmp_path / f"{calibrated}.jsonl"
-        cli_main(["llm", "classify", "--model", str(tiny_chat), "--labels", str(LLM / "labels.txt"), "--output",
-                  str(out), "--no_progress", *flag, *[arg for t in TEXTS for arg in ("--text", t)]])
-        rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
-        assert [r["scores"] for r in rows] == [pytest.approx(c.scores, abs=1e-5) for c in expected[calibrated]]
-    assert any(a.scores != pytest.approx(b.scores, abs=1e-3) for a, b in zip(expected[True], expected[False]))

@@ -1,53 +1,23 @@
 """``plm-recipes llm serve`` through the official ``openai`` client, on a tiny random chat model (tiny_chat.py) on a
 free loopback port: streaming as server-sent events, ``usage``, a true ``finish_reason`` both ways, ``stop``,
 ``n``, ``max_tokens`` bounded by the context, the model name checked, content as text parts, 400 for what the
-server does not do, timeouts, a port in use, and Ctrl-C / SIGTERM stopping the command."""
+server does not do and timeouts (the command itself: test_serve_command.py)."""
 
 from __future__ import annotations
 
 import json
-import signal
-import socket
-import subprocess
-import sys
-import threading
 import urllib.request
-from collections.abc import Iterator
 
 import openai
 import pytest
 import torch
+from loopback import start_server, stop_server
 
-from plm_recipes.cli import main as cli_main
 from plm_recipes.llm import TransformersBackend, render_chat
 from plm_recipes.llm.decoding import Decoding
-from plm_recipes.llm.server import ModelServer
 
 MESSAGES = [{"role": "user", "content": "苹果很甜，这是哪一类？"}]
 PROMPT = "这部电影很"
-
-
-@pytest.fixture(scope="module")
-def backend(tiny_chat) -> TransformersBackend:
-    return TransformersBackend.from_pretrained(str(tiny_chat), device="cpu", progress=False)
-
-
-def start(backend: TransformersBackend, **kwargs) -> ModelServer:
-    server = ModelServer(("127.0.0.1", 0), backend, "tiny-chat", **kwargs)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
-
-
-def stop(server: ModelServer) -> None:
-    server.shutdown()
-    server.server_close()
-
-
-@pytest.fixture(scope="module")
-def server(backend) -> Iterator[ModelServer]:
-    server = start(backend)
-    yield server
-    stop(server)
 
 
 @pytest.fixture(scope="module")
@@ -88,14 +58,14 @@ def test_an_end_token_finishes_with_stop(tiny_chat):
     tokens = greedy_ids(backend, prompt, 6)
     k = next(i for i in range(1, len(tokens)) if tokens[i] not in tokens[:i])
     backend.model.generation_config.eos_token_id = tokens[k]
-    server = start(backend)
+    server = start_server(backend)
     try:
         client = openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0)
         reply = client.chat.completions.create(model="tiny-chat", messages=MESSAGES, max_tokens=6, temperature=0)
         completion = client.completions.create(model="tiny-chat", prompt=backend.tokenizer.decode(prompt),
                                                max_tokens=6, temperature=0)
     finally:
-        stop(server)
+        stop_server(server)
     expected = backend.tokenizer.decode(tokens[:k], skip_special_tokens=True)
     assert (reply.choices[0].message.content, reply.choices[0].finish_reason) == (expected, "stop")
     assert reply.usage.completion_tokens == k
@@ -238,7 +208,7 @@ def test_max_tokens_is_bounded_by_the_context(client, endpoint):
 
 
 def test_a_request_past_its_timeout_or_kept_waiting_is_refused(backend):
-    server = start(backend, request_timeout=1e-6)  # the deadline passes before the first token
+    server = start_server(backend, request_timeout=1e-6)  # the deadline passes before the first token
     try:
         client = openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0)
         with pytest.raises(openai.InternalServerError, match="not finished after 0 tokens") as e:
@@ -251,7 +221,7 @@ def test_a_request_past_its_timeout_or_kept_waiting_is_refused(backend):
                 client.completions.create(model="tiny-chat", prompt=PROMPT, max_tokens=1)
         assert e.value.status_code == 503
     finally:
-        stop(server)
+        stop_server(server)
 
 
 # --- what a request names -------------------------------------------------------------------------------------
@@ -312,87 +282,3 @@ def test_what_the_server_does_not_do_is_a_400(client, extra, message):
 def test_what_completions_do_not_do_is_a_400(client, extra, message):
     with pytest.raises(openai.BadRequestError, match=message):
         client.completions.create(**{"model": "tiny-chat", "prompt": PROMPT, "max_tokens": 2, **extra})
-
-
-# --- the command ----------------------------------------------------------------------------------------------
-
-
-def test_serve_on_a_port_in_use_is_one_line_before_loading(tiny_chat, capsys, monkeypatch):
-    def no_loading(*args, **kwargs):
-        raise AssertionError("the model was loaded")
-
-    monkeypatch.setattr(TransformersBackend, "from_pretrained", no_loading)
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        with pytest.raises(SystemExit) as e:
-            cli_main(["llm", "serve", "--model", str(tiny_chat), "--port", str(port)])
-    err = capsys.readouterr().err.strip().splitlines()
-    assert e.value.code == 2 and len(err) == 1 and f"cannot listen on 127.0.0.1:{port}" in err[0], err
-
-
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_serve_stops_on_ctrl_c_and_sigterm(tiny_chat, signum):
-    process = subprocess.Popen(
-        [sys.executable, "-c", "from plm_recipes.cli import main; main()", "llm", "serve", "--model", str(tiny_chat),
-         "--port", "0", "--served_model", "tiny"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        line = process.stdout.readline()  # printed once the model is loaded and the port taken
-        assert line.startswith("serving tiny at http://127.0.0.1:"), (line, process.stderr.read())
-        base_url = line.split(" at ")[1].split()[0]
-        client = openai.OpenAI(base_url=base_url, api_key="unused", max_retries=0)
-        assert client.completions.create(model="tiny", prompt=PROMPT, max_tokens=1).usage.completion_tokens == 1
-        streaming, ended = threading.Event(), threading.Event()
-
-        def long_answer() -> None:  # a request in progress when the signal comes
-            try:
-                for _ in client.completions.create(model="tiny", prompt=PROMPT, max_tokens=1000, stream=True):
-                    streaming.set()
-            except (openai.APIError, openai.APIConnectionError):
-                pass  # the server says it is shutting down, or closes the connection
-            finally:
-                streaming.set()
-                ended.set()
-
-        threading.Thread(target=long_answer, daemon=True).start()
-        assert streaming.wait(timeout=60)
-        process.send_signal(signum)
-        assert process.wait(timeout=30) == 0
-        assert process.stderr.read().strip().endswith("stopped")
-        assert ended.wait(timeout=30)  # the client is not left hanging
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-
-
-# --- the HTTP backend against servers that cannot score options -----------------------------------------------
-
-
-def test_option_scoring_on_a_server_that_cannot_says_what_to_use(backend, monkeypatch):
-    from plm_recipes.errors import PlmRecipesError
-    from plm_recipes.llm import OpenAIBackend
-
-    server = start(backend)
-    try:
-        def refuse(prompt):  # as llama-cpp-python's server answers a list of prompts: an assertion, a 500
-            raise AssertionError("len(body.prompt) <= 1")
-
-        monkeypatch.setattr(server, "prompt_logprobs", refuse)
-        remote = OpenAIBackend(server.base_url, tokenizer=backend.tokenizer, progress=False)
-        with pytest.raises(PlmRecipesError, match=r"answered 500 .*this server cannot score options .*use --method "
-                                                  r"generate$") as e:
-            remote.score_options([MESSAGES], ["水果", "酒店"])
-        assert "\n" not in str(e.value)
-    finally:
-        stop(server)
-
-
-def test_tokens_a_server_generates_after_the_text_are_not_the_options():
-    """The token a server generates after the text sent (max_tokens 1; llama-cpp-python reads max_tokens 0 as "no
-    limit") is not scored as part of the option."""
-    from plm_recipes.llm.backends import _answer_logprob
-
-    choice = {"logprobs": {"text_offset": [0, 5, 7, 9, 12], "token_logprobs": [None, -0.5, -1.0, -2.0, -4.0]}}
-    assert _answer_logprob(choice, prompt_chars=5, text_chars=9, base_url="u") == -1.5
