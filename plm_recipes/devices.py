@@ -21,6 +21,10 @@ def has_accelerator() -> bool:
                 or (mps is not None and mps.is_available()))
 
 
+# the world size that MPI launchers (Intel MPI / MPICH, Open MPI, MVAPICH) give their processes
+_MPI_SIZES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
+
+
 def launch_defaults(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
     """Training-argument defaults that follow from how the run was launched.
 
@@ -33,8 +37,9 @@ def launch_defaults(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
     """
     if int(env.get("WORLD_SIZE", "1") or 1) > 1:
         return {} if has_accelerator() else {"use_cpu": True}
+    under_mpi = any(int(env.get(name, "1") or 1) > 1 for name in _MPI_SIZES)  # accelerate's MPI launch works
     asked_for_several = "MASTER_ADDR" in env and env.get("ACCELERATE_USE_CPU", "").lower() == "true"
-    if asked_for_several:  # accelerate's simple launcher sets MASTER_ADDR only for num_processes > 1
+    if asked_for_several and not under_mpi:  # accelerate's simple launcher sets MASTER_ADDR for num_processes > 1
         logger.warning("accelerate launch started one process: on a CPU it starts several only through MPI "
                        "(--mpirun_hostfile). For two processes without MPI: torchrun --nproc_per_node 2 "
                        "recipes/<recipe>.py ...")

@@ -33,6 +33,7 @@ def test_accelerate_launch_of_several_cpu_processes_says_it_started_one(caplog):
     assert "accelerate launch started one process" in caplog.text and "torchrun --nproc_per_node 2" in caplog.text
     caplog.clear()
     launch_defaults({"ACCELERATE_USE_CPU": "True"})  # --num_processes 1: nothing to say
+    launch_defaults({"MASTER_ADDR": "127.0.0.1", "ACCELERATE_USE_CPU": "True", "PMI_SIZE": "2"})  # through MPI
     assert caplog.text == ""
 
 
