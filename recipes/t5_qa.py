@@ -199,7 +199,8 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
                 training_args.output_dir, task="qa", source_template=source_template,
                 max_source_length=max_source_length, max_target_length=data_args.max_target_length,
                 num_beams=training_args.generation_num_beams or 1, model_kind="causal" if causal else "seq2seq",
-                **({"chat_template": prompt.chat} if causal else {}))
+                **({"chat_template": prompt.chat, "max_new_tokens": training_args.generation_max_length}
+                   if causal else {}))
     if training_args.do_eval:
         results["eval"] = trainer.evaluate_and_report(len(datasets["validation"]))
     if training_args.do_predict:

@@ -117,7 +117,8 @@ class QuestionAnswerer(_Seq2SeqPredictor):
         if len(questions) != len(contexts):
             raise ValueError(f"one context per question: {len(questions)} questions, {len(contexts)} contexts")
         settings = {"num_beams": num_beams or self.config.get("num_beams", 1),
-                    "max_new_tokens": max_new_tokens or self.config["max_target_length"]}
+                    "max_new_tokens": max_new_tokens or self.config.get("max_new_tokens")
+                    or self.config["max_target_length"]}
         records = [{"question": q, "context": c} for q, c in zip(questions, contexts)]
         length = self.config["max_source_length"]
         if self.prompt is None:
