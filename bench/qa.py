@@ -35,7 +35,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import ROOT, print_table, require, run_recipe, save
+from common import RESULTS, ROOT, print_table, require, run_recipe, save
 
 sys.path.insert(0, str(ROOT))
 
@@ -59,6 +59,33 @@ def span_figures(rows: list[dict]) -> dict[str, float]:
         "exact_match_on_span_golds": (sum(exact_match(r["prediction"], r["answer"]) for r in gold_spans)
                                       / max(len(gold_spans), 1)),
     }
+
+
+def predictions_path(results_name: str, run_name: str) -> Path:
+    return RESULTS / f"{results_name}_{run_name}.predictions.jsonl"
+
+
+def save_predictions(results_name: str, run_name: str, rows: list[dict]) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    predictions_path(results_name, run_name).write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+
+
+def zero_shot_on_same_items(results_name: str, count: int) -> dict[str, float] | None:
+    """The zero-shot run's figures on the first ``count`` dev items (a trained run evaluated on fewer items than
+    the zero-shot one is compared on the same ones)."""
+    from plm_recipes.seq2seq import GenerationMetrics
+
+    path = predictions_path(results_name, "zero_shot")
+    if not path.exists():
+        return None
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()][:count]
+    if len(rows) < count:
+        return None
+    scores = GenerationMetrics(keep_in_memory=True).compute(predictions=[r["prediction"] for r in rows],
+                                                            references=[r["answer"] for r in rows])
+    return {"dev_items": count, "exact_match": scores["exact_match"], "char_f1": scores["f1"],
+            "rouge_l": scores["rouge_l"], **span_figures(rows)}
 
 
 def subset(path: Path, count: int | None, folder: Path, answers: bool = True) -> Path:
@@ -102,6 +129,7 @@ def run(name: str, args: argparse.Namespace, data: Path, folder: Path) -> dict:
     rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text(encoding="utf-8").splitlines()]
     for r, gold in zip(rows, golds, strict=True):
         r["answer"] = gold
+    save_predictions(args.results_name, name, rows)
     scores = GenerationMetrics(keep_in_memory=True).compute(predictions=[r["prediction"] for r in rows],
                                                           references=golds)
     row = {
@@ -135,6 +163,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench_qa_") as tmp:
         for name in args.only:
             rows[name] = {**run(name, args, data, Path(tmp)), "settings": vars(args)}
+            if name != "zero_shot":
+                rows[name]["zero_shot_same_items"] = zero_shot_on_same_items(args.results_name,
+                                                                             rows[name]["dev_items"])
             save(args.results_name, {"runs": list(rows.values())})  # after each run: a later one may not finish
             print(json.dumps({k: v for k, v in rows[name].items() if k != "examples"}, ensure_ascii=False),
                   flush=True)

@@ -110,7 +110,7 @@ def _in_float32(model):
     """A checkpoint saved in half precision (transformers loads it as saved) is trained in float32, as the
     trainer's mixed precision (``--bf16``, ``--fp16``) expects of the weights it updates."""
     if model.dtype in (torch.bfloat16, torch.float16):
-        logger.info("The checkpoint is in %s: training its weights in float32 (--bf16 for mixed precision)",
-                    model.dtype)
+        logger.info("The checkpoint is in %s: its weights are used in float32 (--bf16 or --fp16 for mixed "
+                    "precision)", model.dtype)
         model = model.float()
     return model

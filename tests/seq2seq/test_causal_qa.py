@@ -181,3 +181,8 @@ def test_zero_shot_with_a_chat_model_never_trained_for_qa(tiny_chat_lm, tiny_bas
     assert capsys.readouterr().out.startswith("Q: 故宫又称什么\nA: ")
     with pytest.raises(ModelLoadError, match="no chat template: zero-shot answers need an instruction-tuned"):
         QuestionAnswerer(str(tiny_base_lm), device="cpu")
+
+
+def test_predict_qa_refuses_a_folder_that_cannot_generate(tiny_bert):
+    with pytest.raises(ModelLoadError, match=r"predict qa` needs a model trained by recipes/t5_qa.py or a chat model"):
+        QuestionAnswerer(str(tiny_bert), device="cpu")
