@@ -43,7 +43,7 @@ QWEN, GEMMA = "qwen2.5-coder-0.5b-instruct", "gemma-3-270m"
 RUNS = {
     "zero_shot": (QWEN, None),
     "qwen_lora": (QWEN, ["--use_lora", "true", "--learning_rate", "2e-4"]),
-    "gemma_full": (GEMMA, ["--learning_rate", "5e-5"]),
+    "gemma_full": (GEMMA, ["--learning_rate", "1e-4"]),
 }
 
 
@@ -156,6 +156,9 @@ def main() -> None:
     parser.add_argument("--train_batch_size", type=int, default=8)
     parser.add_argument("--eval_batch_size", type=int, default=8)
     parser.add_argument("--results_name", default="qa")
+    parser.add_argument("--zero_shot_results", default=None,
+                        help="The results name whose zero-shot predictions a trained run is compared with on the "
+                             "same dev items (default: --results_name).")
     args = parser.parse_args()
     _, data = require(None, "dureader_qg")
     previous = ROOT / "bench" / "results" / f"{args.results_name}.json"
@@ -164,8 +167,8 @@ def main() -> None:
         for name in args.only:
             rows[name] = {**run(name, args, data, Path(tmp)), "settings": vars(args)}
             if name != "zero_shot":
-                rows[name]["zero_shot_same_items"] = zero_shot_on_same_items(args.results_name,
-                                                                             rows[name]["dev_items"])
+                rows[name]["zero_shot_same_items"] = zero_shot_on_same_items(args.zero_shot_results or
+                                                                             args.results_name, rows[name]["dev_items"])
             save(args.results_name, {"runs": list(rows.values())})  # after each run: a later one may not finish
             print(json.dumps({k: v for k, v in rows[name].items() if k != "examples"}, ensure_ascii=False),
                   flush=True)

@@ -58,15 +58,16 @@ class RecipeCausalQATrainer(RecipeSeq2SeqTrainer):
             with torch.no_grad(), self.compute_loss_context_manager():
                 loss, _ = answer_loss(model, inputs)
             loss = loss.detach()
+        if self.args.prediction_loss_only:
+            return loss, None, None
         prompts, targets = split_prompts(inputs["input_ids"], inputs["attention_mask"], labels)
         settings = {**getattr(self, "_gen_kwargs", {}), **gen_kwargs}
         max_new_tokens = settings.get("max_new_tokens") or settings.get("max_length") or 64
         generated = generate_answers(self.model, prompts, pad_id=self.processing_class.pad_token_id,
                                      stop_ids=self.stop_ids, max_new_tokens=max_new_tokens,
                                      num_beams=settings.get("num_beams") or 1)
-        if self.args.prediction_loss_only:
-            return loss, None, None
-        # one width for every batch (the trainer concatenates them); -100 is read back as padding by decode
+        # one width for every batch; generated ids are padded with the pad token, answers with -100 (decode reads
+        # both as padding)
         generated = self._pad_tensors_to_max_len(generated, max_new_tokens)
         if targets is None:
             return loss, generated, None
