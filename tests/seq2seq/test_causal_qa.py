@@ -186,3 +186,23 @@ def test_zero_shot_with_a_chat_model_never_trained_for_qa(tiny_chat_lm, tiny_bas
 def test_predict_qa_refuses_a_folder_that_cannot_generate(tiny_bert):
     with pytest.raises(ModelLoadError, match=r"predict qa` needs a model trained by recipes/t5_qa.py or a chat model"):
         QuestionAnswerer(str(tiny_bert), device="cpu")
+
+
+def test_a_seq2seq_model_trains_a_lora_adapter_too(tiny_t5, tmp_path):
+    data = _copy_task(tmp_path / "copy.jsonl", n=8)
+    out = tmp_path / "t5-lora"
+    load_recipe("t5_qa").main([
+        "--model_name_or_path", str(tiny_t5), "--train_file", str(data), "--test_file", str(data), "--do_train",
+        "--do_predict", "--output_dir", str(out), "--use_lora", "true", "--lora_r", "4",
+        "--lora_target_modules", "q,v", "--max_steps", "2", "--per_device_train_batch_size", "8",
+        "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end", "false", "--use_cpu",
+        "--disable_tqdm", "true", "--log_level", "error", "--generation_max_length", "6",
+    ])
+    adapter = json.loads((out / "adapter_config.json").read_text(encoding="utf-8"))
+    assert adapter["task_type"] == "SEQ_2_SEQ_LM" and sorted(adapter["target_modules"]) == ["q", "v"]
+    assert json.loads((out / "seq2seq_config.json").read_text(encoding="utf-8"))["model_kind"] == "seq2seq"
+    rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text(encoding="utf-8").splitlines()]
+    qa = QuestionAnswerer(str(out), device="cpu", batch_size=8)
+    assert qa.prompt is None  # the encoder reads the template, no prompt to continue
+    assert qa.answer([r["question"] for r in rows], [r["context"] for r in rows],
+                     max_new_tokens=5) == [r["prediction"] for r in rows]
