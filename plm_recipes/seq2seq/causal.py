@@ -43,15 +43,15 @@ class CausalQAPrompt:
         if self.chat and not has_template:
             raise ModelLoadError("the model was trained with its chat template, but its tokenizer has none now")
         if self.chat:
-            from ..llm.backends import render_chat, turn_end_text
-
-            rendered = render_chat(tokenizer, [{"role": "user", "content": _MARKER}])
-            if rendered.count(_MARKER) != 1:
-                raise ModelLoadError("the tokenizer's chat template does not write the user's message as it is")
-            before, after = rendered.split(_MARKER)
+            before, after = _around_marker(tokenizer, [{"role": "user", "content": _MARKER}],
+                                           add_generation_prompt=True)
             self.before = tokenizer(before, add_special_tokens=False)["input_ids"]
             self.after = tokenizer(after, add_special_tokens=False)["input_ids"]
-            end = tokenizer.convert_tokens_to_ids(turn_end_text(tokenizer))
+            # what the template writes right after an answer: its end of turn (<|im_end|>, <end_of_turn>)
+            _, closing = _around_marker(tokenizer, [{"role": "user", "content": "?"},
+                                                    {"role": "assistant", "content": _MARKER}])
+            closing = tokenizer(closing.strip(), add_special_tokens=False)["input_ids"]
+            end = closing[0] if closing else tokenizer.eos_token_id
         else:
             self.before, self.after = special_tokens_around(tokenizer)[0], []
             end = tokenizer.eos_token_id
@@ -82,6 +82,17 @@ class CausalQAPrompt:
         target = self.target_ids(values["answer"], max_target_length)
         return {"input_ids": prompt + target, "attention_mask": [1] * (len(prompt) + len(target)),
                 "labels": [IGNORE_INDEX] * len(prompt) + target}
+
+
+def _around_marker(tokenizer, messages: list[dict[str, str]], add_generation_prompt: bool = False) -> tuple[str, str]:
+    """The text a chat template writes before and after the one message holding ``_MARKER`` (thinking templates,
+    Qwen3's, rendered with thinking off, as the LLM commands do)."""
+    rendered = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt,
+                                             enable_thinking=False)
+    if rendered.count(_MARKER) != 1:
+        raise ModelLoadError("the tokenizer's chat template does not write a message as it is given")
+    before, after = rendered.split(_MARKER)
+    return before, after
 
 
 def split_prompts(input_ids: torch.Tensor, attention_mask: torch.Tensor,
