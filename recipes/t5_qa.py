@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Generative question answering with a seq2seq model (T5, mT5, BART): context + question -> answer.
+"""Generative question answering with a seq2seq model (T5, mT5, BART) or a causal LM: context + question -> answer.
 
 Usage:
 
@@ -13,6 +13,10 @@ Usage:
     plm-recipes predict qa --model outputs/t5_qa --question "治疗宫颈糜烂的最佳时间" \
         --context "专家指出，治疗宫颈糜烂的最佳时间是月经干净后3-7日，因为..."
 
+    # a causal LM (the checkpoint's config says which kind it is), a LoRA adapter on a chat model
+    python recipes/t5_qa.py --model_name_or_path Qwen/Qwen2.5-0.5B-Instruct --use_lora \
+        --learning_rate 2e-4 --train_file ... --validation_file ... --do_train --do_eval --output_dir outputs/qa_lora
+
 Data: JSON lines ``{"context", "question", "answer"}`` (csv / tsv with those fields, or --context_column,
 --question_column, --answer_column). A --test_file may leave the answer out: its answers are generated and
 written to ``predictions.jsonl``, and scored when it has them.
@@ -21,7 +25,15 @@ The input is --source_template filled in (``问题：{question}原文：{context
 is cut, never the question. Training is ``Seq2SeqTrainer``; evaluation generates (``--predict_with_generate``,
 ``--generation_num_beams``) and scores the answers at the character level (Chinese has no spaces): BLEU-1..4,
 ROUGE-L, exact match and character F1 (:class:`plm_recipes.seq2seq.GenerationMetrics`, computed locally); the
-best checkpoint is chosen by --metric_for_best_model (``rouge_l``). With no seq2seq checkpoint at hand,
+best checkpoint is chosen by --metric_for_best_model (``rouge_l``).
+
+A causal language model (Qwen, Gemma, GPT-2: a config without ``is_encoder_decoder``) reads the template inside
+its chat template's user turn when its tokenizer has one, and writes the answer and the end of its turn; only those
+are trained (the prompt's labels are -100), and the output layer runs over the answers' columns only. Its default
+template is an instruction (``plm_recipes.seq2seq.causal.CAUSAL_SOURCE_TEMPLATE``), which a chat model also
+follows untrained: ``--do_eval`` without ``--do_train`` scores it zero-shot. ``--use_lora`` trains a LoRA adapter
+(PEFT) instead of every weight; ``predict qa`` loads the adapter folder over its base model. With no seq2seq
+checkpoint at hand,
 ``--config_name t5 --config_overrides "d_model=256,..." --tokenizer_name <a vocabulary>`` trains one from scratch;
 give its relative position biases a learning rate of their own (``--learning_rate_mapping
 '{"relative_attention_bias": 0.03}'``), or it takes thousands of steps to learn to copy from its input.
@@ -42,9 +54,11 @@ from plm_recipes.modelcard import ModelCardInfo
 from plm_recipes.parsing import parse_args
 from plm_recipes.run_config import RunConfig
 from plm_recipes.seq2seq import GenerationMetrics, QADataArguments, Seq2SeqRecipeConfig, SourceTemplate
+from plm_recipes.sanity import check_lora_targets
+from plm_recipes.seq2seq.causal import CausalQAPrompt
 from plm_recipes.seq2seq.data import Seq2SeqCollator, decode, read_qa
 from plm_recipes.seq2seq.model_files import save_seq2seq_config, target_ids
-from plm_recipes.seq2seq.trainer import RecipeSeq2SeqTrainer, load_seq2seq
+from plm_recipes.seq2seq.trainer import RecipeCausalQATrainer, RecipeSeq2SeqTrainer, is_encoder_decoder, load_seq2seq
 from plm_recipes.utils import run_cli, setup_logging
 
 logger = logging.getLogger("plm_recipes.t5_qa")
@@ -74,6 +88,18 @@ or `plm-recipes predict qa --model {model} --question "..." --context "..."` (th
 settings come from `seq2seq_config.json`).
 """
 
+CAUSAL_USAGE = """\
+```python
+from plm_recipes.seq2seq.predictor import QuestionAnswerer
+
+qa = QuestionAnswerer("{model}")  # a LoRA adapter folder loads over its base model
+qa.answer(["治疗宫颈糜烂的最佳时间"], ["专家指出，治疗宫颈糜烂的最佳时间是月经干净后3-7日，因为..."])
+```
+
+or `plm-recipes predict qa --model {model} --question "..." --context "..."` (the prompt template and generation
+settings come from `seq2seq_config.json`).
+"""
+
 
 
 def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
@@ -87,7 +113,6 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     setup_logging(training_args)
     set_seed(training_args.seed)
     files = data_files(data_args, training_args)
-    template = SourceTemplate(data_args.source_template)
 
     # --- data ----------------------------------------------------------------------------------------
     limits = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples,
@@ -99,11 +124,27 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     train_texts = ([*records["train"]["context"], *records["train"]["question"], *records["train"]["answer"]]
                    if "train" in records else None)
     model, tokenizer, new_parameters = load_seq2seq(model_args, train_texts)
+    causal = not is_encoder_decoder(model.config)
     max_source_length = capped_max_seq_length(data_args.max_seq_length, tokenizer, model.config)
+    source_template = data_args.template_for(causal)
+    template = SourceTemplate(source_template)
+    prompt = CausalQAPrompt(tokenizer, template) if causal else None
+    peft_config = training_args.lora_config(causal)
+    if peft_config is not None:
+        from peft import get_peft_model
+
+        check_lora_targets(model, peft_config)  # a misspelt module: an adapter on nothing
+        model = get_peft_model(model, peft_config)
+        trainable, total = model.get_nb_trainable_parameters()
+        logger.info("LoRA adapter: %.2fM trainable parameters of %.1fM", trainable / 1e6, total / 1e6)
 
     # --- preprocessing: the template, the context cut to fit; targets end with the end token ---------
     def tokenize(batch, with_labels: bool):
         rows = [dict(zip(batch, values)) for values in zip(*batch.values())]
+        if causal:  # prompt + answer in one row, the prompt's labels -100
+            examples = [prompt.example(row, max_source_length, data_args.max_target_length, with_labels)
+                        for row in rows]
+            return {key: [e[key] for e in examples] for key in examples[0]}
         encoded = {"input_ids": [template.encode(tokenizer, row, max_source_length) for row in rows]}
         encoded["attention_mask"] = [[1] * len(ids) for ids in encoded["input_ids"]]
         if with_labels:
@@ -129,22 +170,26 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
             predictions=decode(tokenizer, predictions), references=decode(tokenizer, p.label_ids))
 
     card = ModelCardInfo(
-        recipe="t5_qa", pipeline_tag="text2text-generation", base_model=model_args.model_name_or_path,
-        config_name=model_args.config_name, data_files=files,
-        num_examples={split: len(ds) for split, ds in datasets.items()}, usage=USAGE,
+        recipe="t5_qa", pipeline_tag="text-generation" if causal else "text2text-generation",
+        base_model=model_args.model_name_or_path, config_name=model_args.config_name, data_files=files,
+        num_examples={split: len(ds) for split, ds in datasets.items()}, usage=CAUSAL_USAGE if causal else USAGE,
+        **({"library_name": "peft"} if peft_config is not None else {}),
     )
-    trainer = RecipeSeq2SeqTrainer(
+    trainer_class, extra = ((RecipeCausalQATrainer, {"stop_ids": prompt.stop_ids}) if causal
+                            else (RecipeSeq2SeqTrainer, {}))
+    trainer = trainer_class(
         model=model,
         args=training_args,
         train_dataset=datasets.get("train"),
         eval_dataset=datasets.get("validation"),
         processing_class=tokenizer,
-        data_collator=Seq2SeqCollator(tokenizer, model=model),
+        data_collator=Seq2SeqCollator(tokenizer, model=None if causal else model),
         compute_metrics=compute_metrics,
         model_card=card,
         run_config=run_config,
         headline_metrics=("rouge_l", "bleu_4", "exact_match", "f1"),
         new_parameters=new_parameters,
+        **extra,
     )
 
     # --- train / evaluate / predict ------------------------------------------------------------------
@@ -153,16 +198,18 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
         results["train"] = trainer.train_and_report(len(datasets["train"]))
         if trainer.is_world_process_zero():
             save_seq2seq_config(
-                training_args.output_dir, task="qa", source_template=data_args.source_template,
+                training_args.output_dir, task="qa", source_template=source_template,
                 max_source_length=max_source_length, max_target_length=data_args.max_target_length,
-                num_beams=training_args.generation_num_beams or 1)
+                num_beams=training_args.generation_num_beams or 1, model_kind="causal" if causal else "seq2seq",
+                **({"chat_template": prompt.chat, "max_new_tokens": training_args.generation_max_length}
+                   if causal else {}))
     if training_args.do_eval:
         results["eval"] = trainer.evaluate_and_report(len(datasets["validation"]))
     if training_args.do_predict:
         test = datasets["test"]
         output = trainer.predict(test, metric_key_prefix="test")
+        results["test"] = output.metrics  # scores when the file has answers; the time taken in any case
         if "labels" in test.column_names:
-            results["test"] = output.metrics
             trainer.report("test", results["test"])
         if trainer.is_world_process_zero():
             answers = decode(tokenizer, output.predictions)
@@ -176,7 +223,8 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
 
     # --- model card / hub ----------------------------------------------------------------------------
     if training_args.do_train:
-        trainer.finish(tags=["question-answering", "text2text-generation"])
+        tags = ["question-answering", "text-generation" if causal else "text2text-generation"]
+        trainer.finish(tags=tags + (["lora"] if peft_config is not None else []))
     return results
 
 

@@ -1,12 +1,14 @@
-"""Generation with seq2seq models (T5, mT5, BART): question answering (``recipes/t5_qa.py``) and mask filling for
-data augmentation (``recipes/t5_filling.py``).
+"""Generation with seq2seq models (T5, mT5, BART): question answering (``recipes/t5_qa.py``, which trains causal
+LMs too) and mask filling for data augmentation (``recipes/t5_filling.py``).
 
 * :mod:`.arguments`: the data arguments of each recipe and :class:`Seq2SeqRecipeConfig`.
 * :mod:`.data`: QA records, :class:`SourceTemplate` (only the context is cut), decoding generated ids, corpora.
 * :mod:`.masking`: span corruption with sentinel tokens (``<extra_id_0>`` or ``extra0``), and reading spans back.
 * :mod:`.metrics`: character-level BLEU-1..4, ROUGE-L, exact match and F1 (:class:`GenerationMetrics`).
 * :mod:`.model_files`: ``seq2seq_config.json``, target ids, special tokens of a T5 built from scratch.
-* :mod:`.trainer`: :class:`RecipeSeq2SeqTrainer`, loading the model and tokenizer.
+* :mod:`.causal`: QA with a causal LM: the prompt (in the chat template when there is one), the answer-only loss,
+  generation from prompts.
+* :mod:`.trainer`: :class:`RecipeSeq2SeqTrainer` and its causal variant, loading the model and tokenizer.
 * :mod:`.predictor`: :class:`QuestionAnswerer` and :class:`MaskFiller`; :mod:`.cli`: ``plm-recipes predict qa``,
   ``predict fill`` and ``augment fill``.
 """

@@ -11,6 +11,8 @@ from transformers import Seq2SeqTrainingArguments
 from ..args import DataArguments, RecipeSettings
 from ..errors import ArgumentError
 
+SEQ2SEQ_SOURCE_TEMPLATE = "问题：{question}原文：{context}"
+
 
 @dataclass
 class Seq2SeqRecipeConfig(RecipeSettings, Seq2SeqTrainingArguments):
@@ -29,8 +31,36 @@ class Seq2SeqRecipeConfig(RecipeSettings, Seq2SeqTrainingArguments):
                           "of its input within hundreds of steps instead of thousands."},
     )
 
+    use_lora: bool = field(
+        default=False,
+        metadata={"help": "Train a LoRA adapter (PEFT; Hu et al., 2021) instead of every weight: the output folder "
+                          "is the adapter, which `plm-recipes predict qa` loads over its base model."})
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank r."})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling alpha: the update is (alpha / r) * B A."})
+    lora_dropout: float = field(default=0.05, metadata={"help": "Dropout on LoRA's input."})
+    lora_target_modules: str = field(
+        default="all-linear",
+        metadata={"help": "Modules that get an adapter: 'all-linear' (every linear layer but the output head) or "
+                          "names separated by commas, e.g. 'q_proj,v_proj'."})
+
+    def lora_config(self, causal: bool):
+        """The ``peft.LoraConfig`` of these settings for a causal or a seq2seq language model (``None`` without
+        ``--use_lora``)."""
+        if not self.use_lora:
+            return None
+        from peft import LoraConfig
+
+        targets = self.lora_target_modules
+        modules = targets if targets == "all-linear" else [m.strip() for m in targets.split(",") if m.strip()]
+        return LoraConfig(r=self.lora_r, lora_alpha=self.lora_alpha, lora_dropout=self.lora_dropout,
+                          target_modules=modules, task_type="CAUSAL_LM" if causal else "SEQ_2_SEQ_LM")
+
     def __post_init__(self):
         super().__post_init__()
+        if self.lora_r < 1 or self.lora_alpha < 1:
+            raise ArgumentError(f"--lora_r and --lora_alpha must be 1 or more, found {self.lora_r}, {self.lora_alpha}")
+        if not 0 <= self.lora_dropout < 1:
+            raise ArgumentError(f"--lora_dropout must be in [0, 1), found {self.lora_dropout}")
         mapping = self.learning_rate_mapping
         if mapping is None:
             return
@@ -53,10 +83,12 @@ class QADataArguments(DataArguments):
     context_column: str = field(default="context", metadata={"help": "The context's column (csv/json)."})
     question_column: str = field(default="question", metadata={"help": "The question's column (csv/json)."})
     answer_column: str = field(default="answer", metadata={"help": "The answer's column (csv/json)."})
-    source_template: str = field(
-        default="问题：{question}原文：{context}",
+    source_template: str | None = field(
+        default=None,
         metadata={"help": "The model input built from a record: {question} and {context} in literal text. Only the "
-                          "context is cut to fit --max_seq_length."},
+                          "context is cut to fit --max_seq_length. Default: '问题：{question}原文：{context}' for a "
+                          "seq2seq model; for a causal one an instruction that ends with '答案：' (CAUSAL_SOURCE_TEMPLATE "
+                          "in plm_recipes.seq2seq.causal), inside the chat template when the tokenizer has one."},
     )
     max_target_length: int = field(default=64, metadata={"help": "Longest answer in tokens; longer ones are cut."})
 
@@ -67,6 +99,12 @@ class QADataArguments(DataArguments):
         super().__post_init__()
         if self.max_target_length < 1:
             raise ArgumentError(f"--max_target_length must be 1 or more, found {self.max_target_length}")
+
+    def template_for(self, causal: bool) -> str:
+        """--source_template, or the default for the kind of model."""
+        from .causal import CAUSAL_SOURCE_TEMPLATE
+
+        return self.source_template or (CAUSAL_SOURCE_TEMPLATE if causal else SEQ2SEQ_SOURCE_TEMPLATE)
 
 
 @dataclass

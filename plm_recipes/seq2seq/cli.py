@@ -26,7 +26,8 @@ def predict_qa(args: argparse.Namespace) -> None:
         contexts += records["context"]
     if not questions:
         raise PlmRecipesError("nothing to answer: pass --question Q --context C (repeatable) or --file F.jsonl")
-    qa = QuestionAnswerer(args.model, device=args.device, batch_size=args.batch_size)
+    qa = QuestionAnswerer(args.model, device=args.device, batch_size=args.batch_size,
+                          source_template=args.source_template)
     answers = qa.answer(questions, contexts, num_beams=args.num_beams, max_new_tokens=args.max_new_tokens)
     if args.output:
         write_jsonl(args.output, [{"question": q, "answer": a} for q, a in zip(questions, answers)])
@@ -75,7 +76,8 @@ def add_commands(commands: argparse._SubParsersAction, predict_tasks: argparse._
         p.add_argument("--model", required=True, help="A model folder saved by the recipe.")
         p.add_argument("--device", default=None, help="cpu, cuda, ... (default: GPU when there is one).")
 
-    p = predict_tasks.add_parser("qa", help="Answer questions about a context (recipes/t5_qa.py models).")
+    p = predict_tasks.add_parser("qa", help="Answer questions about a context (recipes/t5_qa.py models, or a chat "
+                                            "model zero-shot).")
     common(p)
     p.add_argument("--question", action="append", help="A question; repeat with --context for several.")
     p.add_argument("--context", action="append", help="The text the answer is in.")
@@ -84,6 +86,9 @@ def add_commands(commands: argparse._SubParsersAction, predict_tasks: argparse._
     p.add_argument("--num_beams", type=positive_int, default=None, help="Default: as the model was evaluated.")
     p.add_argument("--max_new_tokens", type=positive_int, default=None)
     p.add_argument("--batch_size", type=positive_int, default=16)
+    p.add_argument("--source_template", default=None,
+                   help="The prompt, with {question} and {context} (default: the one the model was trained with; "
+                        "for a chat model never trained for QA, an instruction to answer from the context).")
     p.set_defaults(func=predict_qa)
 
     p = predict_tasks.add_parser("fill", help="Fill [MASK] in texts (recipes/t5_filling.py models).")

@@ -95,11 +95,16 @@ class SourceTemplate:
     def encode(self, tokenizer, values: Mapping[str, str], max_length: int) -> list[int]:
         """Token ids of the filled template with the tokenizer's special tokens (T5: a final ``</s>``), at most
         ``max_length`` long."""
+        prefix, suffix = special_tokens_around(tokenizer)
+        return with_special_tokens(tokenizer, self.fit(tokenizer, values, max_length - len(prefix) - len(suffix)),
+                                   max_length)
+
+    def fit(self, tokenizer, values: Mapping[str, str], budget: int) -> list[int]:
+        """Token ids of the filled template without special tokens, the context cut so that they fit ``budget``
+        (the question too, and counted in :attr:`questions_cut`, when the rest alone does not fit)."""
         parts = [(kind, value, tokenizer(value if kind == "text" else values[value],
                                           add_special_tokens=False)["input_ids"])
                  for kind, value in self.pieces]
-        prefix, suffix = special_tokens_around(tokenizer)
-        budget = max_length - len(prefix) - len(suffix)
         fixed = sum(len(ids) for kind, value, ids in parts if not (kind == "field" and value == self.truncate))
         room = budget - fixed
         ids: list[int] = []
@@ -109,7 +114,7 @@ class SourceTemplate:
             ids += piece
         if len(ids) > budget:  # the template and the question alone are too long: cut the end
             self.questions_cut += 1
-        return with_special_tokens(tokenizer, ids, max_length)
+        return ids[:max(budget, 0)]
 
 
 _SPECIAL_TOKENS_AROUND: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

@@ -1,18 +1,23 @@
-"""Using a trained seq2seq model: answer questions (:class:`QuestionAnswerer`), fill masks and write variants of
-texts (:class:`MaskFiller`)."""
+"""Using a trained generative model: answer questions (:class:`QuestionAnswerer`, seq2seq or causal, zero-shot
+with a chat model), fill masks and write variants of texts (:class:`MaskFiller`)."""
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Sequence
 
 import torch
 
-from ..errors import PlmRecipesError
-from ..loading import load_or_explain, load_tokenizer_from
+from ..causal_lm import describe_non_generator
+from ..errors import ModelLoadError, PlmRecipesError
+from ..files import read_json_object
+from ..loading import capped_max_seq_length, load_or_explain, load_tokenizer_from
+from .causal import CAUSAL_SOURCE_TEMPLATE, CausalQAPrompt, generate_answers
 from .data import SourceTemplate, decode, encode_text
 from .masking import decode_spans, mask_spans, sentinel_separator, sentinel_tokens
-from .model_files import load_seq2seq_config
+from .model_files import SEQ2SEQ_CONFIG, load_seq2seq_config
+from .trainer import is_encoder_decoder
 
 MASK = "[MASK]"
 
@@ -21,14 +26,16 @@ class _Seq2SeqPredictor:
     task = ""
 
     def __init__(self, model_dir: str, *, device: str | None = None, batch_size: int = 16):
-        from transformers import AutoModelForSeq2SeqLM
-
-        self.config = load_seq2seq_config(model_dir, self.task)
         self.tokenizer = load_tokenizer_from(model_dir)
-        self.model = load_or_explain(lambda: AutoModelForSeq2SeqLM.from_pretrained(model_dir), model_dir)
+        self.config = self._folder_config(model_dir)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        # on a CPU in float32 (bfloat16 matrix products are several times slower there); on a GPU as saved
+        self.model = load_generator(model_dir, dtype=torch.float32 if self.device.type == "cpu" else "auto")
         self.model.to(self.device).eval()
         self.batch_size = batch_size
+
+    def _folder_config(self, model_dir: str) -> dict:
+        return load_seq2seq_config(model_dir, self.task)
 
     @torch.no_grad()
     def _generate(self, inputs: Sequence[list[int]], **generate_kwargs) -> list[list[int]]:
@@ -42,9 +49,31 @@ class _Seq2SeqPredictor:
         return outputs
 
 
+def load_generator(model_dir: str, dtype: torch.dtype | str = "auto"):
+    """The model of a folder: an encoder-decoder (``is_encoder_decoder``) as ``AutoModelForSeq2SeqLM``, another as
+    ``AutoModelForCausalLM``; a LoRA adapter folder (``adapter_config.json``) over its base model, merged."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM
+
+    adapter = read_json_object(os.path.join(model_dir, "adapter_config.json"))
+    base = adapter.get("base_model_name_or_path") if adapter is not None else model_dir
+    if not base:
+        raise ModelLoadError(f"{model_dir}/adapter_config.json names no base_model_name_or_path")
+    config = load_or_explain(lambda: AutoConfig.from_pretrained(base), base, "config")
+    auto = AutoModelForSeq2SeqLM if is_encoder_decoder(config) else AutoModelForCausalLM
+    model = load_or_explain(lambda: auto.from_pretrained(base, dtype=dtype), base)
+    if adapter is not None:
+        from peft import PeftModel
+
+        model = load_or_explain(lambda: PeftModel.from_pretrained(model, model_dir), model_dir,
+                                "LoRA adapter").merge_and_unload()
+    return model
+
+
 class QuestionAnswerer(_Seq2SeqPredictor):
-    """Answers questions about a context with a model trained by ``recipes/t5_qa.py``: the same source template
-    and lengths as in training (``seq2seq_config.json``).
+    """Answers questions about a context with a model trained by ``recipes/t5_qa.py`` (a seq2seq or causal model,
+    a LoRA adapter folder included): the same source template, prompt and lengths as in training
+    (``seq2seq_config.json``). A chat model that was never trained for it answers zero-shot: its chat template
+    wraps the instruction :data:`~plm_recipes.seq2seq.causal.CAUSAL_SOURCE_TEMPLATE` (or ``source_template``).
 
     >>> qa = QuestionAnswerer("outputs/t5_qa")
     >>> answers = qa.answer(["故宫又称什么"], ["北京故宫又称紫禁城，是明清两代的皇家宫殿。"])
@@ -54,20 +83,55 @@ class QuestionAnswerer(_Seq2SeqPredictor):
 
     task = "qa"
 
-    def __init__(self, model_dir: str, *, device: str | None = None, batch_size: int = 16):
+    def __init__(self, model_dir: str, *, device: str | None = None, batch_size: int = 16,
+                 source_template: str | None = None):
         super().__init__(model_dir, device=device, batch_size=batch_size)
-        self.template = SourceTemplate(self.config["source_template"])
+        self.config.setdefault("max_source_length", capped_max_seq_length(1024, self.tokenizer, self.model.config))
+        self.template = SourceTemplate(source_template or self.config["source_template"])
+        self.prompt = None
+        if not is_encoder_decoder(self.model.config):
+            self.tokenizer.padding_side = "left"
+            if self.tokenizer.pad_token is None:
+                self.tokenizer.pad_token = self.tokenizer.eos_token
+            self.prompt = CausalQAPrompt(self.tokenizer, self.template, chat=self.config.get("chat_template"))
+
+    def _folder_config(self, model_dir: str) -> dict:
+        """The folder's ``seq2seq_config.json``; for a chat model without one, the zero-shot settings (its
+        ``max_source_length`` set once the model is loaded)."""
+        config = read_json_object(os.path.join(model_dir, "config.json")) or {}
+        if os.path.isfile(os.path.join(model_dir, SEQ2SEQ_CONFIG)) or config.get("is_encoder_decoder"):
+            return load_seq2seq_config(model_dir, self.task)
+        what = describe_non_generator(model_dir)
+        if what is not None:
+            raise ModelLoadError(f"{model_dir} is {what}; `plm-recipes predict qa` needs a model trained by "
+                                 "recipes/t5_qa.py or a chat model")
+        if not getattr(self.tokenizer, "chat_template", None):
+            raise ModelLoadError(f"{model_dir} was not trained by recipes/t5_qa.py (no {SEQ2SEQ_CONFIG}) and its "
+                                 "tokenizer has no chat template: zero-shot answers need an instruction-tuned (chat) "
+                                 "model; train this one with recipes/t5_qa.py first")
+        return {"task": "qa", "source_template": CAUSAL_SOURCE_TEMPLATE, "model_kind": "causal",
+                "chat_template": True, "max_target_length": 64, "num_beams": 1}
 
     def answer(self, questions: Sequence[str], contexts: Sequence[str], *, num_beams: int | None = None,
                max_new_tokens: int | None = None) -> list[str]:
         if len(questions) != len(contexts):
             raise ValueError(f"one context per question: {len(questions)} questions, {len(contexts)} contexts")
-        inputs = [self.template.encode(self.tokenizer, {"question": q, "context": c}, self.config["max_source_length"])
-                  for q, c in zip(questions, contexts)]
-        generated = self._generate(inputs, num_beams=num_beams or self.config.get("num_beams", 1),
-                                   max_new_tokens=max_new_tokens or self.config["max_target_length"],
-                                   do_sample=False)
-        return decode(self.tokenizer, generated)
+        settings = {"num_beams": num_beams or self.config.get("num_beams", 1),
+                    "max_new_tokens": max_new_tokens or self.config.get("max_new_tokens")
+                    or self.config["max_target_length"]}
+        records = [{"question": q, "context": c} for q, c in zip(questions, contexts)]
+        length = self.config["max_source_length"]
+        if self.prompt is None:
+            inputs = [self.template.encode(self.tokenizer, r, length) for r in records]
+            return decode(self.tokenizer, self._generate(inputs, do_sample=False, **settings))
+        prompts = [self.prompt.prompt_ids(r, length) for r in records]
+        answers = []
+        for start in range(0, len(prompts), self.batch_size):  # as the trainer evaluates: batch by batch
+            generated = generate_answers(self.model, prompts[start:start + self.batch_size],
+                                         pad_id=self.tokenizer.pad_token_id, stop_ids=self.prompt.stop_ids,
+                                         **settings)
+            answers += decode(self.tokenizer, generated)
+        return answers
 
 
 class MaskFiller(_Seq2SeqPredictor):

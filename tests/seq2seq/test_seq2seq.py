@@ -144,15 +144,18 @@ def test_sentinels_of_both_styles(tiny_t5, tiny_mt5_style, tmp_path):
         sep = sentinel_separator(sentinels)
         ids = tokenizer(f"{sentinels[0]}{sep}好吃{sep}{sentinels[1]}{sep}干净{sep}{sentinels[2]}")["input_ids"]
         assert decode_spans(tokenizer, ids, sentinels) == ["好吃", "干净", ""]
-    plain = AutoTokenizer.from_pretrained(tiny_t5)
+    # a vocabulary without sentinels of either style: refused, naming the tokenizer
     plain_dir = tmp_path / "plain"
-    (plain_dir).mkdir()
+    plain_dir.mkdir()
     (plain_dir / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "好"]), encoding="utf-8")
     from transformers import BertTokenizerFast
 
-    with pytest.raises(ArgumentError, match="no sentinel tokens"):
+    with pytest.raises(ArgumentError, match=r"the tokenizer \(BertTokenizer\w*\) has no sentinel tokens"):
         sentinel_tokens(BertTokenizerFast(vocab=str(plain_dir / "vocab.txt")))
-    assert plain is not None
+    # the count stops at the first missing sentinel: extra0 and extra1 alone are two
+    (plain_dir / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "extra0", "extra1", "extra3"]),
+                                         encoding="utf-8")
+    assert sentinel_tokens(BertTokenizerFast(vocab=str(plain_dir / "vocab.txt"))) == ["extra0", "extra1"]
 
 
 # --- question answering end to end -------------------------------------------------------------------------
@@ -232,7 +235,7 @@ def test_qa_recipe_predicts_a_file_without_answers_and_the_cli(tiny_t5, tmp_path
         "--per_device_train_batch_size", "4", "--use_cpu", "--disable_tqdm", "true", "--log_level", "error",
         "--generation_max_length", "6",
     ])
-    assert "test" not in results  # no answers to score
+    assert "test_exact_match" not in results["test"] and results["test"]["test_samples_per_second"] > 0  # no answers
     for key in ("eval_bleu_4", "eval_rouge_l", "eval_exact_match", "eval_f1"):
         assert 0 <= results["eval"][key] <= 1
     rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text(encoding="utf-8").splitlines()]
