@@ -169,15 +169,26 @@ def main() -> None:
             if name != "zero_shot":
                 rows[name]["zero_shot_same_items"] = zero_shot_on_same_items(args.zero_shot_results or
                                                                              args.results_name, rows[name]["dev_items"])
-            save(args.results_name, {"runs": list(rows.values())})  # after each run: a later one may not finish
+            # after each run: a later one may not finish
+            save(args.results_name, {"runs": list(rows.values())}, table=table_rows(rows.values()))
             print(json.dumps({k: v for k, v in rows[name].items() if k != "examples"}, ensure_ascii=False),
                   flush=True)
-    table = [{**r, **{k: f"{r[k]:.3f}" for k in ("exact_match", "char_f1", "rouge_l", "prediction_is_span")},
-              "gen/s": f"{r['generation_items/s']:.3f}", "train/s": f"{r.get('train_examples/s', 0):.3f}",
-              "peak": f"{r['peak_rss_MiB']:.0f}"} for r in rows.values()]
-    print_table(table, [("run", "run"), ("train_items", "train"), ("dev_items", "dev"), ("exact_match", "EM"),
-                        ("char_f1", "char F1"), ("rouge_l", "ROUGE-L"), ("prediction_is_span", "span"),
-                        ("train/s", "train ex/s"), ("gen/s", "gen items/s"), ("peak", "peak RSS MiB")])
+    print_table(table_rows(rows.values()), [(title, title) for _, title in TABLE])
+
+
+# the columns of the printed (and kept) table: (key in a run's results, title)
+TABLE = [("run", "run"), ("train_items", "train"), ("dev_items", "dev"), ("exact_match", "EM"), ("char_f1", "char F1"),
+         ("rouge_l", "ROUGE-L"), ("prediction_is_span", "span"), ("train_examples/s", "train ex/s"),
+         ("generation_items/s", "gen items/s"), ("peak_rss_MiB", "peak RSS MiB")]
+
+
+def table_rows(runs) -> list[dict]:
+    def shown(key: str, value) -> str:
+        if value is None:
+            return ""
+        return f"{value:.0f}" if key == "peak_rss_MiB" else f"{value:.3f}" if isinstance(value, float) else str(value)
+
+    return [{title: shown(key, r.get(key)) for key, title in TABLE} for r in runs]
 
 
 if __name__ == "__main__":
