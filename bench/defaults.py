@@ -57,7 +57,7 @@ import tempfile
 from pathlib import Path
 
 from common import RESULTS, ROOT, print_table, require, run_recipe, save
-from defaults_tasks import RECIPE_TASKS, RecipeTask, dev_metrics
+from defaults_tasks import RECIPE_TASKS, RecipeTask, dev_metrics, eval_curve
 
 VARIANTS = {
     "defaults": [],
@@ -115,6 +115,7 @@ def run_variant(task: str, variant: str, model: Path, data: Path, epochs: int, l
         argv += ["--label_mapping_file", str(data / "label_mapping.txt")]
     print(f"running {recipe} ({variant}) ... (log: {out}/bench.log)", flush=True)
     m = run_recipe(recipe, argv, out / "bench.log")
+    curve = eval_curve(out, "f1")  # each epoch's dev F1
     for checkpoint in out.glob("checkpoint-*"):  # ~1.4 GB each with e5's optimizer state; the log stays
         shutil.rmtree(checkpoint)
     train, ev = m["results"]["train"], m["results"]["eval"]
@@ -122,7 +123,7 @@ def run_variant(task: str, variant: str, model: Path, data: Path, epochs: int, l
     return {"dev_P": f"{ev['eval_precision']:.4f}", "dev_R": f"{ev['eval_recall']:.4f}",
             "dev_F1": f"{ev['eval_f1']:.4f}", "process_samples/s": samples / m["process_s"],
             "train_samples/s": train["train_samples_per_second"], "peak_rss_MiB": f"{m['peak_rss_mib']:.0f}",
-            "process_s": m["process_s"]}
+            "process_s": m["process_s"], "curve": curve}
 
 
 # the earlier versions' automatic choice of freeze_word_embeddings, which only a config file can say (null)

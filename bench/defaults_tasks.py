@@ -11,9 +11,9 @@ else the best evaluation of the run (``trainer_state.json``'s ``best_metric``, t
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable
 
 from common import RESULTS
 
@@ -142,7 +142,8 @@ def dev_metrics(task: RecipeTask, results: dict, out: Path) -> dict[str, float]:
     else:
         raise SystemExit(f"{out}: the run has no eval_{task.metric} (no final evaluation, none in {state_file})")
     metrics.update(results.get("test", {}))
-    found = {"dev": metrics[task.metric], **{k: metrics[k] for k in task.extra if k in metrics}}
+    found = {"dev": metrics[task.metric], **{k: metrics[k] for k in task.extra if k in metrics},
+             "curve": eval_curve(out, task.metric)}
     eval_seconds = sum(e.get("eval_runtime", 0.0) for e in evaluations)
     train = results["train"]
     found["train_samples/s"] = train["train_samples_per_second"]
@@ -150,3 +151,12 @@ def dev_metrics(task: RecipeTask, results: dict, out: Path) -> dict[str, float]:
     found["train_samples/s_no_eval"] = (train["train_samples_per_second"] * train["train_runtime"]
                                         / (train["train_runtime"] - eval_seconds))
     return found
+
+
+def eval_curve(out: Path, metric: str) -> list[tuple[float, float]]:
+    """``(epoch, eval metric)`` of each evaluation during a finished run (its ``trainer_state.json``)."""
+    state_file = out / "trainer_state.json"
+    if not state_file.is_file():
+        return []
+    history = json.loads(state_file.read_text(encoding="utf-8"))["log_history"]
+    return [(round(e["epoch"], 3), round(e[f"eval_{metric}"], 4)) for e in history if f"eval_{metric}" in e]
