@@ -25,9 +25,19 @@ and pointwise matching (``comment_matching``: the 1416 training pairs as they ar
 seed and their mean, whole-process samples/s (interpreter start, imports, loading, tokenization and every
 evaluation included) and its ratio to the reference, the trainer's train samples/s and peak memory.
 
-    python bench/defaults.py [--task classification|matching|both] [--epochs 2] [--seeds 42 43 44]
-                             [--only defaults reference ...] [--results_name NAME]
+The other recipes whose defaults changed with the core step (``bench/defaults_tasks.py``: ``reward``, ``uie``,
+``pet``, ``p_tuning``, ``dssm``, ``cosent``, ``simcse``) run as their own benchmark runs them, at the length their
+config documents (``--length`` overrides it), as two variants: ``defaults`` and ``previous_defaults``, the recipe as
+it ran before the core step: ``freeze_word_embeddings: null`` (the automatic choice of earlier versions: frozen
+for a pretrained checkpoint whose word embeddings no output layer shares; only a config file can say null) and,
+for the recipes that inherited it, ``group_by_length`` (the reward model and SimCSE pin random batches). The
+opt-in ``freeze`` and ``group_by_length`` variants run each alone. Reports each seed's dev metric and their mean,
+the trainer's train samples/s (with and without its evaluations during training) and peak memory.
+
+    python bench/defaults.py [--task classification|matching|both|reward|uie|...] [--epochs 2] [--seeds 42 43 44]
+                             [--only defaults reference ...] [--length N] [--results_name NAME]
     python bench/defaults.py --task classification --full   # the full run: 6 epochs, seeds 42 43 44
+    python bench/defaults.py --task pet p_tuning --full     # documented lengths, seeds 42 43 44
 
 The issue's targets (#32): at 6 epochs with the defaults, text classification's dev macro F1 no lower than the
 recipe before the fast defaults (``whole_batches``) within seed noise (3 seeds), at >= 1.5x the older script's
@@ -47,6 +57,7 @@ import tempfile
 from pathlib import Path
 
 from common import RESULTS, ROOT, print_table, require, run_recipe, save
+from defaults_tasks import RECIPE_TASKS, RecipeTask, dev_metrics, eval_curve
 
 VARIANTS = {
     "defaults": [],
@@ -104,6 +115,7 @@ def run_variant(task: str, variant: str, model: Path, data: Path, epochs: int, l
         argv += ["--label_mapping_file", str(data / "label_mapping.txt")]
     print(f"running {recipe} ({variant}) ... (log: {out}/bench.log)", flush=True)
     m = run_recipe(recipe, argv, out / "bench.log")
+    curve = eval_curve(out, "f1")  # each epoch's dev F1
     for checkpoint in out.glob("checkpoint-*"):  # ~1.4 GB each with e5's optimizer state; the log stays
         shutil.rmtree(checkpoint)
     train, ev = m["results"]["train"], m["results"]["eval"]
@@ -111,7 +123,82 @@ def run_variant(task: str, variant: str, model: Path, data: Path, epochs: int, l
     return {"dev_P": f"{ev['eval_precision']:.4f}", "dev_R": f"{ev['eval_recall']:.4f}",
             "dev_F1": f"{ev['eval_f1']:.4f}", "process_samples/s": samples / m["process_s"],
             "train_samples/s": train["train_samples_per_second"], "peak_rss_MiB": f"{m['peak_rss_mib']:.0f}",
-            "process_s": m["process_s"]}
+            "process_s": m["process_s"], "curve": curve}
+
+
+# the earlier versions' automatic choice of freeze_word_embeddings, which only a config file can say (null)
+PREVIOUS_FREEZE = RESULTS / "data" / "freeze_word_embeddings_null.yaml"
+RECIPE_VARIANTS = ("defaults", "previous_defaults", "freeze", "group_by_length")
+
+
+def recipe_variant_flags(task: RecipeTask, variant: str) -> list[str]:
+    if variant == "previous_defaults":
+        PREVIOUS_FREEZE.parent.mkdir(parents=True, exist_ok=True)
+        PREVIOUS_FREEZE.write_text("freeze_word_embeddings: null\n", encoding="utf-8")
+        grouped = ["--train_sampling_strategy", "group_by_length"] if task.grouped_before else []
+        return ["--config", str(PREVIOUS_FREEZE), *grouped]
+    return VARIANTS[variant]
+
+
+def run_recipe_variant(name: str, variant: str, length: float, seed: int) -> dict:
+    """One run of a ``defaults_tasks`` recipe; its checkpoints are removed once its results are read."""
+    task = RECIPE_TASKS[name]
+    model, data = require(task.model, task.data)
+    out = Path(tempfile.mkdtemp(prefix=f"bench_defaults_{name}_{variant}_"))
+    argv = [*task.argv(model, data, out, seed), "--output_dir", str(out), task.length_flag, f"{length:g}",
+            *recipe_variant_flags(task, variant)]
+    print(f"running {task.recipe} ({variant}) ... (log: {out}/bench.log)", flush=True)
+    m = run_recipe(task.recipe, argv, out / "bench.log")
+    found = dev_metrics(task, m["results"], out)
+    log = (out / "bench.log").read_text(encoding="utf-8")
+    for checkpoint in out.glob("checkpoint-*"):
+        shutil.rmtree(checkpoint)
+    return {**found, "froze_word_embeddings": "Froze the word embeddings" in log,
+            "peak_rss_MiB": m["peak_rss_mib"], "process_s": m["process_s"], "log": str(out / "bench.log")}
+
+
+def recipe_mean_row(name: str, variant: str, runs: list[dict], before: list[dict] | None) -> dict:
+    """One table row over a recipe variant's seeds: the dev metric's mean (sd) and each seed's, speeds as means and
+    their ratio to ``previous_defaults``."""
+    task = RECIPE_TASKS[name]
+    def mean(key, rows=runs):
+        return sum(float(r[key]) for r in rows) / len(rows)
+    devs = [float(r["dev"]) for r in runs]
+    spread = f" (sd {statistics.stdev(devs):.4f})" if len(devs) > 1 else ""
+    row = {"task": name, "run": variant, "length": f"{runs[0]['length']:g} {task.length_flag[2:]}",
+           "seeds": " ".join(str(r["seed"]) for r in runs), "metric": task.metric,
+           "dev_by_seed": " / ".join(f"{d:.4f}" for d in devs), "dev_mean": f"{mean('dev'):.4f}{spread}"}
+    row.update({k: f"{mean(k):.4f}" for k in task.extra if all(k in r for r in runs)})
+    for key in ("train_samples/s", "train_samples/s_no_eval"):
+        row[key] = f"{mean(key):.2f}"
+        if before:
+            row[f"{key}_vs_previous"] = f"{mean(key) / mean(key, before):.2f}x"
+    row.update({"frozen": "/".join("yes" if r["froze_word_embeddings"] else "no" for r in runs),
+                "peak_rss_MiB": f"{mean('peak_rss_MiB'):.0f}", "process_s": f"{mean('process_s'):.0f}"})
+    return row
+
+
+def run_recipe_task(name: str, args: argparse.Namespace) -> list[dict]:
+    task = RECIPE_TASKS[name]
+    length = args.length if args.length is not None else task.epochs
+    variants = [v for v in RECIPE_VARIANTS if (v in args.only if args.only else v not in OPT_IN)]
+    if not variants:
+        print(f"{name}: none of --only {' '.join(args.only)} is a variant of this recipe ({', '.join(RECIPE_VARIANTS)})")
+        return []
+    runs: dict[str, list[dict]] = {}
+    for seed in args.seeds:
+        for variant in variants:
+            m = run_recipe_variant(name, variant, length, seed)
+            runs.setdefault(variant, []).append({**m, "seed": seed, "length": length})
+            print(f"  {name} {variant} seed {seed}: dev {task.metric} {m['dev']:.4f}, "
+                  f"{m['train_samples/s']:.2f} train samples/s", flush=True)
+            save(f"{args.results_name}_{name}", {"args": vars(args), "runs": runs})
+    rows = [recipe_mean_row(name, v, r, runs.get("previous_defaults")) for v, r in runs.items()]
+    print()
+    print_table(rows, [(k, k) for k in rows[0]])
+    print("results saved to", save(f"{args.results_name}_{name}", {"args": vars(args), "runs": runs, "rows": rows}),
+          flush=True)
+    return rows
 
 
 def mean_row(task: str, variant: str, runs: list[dict], base: float | None) -> dict:
@@ -133,19 +220,24 @@ def mean_row(task: str, variant: str, runs: list[dict], base: float | None) -> d
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--task", choices=[*TASKS, "both"], default="both")
-    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--task", nargs="+", choices=[*TASKS, "both", *RECIPE_TASKS], default=["both"])
+    parser.add_argument("--epochs", type=int, default=2, help="classification and matching")
+    parser.add_argument("--length", type=float,
+                        help="The other recipes: epochs (steps for simcse) instead of their documented length.")
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--seeds", type=int, nargs="+", default=[42])
-    parser.add_argument("--full", action="store_true", help="The full run: 6 epochs, seeds 42 43 44.")
+    parser.add_argument("--full", action="store_true", help="The full run: seeds 42 43 44 (and 6 epochs for classification and matching).")
     parser.add_argument("--only", nargs="+", choices=["reference", *VARIANTS], help="Run only these.")
     parser.add_argument("--results_name", default="defaults", help="bench/results/<name>_<task>.json")
     args = parser.parse_args()
     if args.full:
         args.epochs, args.seeds = 6, [42, 43, 44]
 
+    tasks = [t for t in args.task if t != "both"] + (list(TASKS) if "both" in args.task else [])
+    for name in [t for t in tasks if t in RECIPE_TASKS]:
+        run_recipe_task(name, args)
     rows: list[dict] = []
-    for task in TASKS if args.task == "both" else [args.task]:
+    for task in [t for t in tasks if t in TASKS]:
         folder, _, lr = TASKS[task]
         model, data = require("multilingual-e5-small", folder)
         runs: dict[str, list[dict]] = {}
@@ -169,6 +261,8 @@ def main() -> None:
         print_table([r for r in rows if r["task"] == task], [(k, k) for k in rows[0]])
         print("results saved to", save(f"{args.results_name}_{task}", {"args": vars(args), "runs": runs,
                                                                          "rows": rows}), flush=True)
+    if not rows:
+        return
     print()
     print_table(rows, [(k, k) for k in rows[0]])
     print("\ntargets: dev F1 of the defaults no lower than whole_batches within seed noise; the defaults >= 1.5x "
