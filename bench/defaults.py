@@ -196,8 +196,8 @@ def run_recipe_task(name: str, args: argparse.Namespace) -> list[dict]:
     rows = [recipe_mean_row(name, v, r, runs.get("previous_defaults")) for v, r in runs.items()]
     print()
     print_table(rows, [(k, k) for k in rows[0]])
-    print("results saved to", save(f"{args.results_name}_{name}", {"args": vars(args), "runs": runs, "rows": rows}),
-          flush=True)
+    print("results saved to", save(f"{args.results_name}_{name}", {"args": vars(args), "runs": runs, "rows": rows},
+                                   table=rows), flush=True)
     return rows
 
 
@@ -260,7 +260,8 @@ def main() -> None:
         print()
         print_table([r for r in rows if r["task"] == task], [(k, k) for k in rows[0]])
         print("results saved to", save(f"{args.results_name}_{task}", {"args": vars(args), "runs": runs,
-                                                                         "rows": rows}), flush=True)
+                                                                         "rows": rows},
+                                       table=[r for r in rows if r["task"] == task]), flush=True)
     if not rows:
         return
     print()

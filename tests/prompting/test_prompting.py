@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import DATA, SPECIAL_TOKENS, character_vocab, load_recipe
+from helpers import DATA, character_vocab, load_recipe
 from transformers import BertConfig, BertForMaskedLM, BertTokenizerFast, GPT2Config, GPT2LMHeadModel
 
 from plm_recipes.args import ModelArguments
