@@ -18,20 +18,22 @@ needs no value model and takes any classifier (or a person) as the reward.
 
 from __future__ import annotations
 
-import sys
-
 from datasets import Dataset
-from transformers import AutoModelForSequenceClassification, DataCollatorWithPadding, set_seed
+from transformers import AutoModelForSequenceClassification, DataCollatorWithPadding
 
-from plm_recipes.devices import trl_cpu_defaults
-from plm_recipes.errors import ArgumentError, ModelLoadError
+from plm_recipes.errors import ModelLoadError
 from plm_recipes.loading import from_pretrained, load_tokenizer_from, load_trained_sequence_classifier
-from plm_recipes.parsing import parse_args
-from plm_recipes.rlhf import PPOSentimentConfig, RecipePPOTrainer, RewardScorer, RLHFArguments
+from plm_recipes.rlhf import PPOSentimentConfig, RecipePPOTrainer, RewardScorer
 from plm_recipes.rlhf.policy import encode_prompts, load_policy, resize_for_tokenizer
-from plm_recipes.rlhf.runs import RL_DEFAULTS, policy_card, read_prompts, rl_callbacks, train_and_finish
-from plm_recipes.run_config import RunConfig
-from plm_recipes.utils import run_cli, setup_logging
+from plm_recipes.rlhf.runs import (
+    RL_DEFAULTS,
+    parse_rl_arguments,
+    policy_card,
+    read_prompts,
+    rl_callbacks,
+    train_and_finish,
+)
+from plm_recipes.utils import run_cli
 
 RECIPE_DEFAULTS = {**RL_DEFAULTS, "algorithm": "ppo", "output_dir": "outputs/rlhf_ppo", "total_episodes": 800,
                    "num_mini_batches": 1, "num_ppo_epochs": 2, "kl_coef": 0.1, "stop_token": "eos",
@@ -42,17 +44,8 @@ def main(args: list[str] | None = None, recipe: str = "rlhf_ppo") -> dict[str, d
     """Run the recipe; returns the training metrics and the mean reward of the sample generations before and
     after training (``{"train": ..., "samples": {"reward_before", "reward_after"}}``)."""
     # --- arguments -----------------------------------------------------------------------------------
-    argv = list(sys.argv[1:] if args is None else args)
-    rl_args, training_args = parse_args((RLHFArguments, PPOSentimentConfig), argv,
-                                        defaults={**RECIPE_DEFAULTS, **trl_cpu_defaults(argv)},
-                                        description=__doc__.split("\n")[0])
-    if rl_args.algorithm != "ppo":
-        raise ArgumentError(f"--algorithm {rl_args.algorithm}: this is the PPO recipe; run recipes/rlhf_rloo.py "
-                            "(or recipes/rlhf_sentiment.py, which runs the algorithm it is given)")
-    training_args.response_length = rl_args.max_new_tokens
-    run_config = RunConfig.from_arguments(recipe, rl_args, training_args)
-    setup_logging(training_args)
-    set_seed(training_args.seed)
+    rl_args, training_args, run_config = parse_rl_arguments(args, PPOSentimentConfig, "ppo", recipe, RECIPE_DEFAULTS,
+                                                            __doc__.split("\n")[0])
 
     # --- prompts, policy (left padding, pad distinct from eos), reward and value models ----------------
     prompts, eval_prompts = read_prompts(rl_args)

@@ -25,20 +25,21 @@ samples, curves and the saved policy: as ``recipes/rlhf_sentiment.py`` says.
 from __future__ import annotations
 
 import os
-import sys
 
 from datasets import Dataset
-from transformers import set_seed
 
-from plm_recipes.devices import trl_cpu_defaults
-from plm_recipes.errors import ArgumentError
-from plm_recipes.parsing import parse_args
-from plm_recipes.rlhf import ClassifierReward, RecipeRLOOTrainer, RewardScorer, RLHFArguments, RLOOSentimentConfig
+from plm_recipes.rlhf import ClassifierReward, RecipeRLOOTrainer, RewardScorer, RLOOSentimentConfig
 from plm_recipes.rlhf.human_reward import HumanReward
 from plm_recipes.rlhf.policy import load_policy
-from plm_recipes.rlhf.runs import RL_DEFAULTS, policy_card, read_prompts, rl_callbacks, train_and_finish
-from plm_recipes.run_config import RunConfig
-from plm_recipes.utils import run_cli, setup_logging
+from plm_recipes.rlhf.runs import (
+    RL_DEFAULTS,
+    parse_rl_arguments,
+    policy_card,
+    read_prompts,
+    rl_callbacks,
+    train_and_finish,
+)
+from plm_recipes.utils import run_cli
 
 HUMAN = "human"  # --reward_model human: a person scores each generation at the terminal
 
@@ -50,17 +51,8 @@ def main(args: list[str] | None = None, recipe: str = "rlhf_rloo") -> dict[str, 
     """Run the recipe; returns the training metrics and, with a model's reward, the mean reward of the sample
     generations before and after training (``{"train": ..., "samples": {"reward_before", "reward_after"}}``)."""
     # --- arguments -----------------------------------------------------------------------------------
-    argv = list(sys.argv[1:] if args is None else args)
-    rl_args, training_args = parse_args((RLHFArguments, RLOOSentimentConfig), argv,
-                                        defaults={**RECIPE_DEFAULTS, **trl_cpu_defaults(argv)},
-                                        description=__doc__.split("\n")[0])
-    if rl_args.algorithm != "rloo":
-        raise ArgumentError(f"--algorithm {rl_args.algorithm}: this is the RLOO recipe; run recipes/rlhf_ppo.py "
-                            "(or recipes/rlhf_sentiment.py, which runs the algorithm it is given)")
-    training_args.max_completion_length = rl_args.max_new_tokens
-    run_config = RunConfig.from_arguments(recipe, rl_args, training_args)
-    setup_logging(training_args)
-    set_seed(training_args.seed)
+    rl_args, training_args, run_config = parse_rl_arguments(args, RLOOSentimentConfig, "rloo", recipe, RECIPE_DEFAULTS,
+                                                            __doc__.split("\n")[0])
 
     # --- prompts, policy (left padding, pad distinct from eos) and the reward --------------------------
     prompts, eval_prompts = read_prompts(rl_args)

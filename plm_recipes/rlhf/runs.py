@@ -4,9 +4,18 @@ prompts, the sample generations scored during training, the model card, and the 
 from __future__ import annotations
 
 import logging
+import sys
+from typing import Any
+
+from transformers import set_seed
 
 from ..data import read_text_lines
+from ..devices import trl_cpu_defaults
+from ..errors import ArgumentError
 from ..modelcard import ModelCardInfo
+from ..parsing import parse_args
+from ..run_config import RunConfig
+from ..utils import setup_logging
 from .arguments import RLHFArguments
 from .policy import RLCurveCallback, SampleGenerationCallback
 
@@ -32,6 +41,30 @@ generator("这部电影很", max_new_tokens=24, do_sample=True)
 
 or from the command line: `plm-recipes generate --model {model} --prompt 这部电影很 --num_return_sequences 3`
 """
+
+
+# the TRL config field that bounds a completion's length, by algorithm
+_LENGTH_FIELD = {"ppo": "response_length", "rloo": "max_completion_length"}
+
+
+def parse_rl_arguments(args: list[str] | None, config_class: type, algorithm: str, recipe: str,
+                       defaults: dict[str, Any], description: str) -> tuple[RLHFArguments, Any, RunConfig]:
+    """The RL recipe's arguments (``RLHFArguments`` and the algorithm's TRL config, with the CPU defaults TRL
+    needs), checked to name this recipe's algorithm, the completion length set from ``--max_new_tokens``; the run
+    record; logging and the seed set up."""
+    argv = list(sys.argv[1:] if args is None else args)
+    rl_args, training_args = parse_args((RLHFArguments, config_class), argv,
+                                        defaults={**defaults, **trl_cpu_defaults(argv)}, description=description)
+    if rl_args.algorithm != algorithm:
+        other = next(a for a in _LENGTH_FIELD if a != algorithm)
+        raise ArgumentError(f"--algorithm {rl_args.algorithm}: this is the {algorithm.upper()} recipe; run "
+                            f"recipes/rlhf_{other}.py (or recipes/rlhf_sentiment.py, which runs the algorithm it is "
+                            "given)")
+    setattr(training_args, _LENGTH_FIELD[algorithm], rl_args.max_new_tokens)
+    run_config = RunConfig.from_arguments(recipe, rl_args, training_args)
+    setup_logging(training_args)
+    set_seed(training_args.seed)
+    return rl_args, training_args, run_config
 
 
 def read_prompts(rl_args: RLHFArguments) -> tuple[list[str], list[str]]:
