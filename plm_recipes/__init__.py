@@ -15,7 +15,6 @@ declared layers, never another family (``tests/core/test_import_rule.py``).
 __version__ = "0.1.0"
 
 from .errors import DataFormatError, PlmRecipesError
-
 from .families import register_auto_models
 
 # The families' own model classes (UIE's), registered with transformers' Auto classes, so that a saved folder loads

@@ -28,7 +28,6 @@ from typing import Any
 
 import torch
 
-
 #: the inputs a tokenizer pads along the sequence: cut to each piece's longest row
 SEQUENCE_KEYS = ("input_ids", "attention_mask", "token_type_ids", "position_ids")
 

@@ -1,11 +1,11 @@
-"""Chat templates as the backends render them: a conversation to the prompt text, thinking turned off, and the
-text that ends an assistant's answer."""
+"""Chat templates as every family renders them (the LLM backends, causal QA): a conversation to the prompt text,
+thinking turned off, and the text that ends an assistant's answer."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..errors import ArgumentError
+from .errors import ArgumentError
 
 Conversation = Sequence[dict[str, str]]
 

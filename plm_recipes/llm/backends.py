@@ -19,7 +19,7 @@ from typing import Protocol
 
 import numpy as np
 
-from .chat import TEMPLATE_KWARGS, Conversation, render_chat, turn_end_text
+from ..chat import TEMPLATE_KWARGS, Conversation, render_chat, turn_end_text
 from .openai_backend import OpenAIBackend, ServerAnswerError
 from .transformers_backend import TransformersBackend, context_length
 

@@ -22,9 +22,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from ..chat import TEMPLATE_KWARGS
 from ..data import read_json_lines
 from ..errors import DataFormatError
-from .chat import TEMPLATE_KWARGS
 
 EXPECTED = ('one JSON object per line: {"prompt", "completion"} (strings, or lists of messages), {"messages": '
             '[{"role", "content"}, ...]}, or {"context": instruction and input, "target": the answer}')

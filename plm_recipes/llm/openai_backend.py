@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from ..chat import TEMPLATE_KWARGS, Conversation, render_chat, turn_end_text
 from ..errors import ArgumentError, PlmRecipesError
 from ..loading import load_or_explain
-from .chat import TEMPLATE_KWARGS, Conversation, render_chat, turn_end_text
 
 
 class ServerAnswerError(PlmRecipesError):

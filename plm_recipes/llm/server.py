@@ -35,7 +35,7 @@ from http.server import ThreadingHTTPServer
 
 import torch
 
-from .chat import TEMPLATE_KWARGS, render_chat
+from ..chat import TEMPLATE_KWARGS, render_chat
 from .decoding import Decoding, Sampling
 from .echo import prompt_logprobs
 from .http_handler import RequestHandler

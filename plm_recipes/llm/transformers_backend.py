@@ -10,9 +10,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from ..chat import Conversation, render_chat, turn_end_text
 from ..errors import ArgumentError, ModelLoadError, PlmRecipesError
 from ..loading import load_or_explain
-from .chat import Conversation, render_chat, turn_end_text
 from .scoring import OptionScorer
 
 

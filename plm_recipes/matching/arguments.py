@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..args import DataArguments, RecipeTrainingArguments
+from ..errors import ArgumentError
 from ..pairs.bi_encoder import BiEncoderConfig
 from ..pairs.data import PairColumnArguments
-from ..errors import ArgumentError
 
 
 @dataclass

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import datasets
 import torch
 
-from ..pairs.data import read_pairs
 from ..data.readers import read_lines
 from ..errors import DataFormatError
+from ..pairs.data import read_pairs
 from ..sanity import require_distinct
 
 logger = logging.getLogger(__name__)

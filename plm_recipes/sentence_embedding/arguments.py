@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..args import DataArguments
+from ..errors import ArgumentError
 from ..pairs.bi_encoder import BiEncoderConfig
 from ..pairs.data import PairColumnArguments
-from ..errors import ArgumentError
 
 
 @dataclass

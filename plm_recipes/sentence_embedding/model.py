@@ -8,8 +8,8 @@ from sentence_transformers import SentenceTransformer
 from sentence_transformers.sentence_transformer.modules import Pooling
 
 from ..args import ModelArguments
-from ..pairs.bi_encoder import load_sentence_transformer
 from ..errors import ArgumentError
+from ..pairs.bi_encoder import load_sentence_transformer
 
 logger = logging.getLogger(__name__)
 

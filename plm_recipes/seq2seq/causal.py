@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
+from ..chat import TEMPLATE_KWARGS, turn_end_text
 from ..errors import ModelLoadError
 from .data import SourceTemplate, special_tokens_around
 
@@ -48,10 +49,7 @@ class CausalQAPrompt:
             self.before = tokenizer(before, add_special_tokens=False)["input_ids"]
             self.after = tokenizer(after, add_special_tokens=False)["input_ids"]
             # what the template writes right after an answer: its end of turn (<|im_end|>, <end_of_turn>)
-            _, closing = _around_marker(tokenizer, [{"role": "user", "content": "?"},
-                                                    {"role": "assistant", "content": _MARKER}])
-            closing = tokenizer(closing.strip(), add_special_tokens=False)["input_ids"]
-            end = closing[0] if closing else tokenizer.eos_token_id
+            end = tokenizer(turn_end_text(tokenizer), add_special_tokens=False)["input_ids"][0]
         else:
             self.before, self.after = special_tokens_around(tokenizer)[0], []
             end = tokenizer.eos_token_id
@@ -88,7 +86,7 @@ def _around_marker(tokenizer, messages: list[dict[str, str]], add_generation_pro
     """The text a chat template writes before and after the one message holding ``_MARKER`` (thinking templates,
     Qwen3's, rendered with thinking off, as the LLM commands do)."""
     rendered = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt,
-                                             enable_thinking=False)
+                                             **TEMPLATE_KWARGS)
     if rendered.count(_MARKER) != 1:
         raise ModelLoadError("the tokenizer's chat template does not write a message as it is given")
     before, after = rendered.split(_MARKER)
