@@ -91,7 +91,8 @@ text that fits in `max_seq_length` tokens (`UIEPredictor` also reads longer text
 import torch
 from transformers import AutoModel, AutoTokenizer
 
-# trust_remote_code: the config names the code in the folder (the tokenizer reads that config too)
+# trust_remote_code runs the modeling.py saved in this folder: read it first. With plm-recipes installed,
+# `import plm_recipes` registers UIE and this flag is not needed. (The tokenizer reads the same config.)
 tokenizer = AutoTokenizer.from_pretrained("{model}", trust_remote_code=True)
 model = AutoModel.from_pretrained("{model}", trust_remote_code=True).eval()
 
