@@ -92,7 +92,7 @@ import torch
 from transformers import AutoModel, AutoTokenizer
 
 # trust_remote_code runs the modeling.py saved in this folder: read it first. With plm-recipes installed,
-# `import plm_recipes` registers UIE and this flag is not needed. (The tokenizer reads the same config.)
+# importing the package registers UIE and this flag is not needed. (The tokenizer reads the same config.)
 tokenizer = AutoTokenizer.from_pretrained("{model}", trust_remote_code=True)
 model = AutoModel.from_pretrained("{model}", trust_remote_code=True).eval()
 
