@@ -100,8 +100,27 @@ class ModelArguments:
 
 @dataclass
 class DataArguments:
-    """Data files and how to cut them."""
+    """Where the data comes from (local files, or a dataset: ``--dataset_name``) and how to cut it."""
 
+    dataset_name: str | None = field(
+        default=None,
+        metadata={
+            "help": "A dataset instead of data files: a Hugging Face Hub dataset id (e.g. 'C-MTEB/LCQMC'), a local "
+            "folder laid out as a dataset repository (parquet / json / csv files, e.g. data/train-*.parquet), or a "
+            "folder written by Dataset.save_to_disk. Its splits --train_split, --validation_split and --test_split "
+            "are read; the recipe's column flags name its columns."
+        },
+    )
+    dataset_config_name: str | None = field(
+        default=None, metadata={"help": "The dataset's configuration (subset), when it has several."}
+    )
+    train_split: str = field(default="train", metadata={"help": "The --dataset_name split to train on."})
+    validation_split: str = field(
+        default="validation",
+        metadata={"help": "The --dataset_name split to evaluate on (a dataset without 'validation' but with 'dev' or "
+                  "'valid' uses that)."},
+    )
+    test_split: str = field(default="test", metadata={"help": "The --dataset_name split --do_predict reads."})
     train_file: str | None = field(default=None, metadata={"help": "Training data (.txt/.tsv, .csv, .json, .jsonl)."})
     validation_file: str | None = field(default=None, metadata={"help": "Evaluation data, same format."})
     test_file: str | None = field(
@@ -122,13 +141,38 @@ class DataArguments:
     )
     max_eval_samples: int | None = field(default=None, metadata={"help": "Keep only the first N evaluation examples."})
     max_predict_samples: int | None = field(default=None, metadata={"help": "Keep only the first N test examples."})
-    preprocessing_num_workers: int | None = field(default=None, metadata={"help": "Processes for tokenization."})
+    preprocessing_num_workers: int | None = field(
+        default=None, metadata={"help": "Processes for reading and tokenizing the data (Dataset.map's num_proc)."}
+    )
+    overwrite_cache: bool = field(
+        default=False,
+        metadata={"help": "Tokenize again instead of reusing the datasets cache of an earlier run on the same data."},
+    )
 
     def __post_init__(self):
+        files = [f"--{name}" for name in ("train_file", "validation_file", "test_file") if getattr(self, name)]
+        if self.dataset_name is not None and files:
+            raise ArgumentError(f"pass either --dataset_name or data files ({', '.join(files)}), not both")
         for name in ("train_file", "validation_file", "test_file"):
             path = getattr(self, name)
             if path is not None and not os.path.isfile(path):
                 raise ArgumentError(f"--{name} {path}: file not found")
+        if self.preprocessing_num_workers is not None and self.preprocessing_num_workers < 1:
+            raise ArgumentError(f"--preprocessing_num_workers must be 1 or more, found {self.preprocessing_num_workers}")
+
+
+@dataclass
+class StreamingDataArguments(DataArguments):
+    """:class:`DataArguments` of a recipe that reads a corpus, which may be larger than memory: ``--streaming``."""
+
+    streaming: bool = field(
+        default=False,
+        metadata={
+            "help": "Read the training data as training goes (a datasets IterableDataset), not into the datasets "
+            "cache first: for a corpus larger than memory or than the cache should hold. A stream has no length, "
+            "so it needs --max_steps; batches come in the data's order (shuffle it beforehand)."
+        },
+    )
 
 
 @dataclass
@@ -212,23 +256,33 @@ class RecipeTrainingArguments(RecipeSettings, TrainingArguments):
     :class:`~plm_recipes.trainer.RecipeTrainer`. A recipe with settings of its own subclasses it."""
 
 
-def data_files(data_args: DataArguments, training_args: Any) -> dict[str, str]:
-    """The files each requested stage reads: ``train`` (--do_train), ``validation`` (--do_eval, or evaluation
-    during training), ``test`` (--do_predict). Raises when a stage lacks its file."""
-    evaluates = training_args.do_eval or str(getattr(training_args.eval_strategy, "value", training_args.eval_strategy)) != "no"
-    files = {
-        "train": data_args.train_file if training_args.do_train else None,
-        "validation": data_args.validation_file if training_args.do_eval or (training_args.do_train and evaluates) else None,
-        "test": data_args.test_file if training_args.do_predict else None,
-    }
+def requested_splits(training_args: Any) -> list[str]:
+    """The splits the requested stages read: ``train`` (--do_train), ``validation`` (--do_eval, or evaluation
+    during training), ``test`` (--do_predict)."""
     if not (training_args.do_train or training_args.do_eval or training_args.do_predict):
         raise ArgumentError("nothing to do: pass --do_train, --do_eval and/or --do_predict")
+    evaluates = training_args.do_eval or str(getattr(training_args.eval_strategy, "value", training_args.eval_strategy)) != "no"
+    wanted = {
+        "train": training_args.do_train,
+        "validation": training_args.do_eval or (training_args.do_train and evaluates),
+        "test": training_args.do_predict,
+    }
+    return [split for split, needed in wanted.items() if needed]
+
+
+def data_files(data_args: DataArguments, training_args: Any) -> dict[str, str]:
+    """The files each requested stage reads (:func:`requested_splits`). Raises when a stage lacks its file.
+    :func:`plm_recipes.data.load_splits` reads them (or a ``--dataset_name``'s splits) into datasets."""
+    splits = requested_splits(training_args)
+    if getattr(data_args, "dataset_name", None):
+        raise ArgumentError("this command reads data files only (--train_file, ...), not --dataset_name")
+    files = {split: getattr(data_args, f"{split}_file") for split in splits}
     for split, flag in (("train", "do_train"), ("test", "do_predict")):
-        if getattr(training_args, flag) and files[split] is None:
-            raise ArgumentError(f"--{flag} needs --{split}_file")
-    if files["validation"] is None and (training_args.do_eval or (training_args.do_train and evaluates)):
+        if split in files and files[split] is None:
+            raise ArgumentError(f"--{flag} needs --{split}_file (or --dataset_name)")
+    if "validation" in files and files["validation"] is None:
         raise ArgumentError(
             "evaluation needs --validation_file (to train without it: --eval_strategy no --save_strategy epoch "
             "--load_best_model_at_end false)"
         )
-    return {split: path for split, path in files.items() if path is not None}
+    return files

@@ -29,6 +29,9 @@ class DataFormatError(PlmRecipesError, ValueError):
         where = f"{self.path}, line {line}" if line is not None else self.path
         super().__init__(f"{where}: {message}")
 
+    def __reduce__(self):  # raised in a Dataset.map worker process, it is pickled back to the main one
+        return type(self), (self.path, self.line, self.reason)
+
 
 class ModelLoadError(PlmRecipesError, OSError):
     """A model, tokenizer or config that could not be loaded (typically: a hub id with no hub)."""

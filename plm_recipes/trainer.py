@@ -32,10 +32,12 @@ import logging
 import os
 from collections.abc import Collection
 
+import datasets
 import torch
 from transformers import Trainer
 from transformers.trainer import TRAINING_ARGS_NAME
 from transformers.trainer_callback import ProgressCallback
+from transformers.trainer_pt_utils import LengthGroupedSampler
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from .batching import split_by_length, training_step_in_pieces
@@ -158,6 +160,22 @@ class RecipeTrainerMixin:
         """Whether this run's training step is the plain one :func:`training_step_in_pieces` mirrors (not
         DeepSpeed, FSDP or torch.nn.DataParallel, whose steps differ)."""
         return not (self.is_deepspeed_enabled or self.is_fsdp_enabled or self.args.n_gpu > 1)
+
+    # --- samplers -----------------------------------------------------------------------------------------
+
+    def _get_train_sampler(self, train_dataset=None):
+        """Under ``group_by_length``, the lengths are the dataset's ``length`` column (written when it was
+        tokenized, :data:`plm_recipes.data.LENGTH_COLUMN`): Trainer drops that column with the others the model
+        does not take before it builds the sampler, which then reads every row of the dataset to measure it."""
+        full, column = self.train_dataset, self.args.length_column_name
+        if (getattr(self.args, "train_sampling_strategy", None) == "group_by_length"
+                and isinstance(full, datasets.Dataset) and column in full.column_names
+                and (train_dataset is None or len(train_dataset) == len(full))):
+            model_input_name = getattr(self.processing_class, "model_input_names", ["input_ids"])[0]
+            return LengthGroupedSampler(self.args.train_batch_size * self.args.gradient_accumulation_steps,
+                                        dataset=train_dataset if train_dataset is not None else full,
+                                        lengths=full.with_format("numpy")[column], model_input_name=model_input_name)
+        return super()._get_train_sampler(train_dataset)
 
     # --- evaluation order ---------------------------------------------------------------------------------
 

@@ -41,9 +41,21 @@ from transformers import (
     set_seed,
 )
 
-from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments, data_files
+from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments
 from plm_recipes.classification import ClassificationDataArguments, TextClassificationConfig
-from plm_recipes.data import LabelMap, read_records, records_to_dataset
+from plm_recipes.data import (
+    LENGTH_COLUMN,
+    LINE_COLUMN,
+    DataSplit,
+    LabelMap,
+    data_description,
+    distinct_values,
+    encode_labels,
+    has_values,
+    label_names,
+    load_splits,
+    map_split,
+)
 from plm_recipes.loading import capped_max_seq_length, load_config, load_model, load_tokenizer
 from plm_recipes.metrics import ClassificationReport
 from plm_recipes.modelcard import ModelCardInfo
@@ -84,56 +96,54 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     run_config = RunConfig.from_arguments("text_classification", model_args, data_args, training_args)
     setup_logging(training_args)
     set_seed(training_args.seed)
-    files = data_files(data_args, training_args)
 
-    # --- data ----------------------------------------------------------------------------------------
-    columns = {"text": data_args.text_column, "label": data_args.label_column}
-    records = {
-        split: read_records(path, ("label", "text"), columns=columns, optional=("label",) if split == "test" else ())
-        for split, path in files.items()
-    }
-    if training_args.do_train and "train" in records:
-        require_distinct((r["label"] for r in records["train"]), files["train"], "label",
-                         "a classifier learns to tell classes apart")
+    # --- data: each split as a dataset (local files validated line by line, or --dataset_name) -----------
+    splits = load_splits(
+        data_args, training_args, ("label", "text"),
+        columns={"text": data_args.text_column, "label": data_args.label_column},
+        optional={"test": ("label",)}, text_fields=("text",),
+    )
     config = None
     if data_args.label_mapping_file:
         label_map = LabelMap.from_file(data_args.label_mapping_file)
-    elif "train" in records:
-        label_map = LabelMap.from_values(r["label"] for r in records["train"])
+    elif "train" in splits:
+        label_map = label_names(splits["train"])  # a dataset's ClassLabel names, else the labels the data has
     else:  # evaluating or predicting with a fine-tuned model: its config has the labels
         config = load_config(model_args)
         label_map = LabelMap.from_config(config)
+    if "train" in splits:
+        require_distinct(distinct_values(splits["train"], "label"), splits["train"].origin, "label",
+                         "a classifier learns to tell classes apart")
     logger.info("%d labels: %s", len(label_map), ", ".join(label_map))
 
     # --- model ---------------------------------------------------------------------------------------
     if config is None:
         config = load_config(model_args, **label_map.to_config_kwargs())
     config.problem_type = "single_label_classification"
-    train_texts = (r["text"] for r in records.get("train", []))
+    train_texts = iter(splits["train"].dataset["text"]) if "train" in splits else None
     tokenizer = load_tokenizer(model_args, train_texts=train_texts)
     model, new_parameters = load_model(AutoModelForSequenceClassification, model_args, config, tokenizer)
 
-    # --- preprocessing: tokenize once, here, not in the collator -------------------------------------
+    # --- preprocessing: labels to ids and tokenization in Dataset.map (cached, --preprocessing_num_workers) --
     padding = "max_length" if data_args.pad_to_max_length else False
     max_seq_length = capped_max_seq_length(data_args.max_seq_length, tokenizer, model.config)
+    add_length = training_args.train_sampling_strategy == "group_by_length"
 
     def tokenize(batch):
-        return tokenizer(batch["text"], truncation=True, max_length=max_seq_length, padding=padding)
+        encoded = tokenizer(batch["text"], truncation=True, max_length=max_seq_length, padding=padding)
+        if add_length:  # the length-grouped sampler reads this column instead of every row
+            encoded[LENGTH_COLUMN] = [len(ids) for ids in encoded["input_ids"]]
+        return encoded
 
-    limits = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples,
-              "test": data_args.max_predict_samples}
-    datasets, texts = {}, {}
-    for split, split_records in records.items():
-        split_records = split_records[: limits[split]] if limits[split] else split_records
-        has_labels = all(r["label"] is not None for r in split_records)
-        if has_labels:
-            dataset = records_to_dataset(split_records, {"label": label_map.encode_record})
+    datasets = {}
+    for split, data in splits.items():
+        if has_values(data, "label"):
+            data = encode_labels(data, label_map, data_args=data_args, training_args=training_args)
         else:  # a test file without labels: predict only
-            dataset = records_to_dataset(split_records).remove_columns("label")
-        with training_args.main_process_first(desc=f"tokenizing {split}"):
-            datasets[split] = dataset.map(tokenize, batched=True, num_proc=data_args.preprocessing_num_workers,
-                                          remove_columns=["text"], desc=f"Tokenizing {split}")
-        texts[split] = [r["text"] for r in split_records]
+            data = DataSplit(data.dataset.remove_columns("label"), data.origin, data.path)
+        tokenized = map_split(data, tokenize, data_args=data_args, training_args=training_args,
+                              remove_columns=["text", LINE_COLUMN], desc=f"Tokenizing {split}")
+        datasets[split] = tokenized.dataset
 
     # --- trainer -------------------------------------------------------------------------------------
     def compute_metrics(p: EvalPrediction) -> dict[str, float]:
@@ -147,7 +157,7 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
         pipeline_tag="text-classification",
         base_model=model_args.model_name_or_path,
         config_name=model_args.config_name,
-        data_files=files,
+        **data_description(data_args, splits),
         num_examples={split: len(ds) for split, ds in datasets.items()},
         labels=label_map.names,
         usage=USAGE,
@@ -181,7 +191,7 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
             trainer.report("test", results["test"])
         if trainer.is_world_process_zero():
             path = os.path.join(training_args.output_dir, "predict_results.tsv")
-            write_label_predictions(path, texts["test"], output.predictions, label_map.names)
+            write_label_predictions(path, splits["test"].dataset["text"], output.predictions, label_map.names)
             logger.info("Predictions written to %s", path)
 
     # --- model card / hub ----------------------------------------------------------------------------

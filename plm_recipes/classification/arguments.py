@@ -18,8 +18,11 @@ class ClassificationDataArguments(DataArguments):
             "without it the label names are the distinct labels of the training data."
         },
     )
-    text_column: str = field(default="text", metadata={"help": "Text column of csv/json data."})
-    label_column: str = field(default="label", metadata={"help": "Label column of csv/json data."})
+    text_column: str = field(default="text", metadata={"help": "Text column of csv/json data or of --dataset_name."})
+    label_column: str = field(
+        default="label",
+        metadata={"help": "Label column of csv/json data or of --dataset_name (a ClassLabel column gives the names)."},
+    )
 
 
 @dataclass

@@ -10,17 +10,19 @@ Formats, chosen by the file's suffix:
 Every file is decoded strictly as UTF-8: a bad byte is reported with its line instead of being replaced.
 Blank lines are skipped. A file with no records is an error, and so is a record with an empty field.
 
-The readers return :class:`Record` objects that remember where they came from, so that later checks
-(an unknown label, a duplicate id) can still point at the line. :func:`records_to_dataset` turns them
-into a :class:`datasets.Dataset` for tokenization with ``Dataset.map``.
+The readers go through a file once, line by line (:func:`iter_lines`, :func:`iter_records`), so that a file
+larger than memory can be validated as it is written into a :class:`datasets.Dataset` (:mod:`plm_recipes.data.sources`).
+A record remembers where it came from (:class:`Record`), so that later checks (an unknown label, a duplicate id)
+can still point at the line. :func:`read_records` is the list of them, for the small files a command reads.
 """
 
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,10 +68,18 @@ def data_format(path: str | os.PathLike) -> str:
 
 def read_lines(path: str | os.PathLike) -> list[tuple[int, str]]:
     """``(line_number, text)`` of every non-blank line, decoded strictly as UTF-8, newline removed."""
+    return list(iter_lines(path))
+
+
+def iter_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
+    """:func:`read_lines`, one line at a time (the file is checked to exist before the first one)."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise DataFormatError(path, None, "file not found")
-    lines = []
+    return _iter_lines(path)
+
+
+def _iter_lines(path: str) -> Iterator[tuple[int, str]]:
     with open(path, "rb") as f:
         for number, raw in enumerate(f, start=1):
             try:
@@ -85,27 +95,30 @@ def read_lines(path: str | os.PathLike) -> list[tuple[int, str]]:
                 text = text.removeprefix("\ufeff")  # a byte-order mark some editors write
             text = text.rstrip("\r\n")
             if text.strip():
-                lines.append((number, text))
-    return lines
+                yield number, text
 
 
 def read_json_lines(path: str | os.PathLike) -> list[tuple[int, Any]]:
     """``(line_number, value)`` of every non-blank line of a JSON-lines file; a line that is not JSON raises
     :class:`DataFormatError` naming the file and the line."""
+    return list(iter_json_lines(path))
+
+
+def iter_json_lines(path: str | os.PathLike) -> Iterator[tuple[int, Any]]:
+    """:func:`read_json_lines`, one line at a time."""
     path = os.fspath(path)
-    return _json_lines(path, read_lines(path))
+    return _json_lines(path, iter_lines(path))
 
 
-def _json_lines(path: str, lines: list[tuple[int, str]]) -> list[tuple[int, Any]]:
-    located = []
+def _json_lines(path: str, lines: Iterable[tuple[int, str]]) -> Iterator[tuple[int, Any]]:
     for number, text in lines:
         try:
-            located.append((number, json.loads(text)))
+            value = json.loads(text)
         except json.JSONDecodeError as e:
             raise DataFormatError(
                 path, number, f"invalid JSON: {e.msg} (column {e.colno}); expected one JSON object per line"
             ) from None
-    return located
+        yield number, value
 
 
 def read_records(
@@ -128,19 +141,40 @@ def read_records(
     Raises:
         DataFormatError: naming the file, the line and what was expected.
     """
+    return list(iter_records(path, fields, columns=columns, optional=optional))
+
+
+def iter_records(
+    path: str | os.PathLike,
+    fields: Sequence[str],
+    *,
+    columns: Mapping[str, str] | None = None,
+    optional: Sequence[str] = (),
+) -> Iterator[Record]:
+    """:func:`read_records`, one record at a time: the file is read as the records are taken, and its errors
+    (an empty file included) are raised when the reading reaches them."""
     path = os.fspath(path)
     fmt = data_format(path)
     columns = dict(columns or {})
-    required = [f for f in fields if f not in optional]
+    if not os.path.isfile(path):
+        raise DataFormatError(path, None, "file not found")
+    return _iter_records(path, fmt, fields, columns, [f for f in fields if f not in optional])
+
+
+def _iter_records(path: str, fmt: str, fields: Sequence[str], columns: Mapping[str, str],
+                  required: Sequence[str]) -> Iterator[Record]:
     if fmt == "tsv":
         records = _read_tsv(path, fields, required)
     elif fmt == "csv":
         records = _read_csv(path, fields, columns, required)
     else:
         records = _read_json(path, fields, columns, required)
-    if not records:
+    empty = True
+    for record in records:
+        empty = False
+        yield record
+    if empty:
         raise DataFormatError(path, None, f"the file is empty; expected records with {_describe(fields, fmt, columns)}")
-    return records
 
 
 def _describe(fields: Sequence[str], fmt: str, columns: Mapping[str, str]) -> str:
@@ -157,10 +191,9 @@ def _check_values(path: str, line: int, values: dict[str, Any], required: Sequen
             raise DataFormatError(path, line, f"empty {what} {field!r}")
 
 
-def _read_tsv(path: str, fields: Sequence[str], required: Sequence[str]) -> list[Record]:
-    records = []
+def _read_tsv(path: str, fields: Sequence[str], required: Sequence[str]) -> Iterator[Record]:
     layout = "<TAB>".join(fields)
-    for number, text in read_lines(path):
+    for number, text in iter_lines(path):
         parts = text.split("\t")
         if not len(required) <= len(parts) <= len(fields):
             expected = (
@@ -174,24 +207,23 @@ def _read_tsv(path: str, fields: Sequence[str], required: Sequence[str]) -> list
             )
         values = {field: (parts[i] if i < len(parts) else None) for i, field in enumerate(fields)}
         _check_values(path, number, values, required, "field")
-        records.append(Record(path, number, values))
-    return records
+        yield Record(path, number, values)
 
 
-def _read_csv(path: str, fields: Sequence[str], columns: Mapping[str, str], required: Sequence[str]) -> list[Record]:
-    lines = read_lines(path)  # validates UTF-8 line by line
-    if not lines:
-        return []
+def _read_csv(path: str, fields: Sequence[str], columns: Mapping[str, str], required: Sequence[str]) -> Iterator[Record]:
+    for _ in iter_lines(path):  # validates UTF-8 line by line (the whole file, before the first record)
+        pass
     # csv needs the raw text (quoted fields may span lines): decode again, now known to be valid
     with open(path, encoding="utf-8-sig", newline="") as f:
         reader = csv.DictReader(f)
-        header = reader.fieldnames or []
+        header = reader.fieldnames
+        if header is None:  # no line at all
+            return
         missing = [columns.get(f, f) for f in required if columns.get(f, f) not in header]
         if missing:
             raise DataFormatError(
                 path, 1, f"missing column(s) {', '.join(map(repr, missing))} in the header; found {header}"
             )
-        records = []
         for row in reader:
             number = reader.line_num
             if None in row:  # more cells than header columns
@@ -200,28 +232,28 @@ def _read_csv(path: str, fields: Sequence[str], columns: Mapping[str, str], requ
                 continue
             values = {f: row.get(columns.get(f, f)) for f in fields}
             _check_values(path, number, values, required, "column")
-            records.append(Record(path, number, values))
-    return records
+            yield Record(path, number, values)
 
 
-def _read_json(path: str, fields: Sequence[str], columns: Mapping[str, str], required: Sequence[str]) -> list[Record]:
-    lines = read_lines(path)
-    if not lines:
-        return []
-    if path.lower().endswith(".json") and lines[0][1].lstrip().startswith("["):
-        text = "\n".join(t for _, t in lines)
+def _read_json(path: str, fields: Sequence[str], columns: Mapping[str, str], required: Sequence[str]) -> Iterator[Record]:
+    lines = iter_lines(path)
+    first = next(lines, None)
+    if first is None:
+        return
+    if path.lower().endswith(".json") and first[1].lstrip().startswith("["):
+        # one JSON array: read whole (a .json array is a small file's format; large data is JSON lines)
+        text = "\n".join(t for _, t in [first, *lines])
         try:
             objects = json.loads(text)
         except json.JSONDecodeError as e:
             raise DataFormatError(path, e.lineno, f"invalid JSON: {e.msg} (column {e.colno})") from None
         if not isinstance(objects, list):
             raise DataFormatError(path, 1, "expected a JSON array of objects")
-        located = [(i + 1, obj) for i, obj in enumerate(objects)]
+        located: Iterable[tuple[int, Any]] = ((i + 1, obj) for i, obj in enumerate(objects))
         unit = "record"
     else:
-        located = _json_lines(path, lines)
+        located = _json_lines(path, itertools.chain([first], lines))
         unit = "line"
-    records = []
     for number, obj in located:
         where = number if unit == "line" else None
         prefix = "" if unit == "line" else f"record {number}: "
@@ -238,8 +270,7 @@ def _read_json(path: str, fields: Sequence[str], columns: Mapping[str, str], req
                 continue
             raise DataFormatError(path, where, f"{prefix}{field!r} should be a string or a number, found {value!r}")
         _check_values(path, number, values, required, "key")
-        records.append(Record(path, number, values))
-    return records
+        yield Record(path, number, values)
 
 
 def records_to_dataset(

@@ -1,0 +1,321 @@
+"""A recipe's data as :class:`datasets.Dataset` splits: local files, validated as they are read, or a dataset
+(``--dataset_name``: a Hub id, a local folder laid out as a dataset repository, or a ``save_to_disk`` folder).
+
+Either way each split ends up as Arrow data in the datasets cache, memory-mapped rather than held as Python objects,
+with one column per field the recipe asked for, under the field's name::
+
+    splits = load_splits(data_args, training_args, ("label", "text"),
+                         columns={"label": data_args.label_column, "text": data_args.text_column},
+                         optional={"test": ("label",)})
+    splits["train"].dataset  # Dataset({features: ['label', 'text', '__line__'], ...})
+
+A local file is read once, line by line, by :func:`plm_recipes.data.readers.iter_records` into the cache
+(``Dataset.from_generator``): the first bad line stops the run with the file, the line and what was expected, and
+the line of every record is kept as the :data:`LINE_COLUMN`, so that later checks (an unknown label) still point
+at it. A rerun on an unchanged file (same path, size and modification time) loads the cache instead of reading it.
+With ``--streaming`` nothing is cached: the file (or the dataset) is read as training goes, for a corpus larger than
+the disk cache should hold.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import datasets
+import pyarrow.compute as pc
+
+from ..args import DataArguments, requested_splits
+from ..errors import ArgumentError, DataFormatError
+from .readers import data_format, iter_records
+
+logger = logging.getLogger(__name__)
+
+LINE_COLUMN = "__line__"  # the file line of each record read from a local file
+
+# What a dataset may call its evaluation split when it has no "validation" (tried when --validation_split is unset).
+VALIDATION_ALIASES = ("validation", "dev", "valid", "val")
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a split came from, as its errors name it: a local file (``path``) or a dataset split (``origin``,
+    ``"<dataset> (split 'train')"``). Small and picklable, for the functions ``Dataset.map`` runs."""
+
+    origin: str
+    path: str | None = None
+
+    def error(self, row: int, message: str) -> DataFormatError:
+        """An error about row ``row``: its file line for a local file, else its 0-based position in the split
+        (shown as ``row N``, 1-based)."""
+        if self.path is not None:
+            return DataFormatError(self.path, row, message)
+        return DataFormatError(self.origin, None, f"row {row + 1}: {message}")
+
+    @staticmethod
+    def locate(batch: Mapping[str, list], index: int, row_index: int) -> int:
+        """The row number :meth:`error` takes for ``batch``'s ``index``-th row: its file line when the batch has
+        the :data:`LINE_COLUMN`, else its position in the split (``row_index``, from ``map(with_indices=True)``)."""
+        return batch[LINE_COLUMN][index] if LINE_COLUMN in batch else row_index
+
+
+@dataclass
+class DataSplit:
+    """One split of a recipe's data.
+
+    Attributes:
+        dataset: its rows, one column per field (plus :data:`LINE_COLUMN` for a local file); an
+            :class:`~datasets.IterableDataset` with ``--streaming``.
+        origin: where it came from, as errors name it: the file's path, or ``"<dataset> (split 'train')"``.
+        path: the local file, when it is one.
+    """
+
+    dataset: datasets.Dataset | datasets.IterableDataset
+    origin: str
+    path: str | None = None
+
+    @property
+    def where(self) -> Origin:
+        return Origin(self.origin, self.path)
+
+    def error(self, row: int, message: str) -> DataFormatError:
+        """:meth:`Origin.error`."""
+        return self.where.error(row, message)
+
+    @property
+    def streaming(self) -> bool:
+        return isinstance(self.dataset, datasets.IterableDataset)
+
+
+def main_process_first(training_args: Any, desc: str):
+    """``training_args.main_process_first`` (the main process fills the cache, the others read it), or nothing."""
+    if training_args is None or not hasattr(training_args, "main_process_first"):
+        return contextlib.nullcontext()
+    return training_args.main_process_first(desc=desc)
+
+
+# -- local files --------------------------------------------------------------------------------------------------
+
+
+def _records(path: str, fields: tuple[str, ...], columns: tuple[tuple[str, str], ...], optional: tuple[str, ...],
+             stamp: tuple[int, int]) -> Iterator[dict[str, Any]]:
+    """The rows of ``path`` for the datasets cache (``stamp``, the file's size and modification time, is only part
+    of the cache key). Values are written as text; missing optional values as null."""
+    del stamp
+    for record in iter_records(path, fields, columns=dict(columns), optional=optional):
+        row: dict[str, Any] = {f: (None if v is None else str(v)) for f, v in record.values.items()}
+        row[LINE_COLUMN] = record.line
+        yield row
+
+
+def file_dataset(
+    path: str | os.PathLike,
+    fields: Sequence[str],
+    *,
+    columns: Mapping[str, str] | None = None,
+    optional: Sequence[str] = (),
+    streaming: bool = False,
+    cache_dir: str | None = None,
+) -> datasets.Dataset | datasets.IterableDataset:
+    """The records of a local file (:func:`~plm_recipes.data.readers.read_records`'s formats and errors) as a
+    dataset with one string column per field and the :data:`LINE_COLUMN`, cached as Arrow (or streamed)."""
+    path = os.fspath(path)
+    data_format(path)  # an unsupported suffix is refused before anything is cached
+    if not os.path.isfile(path):
+        raise DataFormatError(path, None, "file not found")
+    stat = os.stat(path)
+    gen_kwargs = {
+        "path": os.path.abspath(path),
+        "fields": tuple(fields),
+        "columns": tuple(sorted((columns or {}).items())),
+        "optional": tuple(optional),
+        "stamp": (stat.st_size, stat.st_mtime_ns),
+    }
+    features = datasets.Features({**{f: datasets.Value("string") for f in fields},
+                                  LINE_COLUMN: datasets.Value("int64")})
+    if streaming:
+        return datasets.IterableDataset.from_generator(_records, features=features, gen_kwargs=gen_kwargs)
+    try:
+        return datasets.Dataset.from_generator(_records, features=features, gen_kwargs=gen_kwargs,
+                                               cache_dir=cache_dir)
+    except datasets.exceptions.DatasetGenerationError as e:
+        if isinstance(e.__cause__, DataFormatError):  # the file's own error, not the cache's
+            raise e.__cause__ from None
+        raise
+
+
+# -- datasets (--dataset_name) ------------------------------------------------------------------------------------
+
+
+def _is_saved_dataset(folder: str) -> bool:
+    """Whether ``folder`` was written by ``Dataset.save_to_disk`` / ``DatasetDict.save_to_disk``."""
+    return os.path.isfile(os.path.join(folder, "dataset_dict.json")) or os.path.isfile(
+        os.path.join(folder, "state.json"))
+
+
+def load_named_dataset(data_args: DataArguments, cache_dir: str | None = None
+                       ) -> datasets.DatasetDict | datasets.IterableDatasetDict:
+    """Every split of ``--dataset_name`` (``--dataset_config_name``), streamed with ``--streaming``."""
+    name = data_args.dataset_name
+    streaming = getattr(data_args, "streaming", False)
+    if os.path.isdir(name) and _is_saved_dataset(name):
+        loaded = datasets.load_from_disk(name)
+        if isinstance(loaded, datasets.Dataset):
+            loaded = datasets.DatasetDict({"train": loaded})
+        if streaming:
+            loaded = datasets.IterableDatasetDict({k: v.to_iterable_dataset() for k, v in loaded.items()})
+        return loaded
+    try:
+        loaded = datasets.load_dataset(name, data_args.dataset_config_name, cache_dir=cache_dir, streaming=streaming)
+    except ValueError as e:
+        if "config" in str(e).lower():  # a dataset with several configurations and none chosen, or a wrong one
+            raise ArgumentError(f"--dataset_name {name}: {e} (choose one with --dataset_config_name)") from None
+        raise
+    except (ConnectionError, FileNotFoundError, datasets.exceptions.DatasetNotFoundError) as e:
+        if os.path.exists(name):
+            raise ArgumentError(f"--dataset_name {name}: the folder holds no data files the datasets library reads "
+                                f"({e})") from None
+        raise ArgumentError(
+            f"--dataset_name {name}: not a local folder, and no such dataset could be loaded from the Hub "
+            f"({type(e).__name__}: {e}). Offline, pass a local folder instead: the dataset repository's files "
+            "(e.g. data/train-00000-of-00001.parquet, as `huggingface-cli download --repo-type dataset` writes "
+            "them) or a folder written by Dataset.save_to_disk"
+        ) from None
+    if not isinstance(loaded, datasets.DatasetDict | datasets.IterableDatasetDict):  # a single split
+        loaded = (datasets.IterableDatasetDict if streaming else datasets.DatasetDict)({"train": loaded})
+    return loaded
+
+
+def _dataset_split(loaded: Mapping[str, Any], name: str, split: str, wanted: str) -> tuple[str, Any]:
+    """The ``wanted`` split of ``loaded`` (``split`` is ours: train, validation or test)."""
+    candidates = [wanted]
+    if split == "validation" and wanted == "validation":
+        candidates = list(VALIDATION_ALIASES)
+    for candidate in candidates:
+        if candidate in loaded:
+            if candidate != wanted:
+                logger.info("%s has no %r split; evaluating on its %r split", name, wanted, candidate)
+            return candidate, loaded[candidate]
+    raise ArgumentError(
+        f"--dataset_name {name} has no split {wanted!r} (its splits: {', '.join(loaded)}); "
+        f"choose one with --{split}_split"
+    )
+
+
+def _select_columns(dataset: Any, origin: str, fields: Sequence[str], columns: Mapping[str, str],
+                    optional: Sequence[str], data_args: DataArguments) -> Any:
+    """``dataset`` with only the fields' columns, renamed to the fields."""
+    have = list(dataset.column_names or [])
+    keep = {}
+    for field in fields:
+        column = columns.get(field, field)
+        if column in have:
+            keep[column] = field
+        elif field not in optional:
+            flag = f"--{field}_column"
+            hint = f"; name the column with {flag}" if hasattr(data_args, f"{field}_column") else ""
+            raise ArgumentError(f"{origin} has no column {column!r} (its columns: {', '.join(have)}){hint}")
+    dataset = dataset.select_columns(list(keep))
+    renames = {column: field for column, field in keep.items() if column != field}
+    return dataset.rename_columns(renames) if renames else dataset
+
+
+def check_texts(split: DataSplit, fields: Sequence[str]) -> None:
+    """Refuse a dataset split whose ``fields`` hold a missing or blank value, or a value that is not text, naming
+    the first such row (local files are checked as they are read). Arrow's own kernels, no row is copied out."""
+    dataset = split.dataset
+    if split.streaming or split.path is not None:
+        return
+    for field in fields:
+        if field not in dataset.column_names:
+            continue
+        feature = dataset.features[field]
+        if not (isinstance(feature, datasets.Value) and feature.dtype in ("string", "large_string")):
+            raise ArgumentError(f"{split.origin}: column {field!r} should hold text, found {feature}")
+        column = dataset.with_format("arrow")[field]
+        blank = pc.or_(pc.is_null(column), pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(column)), 0))
+        first = pc.index(blank, True).as_py()
+        if first >= 0:
+            raise split.error(first, f"empty {field!r}")
+
+
+# -- the recipe's splits ------------------------------------------------------------------------------------------
+
+
+def load_splits(
+    data_args: DataArguments,
+    training_args: Any,
+    fields: Sequence[str],
+    *,
+    columns: Mapping[str, str] | None = None,
+    optional: Mapping[str, Sequence[str]] | None = None,
+    text_fields: Sequence[str] = (),
+    cache_dir: str | None = None,
+    splits: Sequence[str] | None = None,
+) -> dict[str, DataSplit]:
+    """The splits the requested stages read (:func:`~plm_recipes.args.requested_splits`, or ``splits``), from
+    the data files or ``--dataset_name``, each with the columns ``fields`` (named as the data names them in
+    ``columns``) and cut to ``--max_*_samples``.
+
+    Args:
+        optional: per split, the fields it may lack, e.g. ``{"test": ("label",)}`` (a test file without labels).
+        text_fields: fields a dataset's rows must hold non-blank text in (:func:`check_texts`).
+    """
+    columns = dict(columns or {})
+    optional = dict(optional or {})
+    splits = list(splits) if splits is not None else requested_splits(training_args)
+    streaming = getattr(data_args, "streaming", False)
+    if streaming and "train" in splits and getattr(training_args, "max_steps", 1) <= 0:
+        raise ArgumentError("--streaming reads the data as training goes, with no length to count epochs in: "
+                            "pass --max_steps")
+    limits = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples,
+              "test": data_args.max_predict_samples}
+    loaded: dict[str, DataSplit] = {}
+    with main_process_first(training_args, "reading the data"):
+        if data_args.dataset_name:
+            every = load_named_dataset(data_args, cache_dir=cache_dir)
+            for split in splits:
+                wanted = getattr(data_args, f"{split}_split", split)
+                found, dataset = _dataset_split(every, data_args.dataset_name, split, wanted)
+                origin = f"{data_args.dataset_name} (split {found!r})"
+                dataset = _select_columns(dataset, origin, fields, columns, optional.get(split, ()), data_args)
+                loaded[split] = DataSplit(dataset, origin)
+        else:
+            for split in splits:
+                path = getattr(data_args, f"{split}_file")
+                if path is None:
+                    raise ArgumentError(f"the {split} split needs --{split}_file (or --dataset_name)")
+                dataset = file_dataset(path, fields, columns=columns, optional=optional.get(split, ()),
+                                       streaming=streaming, cache_dir=cache_dir)
+                loaded[split] = DataSplit(dataset, path, path)
+    for split, data in loaded.items():
+        check_texts(data, text_fields)
+        limit = limits.get(split)
+        if limit:
+            data.dataset = (data.dataset.take(limit) if data.streaming
+                            else data.dataset.select(range(min(limit, len(data.dataset)))))
+    return loaded
+
+
+def has_values(split: DataSplit, field: str) -> bool:
+    """Whether every row of ``split`` has a value in ``field`` (a test split may come without labels)."""
+    if field not in (split.dataset.column_names or []):
+        return False
+    if split.streaming:
+        return True  # found out as it streams
+    column = split.dataset.with_format("arrow")[field]
+    return pc.sum(pc.is_null(column)).as_py() in (0, None)
+
+
+def data_description(data_args: DataArguments, splits: Mapping[str, DataSplit]) -> dict[str, Any]:
+    """What the model card says of the data: the local files by split, or the dataset (``dataset_id`` only when it
+    is a Hub id, not a local folder)."""
+    if data_args.dataset_name:
+        hub_id = None if os.path.exists(data_args.dataset_name) else data_args.dataset_name
+        files = {} if hub_id else {split: data_args.dataset_name for split in splits}
+        return {"data_files": files, "dataset_id": hub_id, "dataset_config": data_args.dataset_config_name}
+    return {"data_files": {split: data.path for split, data in splits.items()}}
