@@ -131,7 +131,7 @@ def file_dataset(
     gen_kwargs = {
         "path": os.path.abspath(path),
         "fields": tuple(fields),
-        "columns": tuple(sorted((columns or {}).items())),
+        "columns": tuple(sorted((f, c) for f, c in (columns or {}).items() if f != c)),  # one cache for one layout
         "optional": tuple(optional),
         "stamp": (stat.st_size, stat.st_mtime_ns),
     }
