@@ -22,6 +22,11 @@ import re
 from dataclasses import dataclass
 
 from ..errors import ArgumentError
+from .modeling_prompt_lm import (  # the standalone file's
+    _special_tokens,
+    _truncated_lengths,
+    piece_ids,
+)
 
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _TEXT_FIELDS = ("textA", "textB")
@@ -176,47 +181,3 @@ def _placeholder(name: str, template: str) -> TemplatePart:
         return TemplatePart("soft", length=int(count))
     raise ArgumentError(f"template {template!r}: unknown placeholder {{{name}}}; the placeholders are {{MASK}}, "
                         "{textA}, {textB} and {soft} / {soft:N}")
-
-
-def _truncated_lengths(lengths: dict[str, int], room: int) -> dict[str, int]:
-    """Cut the longest text first, one token at a time, until the texts fit in ``room`` (``longest_first``)."""
-    lengths = dict(lengths)
-    while sum(lengths.values()) > room:
-        longest = max(lengths, key=lambda k: (lengths[k], k == "textA"))
-        lengths[longest] -= 1
-    return lengths
-
-
-# sentencepiece's word-start marker: XLM-R's tokenizer gives a piece written on its own a bare "▁" token first.
-_WORD_START = "\u2581"
-
-
-def piece_ids(tokenizer, text: str) -> list[int]:
-    """Token ids of a piece of a template (or a label word), without special tokens.
-
-    Pieces are tokenized one by one, so that the blank sits at a known place; a sentencepiece tokenizer (XLM-R,
-    multilingual-e5) then starts every piece with a bare word-start token ``▁``, which Chinese text written in one
-    run would not have, and which would make every label word start with the same token. It is dropped.
-
-        >>> from transformers import BertTokenizerFast
-        >>> tokenizer = BertTokenizerFast(vocab={t: i for i, t in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]",
-        ...                                                                      "[MASK]", "电", "脑"])})
-        >>> piece_ids(tokenizer, "电脑")
-        [5, 6]
-    """
-    if not text:
-        return []
-    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-    if len(ids) > 1 and tokenizer.convert_ids_to_tokens(ids[0]) == _WORD_START and not text[0].isspace():
-        ids = ids[1:]
-    return list(ids)
-
-
-def _special_tokens(tokenizer) -> tuple[list[int], list[int]]:
-    """The special token ids a tokenizer puts before and after one text (``[CLS]`` / ``[SEP]``, ``<bos>``, ...)."""
-    ids = tokenizer("一", add_special_tokens=True)["input_ids"]
-    plain = tokenizer("一", add_special_tokens=False)["input_ids"]
-    for start in range(len(ids) - len(plain) + 1):
-        if ids[start : start + len(plain)] == plain:
-            return list(ids[:start]), list(ids[start + len(plain) :])
-    raise ArgumentError(f"cannot tell where {type(tokenizer).__name__} puts its special tokens")
