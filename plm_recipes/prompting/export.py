@@ -13,7 +13,7 @@ tokenizer that puts no special token first (PEFT writes its virtual tokens befor
 
 p-tuning on a masked LM has no PEFT form (PEFT's prompt learning puts the vectors first and scores no blank): the
 folder itself loads as a custom model instead, as on the Hub. :func:`save_remote_code` copies the standalone
-:mod:`~plm_recipes.prompting.modeling_prompt_lm` beside the weights and writes an ``auto_map`` into ``config.json``,
+:mod:`~plm_recipes.prompting.modeling_prompt_lm` (and the ``template_pieces.py`` it imports) beside the weights and writes an ``auto_map`` into ``config.json``,
 so that ``AutoModel.from_pretrained(folder, trust_remote_code=True)`` loads it where this package is not installed
 (:data:`REMOTE_CODE_USAGE`). Nothing in this package passes ``trust_remote_code``: the user who loads the folder
 opts in. Other p-tuning models (a causal LM whose vectors are not first) are not exported.
@@ -29,14 +29,15 @@ import torch
 from peft import PromptEncoderConfig
 from safetensors.torch import save_file
 
-from . import modeling_prompt_lm
+from . import modeling_prompt_lm, template_pieces
 from .modeling import PromptLMModel
-from .template import Template, _special_tokens
+from .template import Template
+from .template_pieces import special_tokens
 
 PLAIN_LM_FOLDER = "lm"
 PROMPT_FILE = "prompt.json"
 ADAPTER_FOLDER = "prompt_adapter"
-REMOTE_CODE_FILE = os.path.basename(modeling_prompt_lm.__file__)
+REMOTE_CODE_FILES = [module.__file__ for module in (modeling_prompt_lm, template_pieces)]  # the second: the first's
 # what ``register_for_auto_class`` would write for the standalone classes
 AUTO_MAP = {"AutoConfig": "modeling_prompt_lm.PromptLMConfig", "AutoModel": "modeling_prompt_lm.MaskedPromptLMModel"}
 
@@ -128,9 +129,9 @@ classify("房间干净，早餐也不错")
 
 # The card's snippet for p-tuning on a masked LM: the folder with its own code.
 REMOTE_CODE_USAGE = """\
-Without plm-recipes, transformers runs the model code saved in the folder (`modeling_prompt_lm.py`: read it first,
-as for any model with custom code; PEFT has no form for learned vectors around a masked LM's blank). These lines give
-the label scores and labels of `PromptClassifier`:
+Without plm-recipes, transformers runs the model code saved in the folder (`modeling_prompt_lm.py`,
+`template_pieces.py`: read them first, as for any model with custom code; PEFT has no form for learned vectors around
+a masked LM's blank). These lines give the label scores and labels of `PromptClassifier`:
 
 ```python
 import torch
@@ -176,7 +177,8 @@ def export_for_transformers(model: PromptLMModel, tokenizer, output_dir: str | o
 def save_remote_code(model: PromptLMModel, output_dir: str | os.PathLike) -> None:
     """Make the saved folder ``output_dir`` of a masked-LM ``model`` load with ``AutoModel.from_pretrained(folder,
     trust_remote_code=True)``: the standalone code beside its weights, and ``auto_map`` in its ``config.json``."""
-    shutil.copyfile(modeling_prompt_lm.__file__, os.path.join(output_dir, REMOTE_CODE_FILE))
+    for path in REMOTE_CODE_FILES:
+        shutil.copyfile(path, os.path.join(output_dir, os.path.basename(path)))
     model.config.auto_map = dict(AUTO_MAP)
     model.config.save_pretrained(output_dir)
 
@@ -191,7 +193,7 @@ def save_plain_lm(model: PromptLMModel, tokenizer, output_dir: str | os.PathLike
     soft = [part for part in template.parts if part.kind == "soft"]
     extra = {}
     if soft:
-        first, last = _special_tokens(tokenizer)
+        first, last = special_tokens(tokenizer)
         if config.lm_type != "causal" or len(soft) > 1 or template.parts[0] is not soft[0] or first:
             return None
         extra = {"num_virtual_tokens": soft[0].length, "text_template": template.template[

@@ -6,8 +6,8 @@ before the text and scores no blank), so its folder loads as a custom model, as 
 :func:`~plm_recipes.prompting.export.save_remote_code` copies this file beside the weights and writes an ``auto_map``
 into ``config.json``, and ``AutoModel.from_pretrained(folder, trust_remote_code=True)`` builds
 :class:`MaskedPromptLMModel` from it in a Python that never imports plm_recipes: the same weights, the same label
-scores as the package's ``PromptClassifier`` (``prompt_inputs`` writes texts into the template as
-:meth:`Template.encode <plm_recipes.prompting.template.Template.encode>` does).
+scores as the package's ``PromptClassifier`` (``prompt_inputs`` writes texts into the template with
+``template_pieces.py``, saved beside it, as :class:`~plm_recipes.prompting.template.Template` does).
 
 The package builds on this file rather than repeating it: its ``PromptLMConfig`` (which adds validation),
 ``SoftPromptEncoder``, :func:`label_scores` and the masked-LM scoring are the ones defined here.
@@ -15,7 +15,6 @@ The package builds on this file rather than repeating it: its ``PromptLMConfig``
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import torch
@@ -28,6 +27,8 @@ from transformers import (
     PreTrainedModel,
 )
 from transformers.utils import ModelOutput
+
+from .template_pieces import encode_prompt, template_parts
 
 TOKEN_REDUCTIONS = ("mean", "sum", "first")
 WORD_REDUCTIONS = ("mean", "max", "logsumexp")
@@ -228,7 +229,7 @@ class MaskedPromptLMModel(PreTrainedModel):
         if config.lm_type != "masked":
             raise ValueError(f"{type(self).__name__} reads masked LMs; this config's lm_type is {config.lm_type!r}")
         self.backbone = AutoModelForMaskedLM.from_config(config.backbone)
-        num_soft = sum(length for kind, length in _template_parts(config.template) if kind == "soft")
+        num_soft = sum(count for kind, count in template_parts(config.template) if kind == "soft")
         hidden = self.backbone.get_input_embeddings().embedding_dim
         self.prompt_encoder = SoftPromptEncoder(num_soft, hidden, config.prompt_encoder) if num_soft else None
         self.post_init()
@@ -250,96 +251,19 @@ class MaskedPromptLMModel(PreTrainedModel):
         return PromptLMOutput(loss=F.cross_entropy(logits, labels) if labels is not None else None, logits=logits)
 
     def prompt_inputs(self, tokenizer, texts: list[str], texts_b: list[str] | None = None) -> dict[str, torch.Tensor]:
-        """The model's inputs for ``texts``: each written into the template piece by piece (the tokenizer's special
-        tokens around it, a blank of ``blank_length`` mask tokens, placeholders where the learned vectors go), its
-        texts cut longest first to ``max_seq_length`` tokens, right-padded; on the model's device."""
-        first, last = _special_tokens(tokenizer)
-        parts, blank = _template_parts(self.config.template), self.config.blank_length
-        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-        fixed = len(first) + len(last) + blank + sum(
-            length if kind == "soft" else len(piece_ids(tokenizer, length)) for kind, length in parts if kind in
-            ("soft", "text"))
+        """The model's inputs for ``texts``: each written into the template (:func:`encode_prompt`: special tokens
+        around it, a blank of ``blank_length`` mask tokens, placeholders where the learned vectors go, its texts
+        cut longest first to ``max_seq_length`` tokens), right-padded, on the model's device."""
+        blank, pad = self.config.blank_length, tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         rows, softs, blanks = [], [], []
         for i, text in enumerate(texts):
-            pieces = {"textA": piece_ids(tokenizer, text), "textB": piece_ids(tokenizer, texts_b[i] if texts_b else "")}
-            keep = _truncated_lengths({k: len(pieces[k]) for k, _ in parts if k in pieces},
-                                      self.config.max_seq_length - fixed)
-            ids, soft = list(first), [0] * len(first)
-            for kind, value in parts:
-                if kind == "text":
-                    piece = piece_ids(tokenizer, value)
-                elif kind == "soft":
-                    piece = [pad] * value
-                elif kind == "MASK":
-                    blanks.append(list(range(len(ids), len(ids) + blank)))
-                    piece = [tokenizer.mask_token_id] * blank
-                else:
-                    piece = pieces[kind][: keep[kind]]
-                ids += piece
-                soft += [int(kind == "soft")] * len(piece)
-            rows.append(ids + last)
-            softs.append(soft + [0] * len(last))
+            prefix, suffix, prefix_soft, suffix_soft, _ = encode_prompt(
+                tokenizer, self.config.template, text, texts_b[i] if texts_b else None, blank_length=blank,
+                max_length=self.config.max_seq_length, placeholder_id=pad)
+            rows.append(prefix + [tokenizer.mask_token_id] * blank + suffix)
+            softs.append(prefix_soft + [0] * blank + suffix_soft)
+            blanks.append(list(range(len(prefix), len(prefix) + blank)))
         input_ids, lengths = padded(rows, pad)
         inputs = {"input_ids": input_ids, "attention_mask": (torch.arange(input_ids.shape[1]) < lengths[:, None]).long(),
                   "blank_positions": torch.tensor(blanks), "soft_mask": padded(softs)[0]}
         return {k: v.to(self.device) for k, v in inputs.items()}
-
-
-def _template_parts(template: str) -> list[tuple[str, str | int]]:
-    """``(kind, value)`` pieces of a template: ``("text", literal)``, ``("soft", count)``, ``("MASK", "")``,
-    ``("textA", "")``, ``("textB", "")`` (the syntax of :class:`~plm_recipes.prompting.template.Template`)."""
-    parts: list[tuple[str, str | int]] = []
-    position = 0
-    for match in re.finditer(r"\{([^{}]*)\}", template):
-        if match.start() > position:
-            parts.append(("text", template[position : match.start()]))
-        name = match.group(1)
-        parts.append(("soft", int(name.partition(":")[2] or 1)) if name.startswith("soft") else (name, ""))
-        position = match.end()
-    return parts + ([("text", template[position:])] if position < len(template) else [])
-
-
-# sentencepiece's word-start marker: XLM-R's tokenizer gives a piece written on its own a bare "▁" token first.
-_WORD_START = "\u2581"
-
-
-def piece_ids(tokenizer, text: str) -> list[int]:
-    """Token ids of a piece of a template (or a label word), without special tokens.
-
-    Pieces are tokenized one by one, so that the blank sits at a known place; a sentencepiece tokenizer (XLM-R,
-    multilingual-e5) then starts every piece with a bare word-start token ``▁``, which Chinese text written in one
-    run would not have, and which would make every label word start with the same token. It is dropped.
-
-        >>> from transformers import BertTokenizerFast
-        >>> tokenizer = BertTokenizerFast(vocab={t: i for i, t in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]",
-        ...                                                                      "[MASK]", "电", "脑"])})
-        >>> piece_ids(tokenizer, "电脑")
-        [5, 6]
-    """
-    if not text:
-        return []
-    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-    if len(ids) > 1 and tokenizer.convert_ids_to_tokens(ids[0]) == _WORD_START and not text[0].isspace():
-        ids = ids[1:]
-    return list(ids)
-
-
-def _special_tokens(tokenizer) -> tuple[list[int], list[int]]:
-    """The special token ids a tokenizer puts before and after one text (``[CLS]`` / ``[SEP]``, ``<bos>``, ...)."""
-    ids = tokenizer("一", add_special_tokens=True)["input_ids"]
-    plain = tokenizer("一", add_special_tokens=False)["input_ids"]
-    for start in range(len(ids) - len(plain) + 1):
-        if ids[start : start + len(plain)] == plain:
-            return list(ids[:start]), list(ids[start + len(plain) :])
-    raise ValueError(f"cannot tell where {type(tokenizer).__name__} puts its special tokens")
-
-
-def _truncated_lengths(lengths: dict[str, int], room: int) -> dict[str, int]:
-    """Cut the longest text first, one token at a time, until the texts fit in ``room`` (``longest_first``)."""
-    if room < 1:
-        raise ValueError(f"the template leaves no room for the text in {room} tokens")
-    lengths = dict(lengths)
-    while sum(lengths.values()) > room:
-        longest = max(lengths, key=lambda k: (lengths[k], k == "textA"))
-        lengths[longest] -= 1
-    return lengths

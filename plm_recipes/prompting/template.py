@@ -22,11 +22,7 @@ import re
 from dataclasses import dataclass
 
 from ..errors import ArgumentError
-from .modeling_prompt_lm import (  # the standalone file's
-    _special_tokens,
-    _truncated_lengths,
-    piece_ids,
-)
+from .template_pieces import encode_prompt, piece_ids  # noqa: F401 (piece_ids: its name in this package)
 
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _TEXT_FIELDS = ("textA", "textB")
@@ -134,41 +130,11 @@ class Template:
         """
         if "textB" in self.texts and text_b is None:
             raise ArgumentError(f"template {self.template!r} has {{textB}} but the example has no second text")
-        texts = {"textA": piece_ids(tokenizer, text_a), "textB": piece_ids(tokenizer, text_b or "")}
-        pieces: list[tuple[str, list[int]]] = []
-        for part in self.parts:
-            if part.kind == "text":
-                pieces.append(("text", piece_ids(tokenizer, part.text)))
-            elif part.kind == "soft":
-                pieces.append(("soft", [placeholder_id] * part.length))
-            elif part.kind == "MASK":
-                pieces.append(("MASK", []))
-            else:
-                pieces.append((part.kind, texts[part.kind]))
-        special = _special_tokens(tokenizer)
-        fixed = len(special[0]) + len(special[1]) + blank_length + sum(
-            len(ids) for kind, ids in pieces if kind in ("text", "soft"))
-        room = max_length - fixed
-        if room < 1:
-            raise ArgumentError(f"template {self.template!r} takes {fixed} of --max_seq_length {max_length} tokens "
-                                "(special tokens and the blank included), leaving no room for the text; raise "
-                                "--max_seq_length or shorten the template")
-        lengths = _truncated_lengths({k: len(texts[k]) for k in self.texts}, room)
-        truncated = any(lengths[k] < len(texts[k]) for k in self.texts)
-        prefix, suffix, prefix_soft, suffix_soft = list(special[0]), [], [0] * len(special[0]), []
-        ids, soft = prefix, prefix_soft
-        for kind, piece in pieces:
-            if kind == "MASK":
-                ids, soft = suffix, suffix_soft
-                continue
-            if kind in _TEXT_FIELDS:
-                piece = piece[: lengths[kind]]
-            ids.extend(piece)
-            soft.extend([1 if kind == "soft" else 0] * len(piece))
-        suffix.extend(special[1])
-        suffix_soft.extend([0] * len(special[1]))
-        return EncodedPrompt(prefix, suffix, prefix_soft, suffix_soft, truncated)
-
+        try:
+            return EncodedPrompt(*encode_prompt(tokenizer, self.template, text_a, text_b, blank_length=blank_length,
+                                                max_length=max_length, placeholder_id=placeholder_id))
+        except ValueError as error:  # no room for the text, a tokenizer whose special tokens cannot be found
+            raise ArgumentError(str(error)) from None
 
 def _placeholder(name: str, template: str) -> TemplatePart:
     if name in ("MASK", *_TEXT_FIELDS):

@@ -105,10 +105,12 @@ def test_p_tuning_on_a_masked_lm_holds_its_model_code(p_tuning_folder):
     out = p_tuning_folder
     config = json.loads((out / "config.json").read_text(encoding="utf-8"))
     assert config["auto_map"] == AUTO_MAP and config["model_type"] == "prompt_lm"
-    code = (out / "modeling_prompt_lm.py").read_text(encoding="utf-8")
-    imported = set(re.findall(r"^(?:from|import) (\S+)", code, re.M))
-    assert imported == {"__future__", "re", "dataclasses", "torch", "torch.nn.functional", "transformers",
-                        "transformers.utils"}  # nothing of plm_recipes
+    imported = {name: set(re.findall(r"^(?:from|import) (\S+)", (out / name).read_text(encoding="utf-8"), re.M))
+                for name in ("modeling_prompt_lm.py", "template_pieces.py")}
+    assert imported == {  # nothing of plm_recipes but the pieces beside it
+        "modeling_prompt_lm.py": {"__future__", "dataclasses", "torch", "torch.nn.functional", "transformers",
+                                  "transformers.utils", ".template_pieces"},
+        "template_pieces.py": {"__future__", "re"}}
     assert not (out / "lm").exists() and not (out / "prompt_adapter").exists()  # no PEFT form for it
     # the package still loads it as its own, without remote code
     assert type(PromptClassifier(str(out)).model) is PromptLMModel
