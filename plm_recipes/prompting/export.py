@@ -13,10 +13,11 @@ tokenizer that puts no special token first (PEFT writes its virtual tokens befor
 
 p-tuning on a masked LM has no PEFT form (PEFT's prompt learning puts the vectors first and scores no blank): the
 folder itself loads as a custom model instead, as on the Hub. :func:`save_remote_code` copies the standalone
-:mod:`~plm_recipes.prompting.modeling_prompt_lm` (and the ``template_pieces.py`` it imports) beside the weights and writes an ``auto_map`` into ``config.json``,
-so that ``AutoModel.from_pretrained(folder, trust_remote_code=True)`` loads it where this package is not installed
-(:data:`REMOTE_CODE_USAGE`). Nothing in this package passes ``trust_remote_code``: the user who loads the folder
-opts in. Other p-tuning models (a causal LM whose vectors are not first) are not exported.
+:mod:`~plm_recipes.prompting.modeling_prompt_lm` (and the ``template_pieces.py`` it imports) beside the weights
+and writes an ``auto_map`` into ``config.json``, so that ``AutoModel.from_pretrained(folder, trust_remote_code=True)``
+loads it where this package is not installed (:data:`REMOTE_CODE_USAGE`). Nothing in this package passes
+``trust_remote_code``: the user who loads the folder opts in. Other p-tuning models (a causal LM whose vectors are
+not first) are not exported.
 """
 
 from __future__ import annotations

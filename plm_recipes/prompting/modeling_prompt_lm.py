@@ -264,6 +264,7 @@ class MaskedPromptLMModel(PreTrainedModel):
             softs.append(prefix_soft + [0] * blank + suffix_soft)
             blanks.append(list(range(len(prefix), len(prefix) + blank)))
         input_ids, lengths = padded(rows, pad)
-        inputs = {"input_ids": input_ids, "attention_mask": (torch.arange(input_ids.shape[1]) < lengths[:, None]).long(),
-                  "blank_positions": torch.tensor(blanks), "soft_mask": padded(softs)[0]}
+        attention_mask = (torch.arange(input_ids.shape[1]) < lengths[:, None]).long()
+        inputs = {"input_ids": input_ids, "attention_mask": attention_mask, "blank_positions": torch.tensor(blanks),
+                  "soft_mask": padded(softs)[0]}
         return {k: v.to(self.device) for k, v in inputs.items()}
