@@ -20,7 +20,9 @@ from huggingface_hub import EvalResult, ModelCardData
 from .loading import is_hub_id
 from .metrics import per_class_table
 
-_RUN_KEYS = ("runtime", "samples_per_second", "steps_per_second", "epoch")
+# What a run logs beside its metrics, which no card reports as one: TRL's ``num_tokens`` is the count of tokens
+# trained on so far, logged with every evaluation (like ``epoch``).
+_RUN_KEYS = ("runtime", "samples_per_second", "steps_per_second", "epoch", "num_tokens")
 
 # What ``datasets`` names the builder of a local file by its extension: the dataset "type" transformers'
 # TrainingSummary writes for local data (``load_dataset("json", data_files=...)`` is a "json" dataset).

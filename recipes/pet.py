@@ -32,7 +32,8 @@ The saved model is a ``PromptLMModel`` (``AutoModel.from_pretrained(output_dir)`
 is imported) that keeps its template and verbalizer: ``plm-recipes predict pet --model output_dir --text "..."``.
 For users without this package, ``output_dir/lm`` also holds the language model as a plain masked (causal) LM
 folder with the template and verbalizer in ``prompt.json``, and ``output_dir/prompt_adapter`` the learned vectors
-of p-tuning on a causal LM as a PEFT adapter; the card shows how (``plm_recipes.prompting.export`` says when).
+of p-tuning on a causal LM as a PEFT adapter; p-tuning on a masked LM keeps its model code in the folder
+(``trust_remote_code``). The card shows how (``plm_recipes.prompting.export`` says when).
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ from plm_recipes.prompting import (
 )
 from plm_recipes.prompting.arguments import PromptDataArguments, PromptTrainingConfig
 from plm_recipes.prompting.data import check_prompt_examples
-from plm_recipes.prompting.export import P_TUNING_USAGE, PLAIN_USAGE, save_plain_lm
+from plm_recipes.prompting.export import export_for_transformers
 from plm_recipes.prompting.trainer import PromptTrainer
 from plm_recipes.run_config import RunConfig
 from plm_recipes.utils import run_cli, setup_logging, write_label_predictions
@@ -235,10 +236,10 @@ def main(
 
     # --- model card / hub ----------------------------------------------------------------------------
     if training_args.do_train:
-        if trainer.is_world_process_zero() and save_plain_lm(trainer.model, tokenizer, training_args.output_dir):
-            if (config.token_reduction, config.word_reduction) == ("mean", "mean"):
-                card.usage += "\n" + (PLAIN_USAGE if config.lm_type == "masked" else P_TUNING_USAGE
-                                      if template.num_soft_tokens else "")
+        if trainer.is_world_process_zero():
+            plain_usage = export_for_transformers(trainer.model, tokenizer, training_args.output_dir)
+            if plain_usage:
+                card.usage += "\n" + plain_usage
         trainer.finish(tags=["text-classification", "prompt-learning", recipe.replace("_", "-")])
     return results
 

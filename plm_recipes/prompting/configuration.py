@@ -4,19 +4,19 @@ prompt encoder of p-tuning, and the backbone language model's config (``model_ty
 
 from __future__ import annotations
 
-from transformers import AutoConfig, PretrainedConfig
-
 from ..errors import ArgumentError
-from ..loading import nested_config
+from . import modeling_prompt_lm
+from .modeling_prompt_lm import TOKEN_REDUCTIONS, WORD_REDUCTIONS
 from .template import Template
-from .verbalizer import TOKEN_REDUCTIONS, WORD_REDUCTIONS
 
 LM_TYPES = ("masked", "causal")
 PROMPT_ENCODERS = ("lstm", "mlp", "none")
 
 
-class PromptLMConfig(PretrainedConfig):
-    """Configuration of :class:`PromptLMModel`.
+class PromptLMConfig(modeling_prompt_lm.PromptLMConfig):
+    """Configuration of :class:`PromptLMModel`: the fields of the standalone
+    :class:`~plm_recipes.prompting.modeling_prompt_lm.PromptLMConfig` (the one a p-tuning folder carries for
+    ``trust_remote_code``, which this package builds on), and :meth:`validate`.
 
     Args:
         backbone: the language model's config (a config or its dict).
@@ -31,50 +31,8 @@ class PromptLMConfig(PretrainedConfig):
         max_seq_length: the longest input in tokens (template, blank and learned vectors included).
     """
 
-    model_type = "prompt_lm"
-    sub_configs = {"backbone": AutoConfig}
-
-    def __init__(
-        self,
-        backbone: PretrainedConfig | dict | None = None,
-        lm_type: str = "masked",
-        template: str = "{MASK}{textA}",
-        label_words: dict[str, list[str]] | None = None,
-        word_token_ids: list[list[int]] | None = None,
-        token_reduction: str = "mean",
-        word_reduction: str = "mean",
-        prompt_encoder: str = "lstm",
-        max_seq_length: int = 256,
-        **kwargs,
-    ):
-        self.backbone = nested_config(backbone)
-        self.lm_type = lm_type
-        self.template = template
-        self.label_words = dict(label_words or {})
-        self.word_token_ids = [list(ids) for ids in word_token_ids or []]
-        self.token_reduction = token_reduction
-        self.word_reduction = word_reduction
-        self.prompt_encoder = prompt_encoder
-        self.max_seq_length = max_seq_length
-        if self.label_words:
-            kwargs.setdefault("id2label", dict(enumerate(self.label_words)))
-            kwargs.setdefault("label2id", {label: i for i, label in enumerate(self.label_words)})
-        super().__init__(**kwargs)
-
-    @property
-    def labels(self) -> list[str]:
-        """The label names in id order (``id2label``: a saved config's JSON keeps ``label_words`` sorted by key)."""
-        return [self.id2label[i] for i in range(len(self.id2label))] if self.label_words else []
-
-    @property
-    def word_labels(self) -> list[int]:
-        """The label id of each of ``word_token_ids``: label by label, in id order, each label's words in order."""
-        return [i for i, label in enumerate(self.labels) for _ in self.label_words[label]]
-
-    @property
-    def blank_length(self) -> int:
-        """Tokens of the longest label word: a masked LM's blank is that many mask tokens."""
-        return max((len(ids) for ids in self.word_token_ids), default=1)
+    def __init__(self, *args, **kwargs):  # transformers gives a config class without an __init__ a dataclass's
+        super().__init__(*args, **kwargs)
 
     def validate(self) -> None:
         """Check the settings that do not fit together (raises :class:`~plm_recipes.errors.ArgumentError`)."""

@@ -9,25 +9,38 @@ a few lines of transformers classify as the package does (:data:`PLAIN_USAGE`, t
 With learned prompt vectors (p-tuning), the vectors, computed once by the model's prompt encoder, are saved as a PEFT
 p-tuning adapter in ``prompt_adapter/`` (PEFT's ``PromptEncoderConfig``, in inference mode: PEFT saves the same
 vectors) when PEFT puts them where the template does: a causal LM, one ``{soft:N}`` that opens the template, and a
-tokenizer that puts no special token first (PEFT writes its virtual tokens before everything). Other p-tuning
-models are not exported (a masked LM: PEFT's prompt learning puts the vectors first and scores no blank).
+tokenizer that puts no special token first (PEFT writes its virtual tokens before everything).
+
+p-tuning on a masked LM has no PEFT form (PEFT's prompt learning puts the vectors first and scores no blank): the
+folder itself loads as a custom model instead, as on the Hub. :func:`save_remote_code` copies the standalone
+:mod:`~plm_recipes.prompting.modeling_prompt_lm` (and the ``template_pieces.py`` it imports) beside the weights
+and writes an ``auto_map`` into ``config.json``, so that ``AutoModel.from_pretrained(folder, trust_remote_code=True)``
+loads it where this package is not installed (:data:`REMOTE_CODE_USAGE`). Nothing in this package passes
+``trust_remote_code``: the user who loads the folder opts in. Other p-tuning models (a causal LM whose vectors are
+not first) are not exported.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 
 import torch
 from peft import PromptEncoderConfig
 from safetensors.torch import save_file
 
+from . import modeling_prompt_lm, template_pieces
 from .modeling import PromptLMModel
-from .template import Template, _special_tokens
+from .template import Template
+from .template_pieces import special_tokens
 
 PLAIN_LM_FOLDER = "lm"
 PROMPT_FILE = "prompt.json"
 ADAPTER_FOLDER = "prompt_adapter"
+REMOTE_CODE_FILES = [module.__file__ for module in (modeling_prompt_lm, template_pieces)]  # the second: the first's
+# what ``register_for_auto_class`` would write for the standalone classes
+AUTO_MAP = {"AutoConfig": "modeling_prompt_lm.PromptLMConfig", "AutoModel": "modeling_prompt_lm.MaskedPromptLMModel"}
 
 # The card's snippet for a masked LM: the package's scores with the mean reductions (the defaults).
 PLAIN_USAGE = """\
@@ -115,6 +128,62 @@ classify("房间干净，早餐也不错")
 """
 
 
+# The card's snippet for p-tuning on a masked LM: the folder with its own code.
+REMOTE_CODE_USAGE = """\
+Without plm-recipes, transformers runs the model code saved in the folder (`modeling_prompt_lm.py`,
+`template_pieces.py`: read them first, as for any model with custom code; PEFT has no form for learned vectors around
+a masked LM's blank). These lines give the label scores and labels of `PromptClassifier`:
+
+```python
+import torch
+from transformers import AutoModel, AutoTokenizer
+
+# trust_remote_code runs the modeling_prompt_lm.py saved in this folder: read it first. With plm-recipes installed,
+# importing the package registers the model and this flag is not needed. (The tokenizer reads the same config.)
+tokenizer = AutoTokenizer.from_pretrained("{model}", trust_remote_code=True)
+model = AutoModel.from_pretrained("{model}", trust_remote_code=True).eval()
+
+
+def label_scores(text):  # a softmax over them gives PromptClassifier's scores
+    with torch.no_grad():  # the template written around the text, learned vectors and blank included
+        logits = model(**model.prompt_inputs(tokenizer, [text])).logits[0]
+    return dict(zip(model.config.labels, logits.tolist()))
+
+
+def classify(text):
+    scores = label_scores(text)
+    return max(scores, key=scores.get)
+
+
+classify("房间干净，早餐也不错")
+```
+"""
+
+
+def export_for_transformers(model: PromptLMModel, tokenizer, output_dir: str | os.PathLike) -> str:
+    """Write what lets plain transformers use ``model`` (saved in ``output_dir``) and return the card's snippet for
+    it: a plain LM (:func:`save_plain_lm`), or for p-tuning on a masked LM the folder's own code
+    (:func:`save_remote_code`); ``""`` when there is nothing to show."""
+    config = model.config
+    soft = Template(config.template).num_soft_tokens
+    if soft and config.lm_type == "masked":
+        save_remote_code(model, output_dir)
+        return REMOTE_CODE_USAGE
+    if not save_plain_lm(model, tokenizer, output_dir) or (config.token_reduction, config.word_reduction) != (
+            "mean", "mean"):
+        return ""  # the plain snippets score with the mean reductions
+    return PLAIN_USAGE if config.lm_type == "masked" else P_TUNING_USAGE if soft else ""
+
+
+def save_remote_code(model: PromptLMModel, output_dir: str | os.PathLike) -> None:
+    """Make the saved folder ``output_dir`` of a masked-LM ``model`` load with ``AutoModel.from_pretrained(folder,
+    trust_remote_code=True)``: the standalone code beside its weights, and ``auto_map`` in its ``config.json``."""
+    for path in REMOTE_CODE_FILES:
+        shutil.copyfile(path, os.path.join(output_dir, os.path.basename(path)))
+    model.config.auto_map = dict(AUTO_MAP)
+    model.config.save_pretrained(output_dir)
+
+
 def save_plain_lm(model: PromptLMModel, tokenizer, output_dir: str | os.PathLike) -> str | None:
     """Write ``output_dir/lm``: ``model``'s language model (``save_pretrained``: config, safetensors), the tokenizer
     and ``prompt.json``, and with learned vectors the PEFT adapter ``output_dir/prompt_adapter``; returns the
@@ -125,7 +194,7 @@ def save_plain_lm(model: PromptLMModel, tokenizer, output_dir: str | os.PathLike
     soft = [part for part in template.parts if part.kind == "soft"]
     extra = {}
     if soft:
-        first, last = _special_tokens(tokenizer)
+        first, last = special_tokens(tokenizer)
         if config.lm_type != "causal" or len(soft) > 1 or template.parts[0] is not soft[0] or first:
             return None
         extra = {"num_virtual_tokens": soft[0].length, "text_template": template.template[

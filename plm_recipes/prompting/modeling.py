@@ -22,54 +22,33 @@ verbalizer and the backbone's config; once this package is imported, ``AutoModel
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM, PreTrainedModel
-from transformers.utils import ModelOutput
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForCausalLM,
+    AutoModelForMaskedLM,
+    PreTrainedModel,
+)
 
+from ..data import Record
 from ..errors import ArgumentError
 from .configuration import PromptLMConfig
+from .data import PromptCollator, encode_prompts
+from .modeling_prompt_lm import (  # the masked-LM half, standalone: the code a p-tuning folder carries
+    PromptLMOutput,
+    SoftPromptEncoder,
+    insert_soft_vectors,
+    masked_word_logprobs,
+    padded,
+)
 from .template import Template
 from .verbalizer import label_scores
 
-
-@dataclass
-class PromptLMOutput(ModelOutput):
-    """Outputs of :class:`PromptLMModel`: ``loss`` (cross-entropy over labels, when ``labels`` were given) and
-    ``logits``, ``(batch, labels)`` label scores."""
-
-    loss: torch.Tensor | None = None
-    logits: torch.Tensor | None = None
-
-
-class SoftPromptEncoder(nn.Module):
-    """Learned prompt vectors, ``(num_tokens, hidden)``.
-
-    ``lstm``: embeddings through a 2-layer bidirectional LSTM and a 2-layer MLP (P-tuning's prompt encoder, Liu
-    et al., 2021, which found it trains more stably than free vectors); ``mlp``: the MLP only; ``none``: the
-    embeddings themselves (prompt tuning, Lester et al., 2021).
-    """
-
-    def __init__(self, num_tokens: int, hidden_size: int, kind: str = "lstm"):
-        super().__init__()
-        self.kind = kind
-        self.embedding = nn.Embedding(num_tokens, hidden_size)
-        if kind == "lstm":
-            self.lstm = nn.LSTM(hidden_size, hidden_size // 2, num_layers=2, bidirectional=True, batch_first=True)
-        if kind in ("lstm", "mlp"):
-            self.mlp = nn.Sequential(nn.Linear(hidden_size, hidden_size), nn.ReLU(),
-                                     nn.Linear(hidden_size, hidden_size))
-
-    def forward(self) -> torch.Tensor:
-        vectors = self.embedding.weight[None]
-        if self.kind == "lstm":
-            vectors = self.lstm(vectors)[0]
-        if self.kind in ("lstm", "mlp"):
-            vectors = self.mlp(vectors)
-        return vectors[0]
+__all__ = ["PromptLMModel", "PromptLMOutput", "SoftPromptEncoder"]
 
 
 class PromptLMModel(PreTrainedModel):
@@ -139,6 +118,21 @@ class PromptLMModel(PreTrainedModel):
     def get_output_embeddings(self) -> nn.Module | None:
         return self.backbone.get_output_embeddings()
 
+    def prompt_inputs(self, tokenizer, texts: list[str], texts_b: list[str] | None = None) -> dict[str, torch.Tensor]:
+        """The inputs of :meth:`forward` for ``texts`` (and ``texts_b``): each written into the template and batched
+        (:func:`~plm_recipes.prompting.data.encode_prompts`, :class:`~plm_recipes.prompting.data.PromptCollator`), on
+        the model's device. ``MaskedPromptLMModel.prompt_inputs`` gives the same, so a card's snippet runs whichever
+        class loaded the folder."""
+        records = [Record("<input>", i + 1, {"label": None, "text": text,
+                                             "text_b": None if texts_b is None else texts_b[i]})
+                   for i, text in enumerate(texts)]
+        config = self.config
+        columns = encode_prompts(records, Template(config.template), tokenizer, lm_type=config.lm_type,
+                                 blank_length=config.blank_length, max_length=config.max_seq_length)
+        batch = PromptCollator(tokenizer.pad_token_id, config.lm_type)(
+            [dict(zip(columns, values)) for values in zip(*columns.values())])
+        return {k: v.to(self.device) for k, v in batch.items()}
+
     # --- the verbalizer as tensors (from the config, not buffers: from_pretrained would leave buffers that the
     # checkpoint lacks uninitialised) ----------------------------------------------------------------------
 
@@ -147,7 +141,7 @@ class PromptLMModel(PreTrainedModel):
         ``word_labels`` ``(words,)``."""
         cached = getattr(self, "_verbalizer_cache", None)
         if cached is None or cached[0].device != device:
-            ids, lengths = _padded(self.config.word_token_ids)
+            ids, lengths = padded(self.config.word_token_ids)
             labels = torch.tensor(self.config.word_labels, dtype=torch.long)
             cached = (ids.to(device), lengths.to(device), labels.to(device))
             self._verbalizer_cache = cached
@@ -193,32 +187,17 @@ class PromptLMModel(PreTrainedModel):
     def _input_embeddings(self, input_ids: torch.Tensor, soft_mask: torch.Tensor | None) -> torch.Tensor:
         embeds = self.backbone.get_input_embeddings()(input_ids)
         if self.prompt_encoder is not None:
-            if soft_mask is None:
-                raise ValueError("the template has {soft} vectors: pass soft_mask (PromptCollator does)")
-            vectors = self.prompt_encoder().to(embeds.dtype)
-            count = vectors.shape[0]
-            # the k-th marked position of every row gets the k-th vector
-            rows, cols = soft_mask.nonzero(as_tuple=True)
-            if rows.numel() != count * input_ids.shape[0]:
-                raise ValueError(f"each input needs {count} soft positions, soft_mask marks {rows.numel()} in all")
-            index = torch.arange(rows.numel(), device=rows.device) % count
-            embeds = embeds.index_put((rows, cols), vectors[index])
+            embeds = insert_soft_vectors(embeds, soft_mask, self.prompt_encoder())
         return embeds
 
     def _masked_word_scores(self, embeds, attention_mask, blank_positions, word_ids, **kwargs) -> torch.Tensor:
         """``(batch, words, tokens)`` log-probabilities of each word's tokens at the blank."""
         if blank_positions is None:
             raise ValueError("a masked LM needs blank_positions (PromptCollator gives them)")
-        base, head = _base_and_head(self.backbone)
-        kwargs = {k: v for k, v in kwargs.items() if k == "token_type_ids" and v is not None}
-        hidden = base(inputs_embeds=embeds, attention_mask=attention_mask, **kwargs).last_hidden_state
-        index = blank_positions[..., None].expand(-1, -1, hidden.shape[-1])
-        at_blank = head(hidden.gather(1, index))  # (batch, blank, vocab): the projection only where it is needed
-        logprobs = at_blank.float().log_softmax(-1)
-        width = word_ids.shape[1]
-        # logprobs[b, k, word_ids[w, k]] for every word w and position k -> (batch, words, tokens)
-        ids = word_ids.T[None].expand(logprobs.shape[0], -1, -1)  # (batch, tokens, words)
-        return logprobs[:, :width].gather(2, ids).transpose(1, 2)
+        try:
+            return masked_word_logprobs(self.backbone, embeds, attention_mask, blank_positions, word_ids, **kwargs)
+        except ValueError as error:  # a masked LM of an unexpected shape
+            raise ArgumentError(str(error)) from None
 
     def _causal_word_scores(self, embeds, attention_mask, suffix_ids, suffix_mask, word_ids, word_lengths):
         """``(batch, words, tokens)`` log-probabilities of each word's tokens after the text up to the blank, and
@@ -275,24 +254,6 @@ def _continuations(word_ids, word_lengths, suffix_ids, suffix_mask):
         ids[:, w, n : n + suffix_ids.shape[1]] = suffix_ids
         mask[:, w, n : n + suffix_ids.shape[1]] = suffix_mask
     return ids.view(batch * num_words, width), mask.view(batch * num_words, width), word_lengths
-
-
-def _padded(sequences: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max((len(s) for s in sequences), default=1)
-    ids = torch.zeros(len(sequences), width, dtype=torch.long)
-    for i, s in enumerate(sequences):
-        ids[i, : len(s)] = torch.tensor(s, dtype=torch.long)
-    return ids, torch.tensor([len(s) for s in sequences], dtype=torch.long)
-
-
-def _base_and_head(model: PreTrainedModel) -> tuple[nn.Module, nn.Module]:
-    """A masked LM's encoder and its MLM head (``bert`` / ``cls``, ``roberta`` / ``lm_head``, ...)."""
-    base = model.base_model
-    heads = [module for name, module in model.named_children() if module is not base]
-    if len(heads) != 1:
-        raise ArgumentError(f"{type(model).__name__}: expected an encoder and one MLM head, found the modules "
-                            f"{[name for name, _ in model.named_children()]}")
-    return base, heads[0]
 
 
 AutoConfig.register(PromptLMConfig.model_type, PromptLMConfig, exist_ok=True)

@@ -7,13 +7,10 @@ from collections.abc import Sequence
 import torch
 from transformers import AutoConfig
 
-from ..data import Record
 from ..errors import ModelLoadError
 from ..loading import load_or_explain, load_tokenizer_from
 from .configuration import PromptLMConfig
-from .data import PromptCollator, encode_prompts
 from .modeling import PromptLMModel
-from .template import Template
 
 
 class PromptClassifier:
@@ -43,8 +40,6 @@ class PromptClassifier:
         self.tokenizer = load_tokenizer_from(model)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model.to(self.device).eval()
-        self.template = Template(self.model.config.template)
-        self.collator = PromptCollator(self.tokenizer.pad_token_id, self.model.config.lm_type)
         self.batch_size = batch_size
 
     @property
@@ -58,16 +53,11 @@ class PromptClassifier:
         texts = [texts] if isinstance(texts, str) else list(texts)
         if texts_b is not None and len(texts_b) != len(texts):
             raise ValueError(f"texts_b has {len(texts_b)} texts for {len(texts)} texts")
-        records = [Record("<input>", i + 1, {"label": None, "text": t, "text_b": None if texts_b is None else texts_b[i]})
-                   for i, t in enumerate(texts)]
-        config = self.model.config
-        columns = encode_prompts(records, self.template, self.tokenizer, lm_type=config.lm_type,
-                                 blank_length=config.blank_length, max_length=config.max_seq_length)
-        features = [dict(zip(columns, values)) for values in zip(*columns.values())]
         results = []
-        for start in range(0, len(features), self.batch_size):
-            batch = self.collator(features[start : start + self.batch_size])
-            probs = self.model(**{k: v.to(self.device) for k, v in batch.items()}).logits.softmax(-1).cpu()
+        for start in range(0, len(texts), self.batch_size):
+            chunk_b = None if texts_b is None else list(texts_b[start : start + self.batch_size])
+            inputs = self.model.prompt_inputs(self.tokenizer, texts[start : start + self.batch_size], chunk_b)
+            probs = self.model(**inputs).logits.softmax(-1).cpu()
             for row in probs:
                 best = int(row.argmax())
                 results.append({"label": self.labels[best], "score": float(row[best]),

@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass
 
 from ..errors import ArgumentError
+from .template_pieces import encode_prompt, piece_ids  # noqa: F401 (piece_ids: its name in this package)
 
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _TEXT_FIELDS = ("textA", "textB")
@@ -129,41 +130,11 @@ class Template:
         """
         if "textB" in self.texts and text_b is None:
             raise ArgumentError(f"template {self.template!r} has {{textB}} but the example has no second text")
-        texts = {"textA": piece_ids(tokenizer, text_a), "textB": piece_ids(tokenizer, text_b or "")}
-        pieces: list[tuple[str, list[int]]] = []
-        for part in self.parts:
-            if part.kind == "text":
-                pieces.append(("text", piece_ids(tokenizer, part.text)))
-            elif part.kind == "soft":
-                pieces.append(("soft", [placeholder_id] * part.length))
-            elif part.kind == "MASK":
-                pieces.append(("MASK", []))
-            else:
-                pieces.append((part.kind, texts[part.kind]))
-        special = _special_tokens(tokenizer)
-        fixed = len(special[0]) + len(special[1]) + blank_length + sum(
-            len(ids) for kind, ids in pieces if kind in ("text", "soft"))
-        room = max_length - fixed
-        if room < 1:
-            raise ArgumentError(f"template {self.template!r} takes {fixed} of --max_seq_length {max_length} tokens "
-                                "(special tokens and the blank included), leaving no room for the text; raise "
-                                "--max_seq_length or shorten the template")
-        lengths = _truncated_lengths({k: len(texts[k]) for k in self.texts}, room)
-        truncated = any(lengths[k] < len(texts[k]) for k in self.texts)
-        prefix, suffix, prefix_soft, suffix_soft = list(special[0]), [], [0] * len(special[0]), []
-        ids, soft = prefix, prefix_soft
-        for kind, piece in pieces:
-            if kind == "MASK":
-                ids, soft = suffix, suffix_soft
-                continue
-            if kind in _TEXT_FIELDS:
-                piece = piece[: lengths[kind]]
-            ids.extend(piece)
-            soft.extend([1 if kind == "soft" else 0] * len(piece))
-        suffix.extend(special[1])
-        suffix_soft.extend([0] * len(special[1]))
-        return EncodedPrompt(prefix, suffix, prefix_soft, suffix_soft, truncated)
-
+        try:
+            return EncodedPrompt(*encode_prompt(tokenizer, self.template, text_a, text_b, blank_length=blank_length,
+                                                max_length=max_length, placeholder_id=placeholder_id))
+        except ValueError as error:  # no room for the text, a tokenizer whose special tokens cannot be found
+            raise ArgumentError(str(error)) from None
 
 def _placeholder(name: str, template: str) -> TemplatePart:
     if name in ("MASK", *_TEXT_FIELDS):
@@ -176,47 +147,3 @@ def _placeholder(name: str, template: str) -> TemplatePart:
         return TemplatePart("soft", length=int(count))
     raise ArgumentError(f"template {template!r}: unknown placeholder {{{name}}}; the placeholders are {{MASK}}, "
                         "{textA}, {textB} and {soft} / {soft:N}")
-
-
-def _truncated_lengths(lengths: dict[str, int], room: int) -> dict[str, int]:
-    """Cut the longest text first, one token at a time, until the texts fit in ``room`` (``longest_first``)."""
-    lengths = dict(lengths)
-    while sum(lengths.values()) > room:
-        longest = max(lengths, key=lambda k: (lengths[k], k == "textA"))
-        lengths[longest] -= 1
-    return lengths
-
-
-# sentencepiece's word-start marker: XLM-R's tokenizer gives a piece written on its own a bare "▁" token first.
-_WORD_START = "\u2581"
-
-
-def piece_ids(tokenizer, text: str) -> list[int]:
-    """Token ids of a piece of a template (or a label word), without special tokens.
-
-    Pieces are tokenized one by one, so that the blank sits at a known place; a sentencepiece tokenizer (XLM-R,
-    multilingual-e5) then starts every piece with a bare word-start token ``▁``, which Chinese text written in one
-    run would not have, and which would make every label word start with the same token. It is dropped.
-
-        >>> from transformers import BertTokenizerFast
-        >>> tokenizer = BertTokenizerFast(vocab={t: i for i, t in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]",
-        ...                                                                      "[MASK]", "电", "脑"])})
-        >>> piece_ids(tokenizer, "电脑")
-        [5, 6]
-    """
-    if not text:
-        return []
-    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-    if len(ids) > 1 and tokenizer.convert_ids_to_tokens(ids[0]) == _WORD_START and not text[0].isspace():
-        ids = ids[1:]
-    return list(ids)
-
-
-def _special_tokens(tokenizer) -> tuple[list[int], list[int]]:
-    """The special token ids a tokenizer puts before and after one text (``[CLS]`` / ``[SEP]``, ``<bos>``, ...)."""
-    ids = tokenizer("一", add_special_tokens=True)["input_ids"]
-    plain = tokenizer("一", add_special_tokens=False)["input_ids"]
-    for start in range(len(ids) - len(plain) + 1):
-        if ids[start : start + len(plain)] == plain:
-            return list(ids[:start]), list(ids[start + len(plain) :])
-    raise ArgumentError(f"cannot tell where {type(tokenizer).__name__} puts its special tokens")

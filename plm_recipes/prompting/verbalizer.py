@@ -14,14 +14,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 
-import torch
-
 from ..data import read_lines
 from ..errors import ArgumentError, DataFormatError
+from .modeling_prompt_lm import TOKEN_REDUCTIONS, WORD_REDUCTIONS, label_scores  # noqa: F401 (their home here)
 from .template import piece_ids
-
-TOKEN_REDUCTIONS = ("mean", "sum", "first")
-WORD_REDUCTIONS = ("mean", "max", "logsumexp")
 
 
 class Verbalizer:
@@ -107,57 +103,3 @@ class Verbalizer:
             ids.append(word_ids)
         return ids
 
-
-def label_scores(
-    token_logprobs: torch.Tensor,
-    word_lengths: torch.Tensor,
-    word_labels: torch.Tensor,
-    num_labels: int,
-    token_reduction: str = "mean",
-    word_reduction: str = "mean",
-    extra_word_scores: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """One score per label from the log-probabilities of its words' tokens at the blank.
-
-    Args:
-        token_logprobs: ``(batch, words, tokens)``: ``log p(token k of word w)`` at the blank; positions past a
-            word's length are ignored.
-        word_lengths: ``(words,)`` tokens in each word.
-        word_labels: ``(words,)`` the label id of each word.
-        num_labels: how many labels.
-        token_reduction: a word's score from its tokens': ``mean`` (default; long words are not penalised for their
-            length), ``sum`` (the word's log-probability), ``first`` (its first token only).
-        word_reduction: a label's score from its words': ``mean`` (PET's choice, Schick & Schütze 2021), ``max``,
-            ``logsumexp`` (the probability that any of its words is there, in log space).
-        extra_word_scores: ``(batch, words)`` added to each word's score before the words are combined (a causal
-            LM's log-probability of the text after the blank, given the word).
-
-    Returns:
-        ``(batch, labels)``: scores to use as logits (a softmax over them gives the label probabilities).
-
-        >>> lp = torch.log(torch.tensor([[[0.5, 0.2], [0.1, 0.0], [0.4, 0.3]]]))  # 1 example, 3 words
-        >>> label_scores(lp, torch.tensor([2, 1, 2]), torch.tensor([0, 0, 1]), 2, "sum", "max").exp()
-        tensor([[0.1000, 0.1200]])
-    """
-    if token_reduction not in TOKEN_REDUCTIONS:
-        raise ValueError(f"token_reduction must be one of {TOKEN_REDUCTIONS}, got {token_reduction!r}")
-    if word_reduction not in WORD_REDUCTIONS:
-        raise ValueError(f"word_reduction must be one of {WORD_REDUCTIONS}, got {word_reduction!r}")
-    positions = torch.arange(token_logprobs.shape[-1], device=token_logprobs.device)
-    valid = positions[None, :] < word_lengths[:, None]  # (words, tokens)
-    masked = token_logprobs.masked_fill(~valid, 0.0)
-    if token_reduction == "first":
-        words = token_logprobs[..., 0]
-    else:
-        words = masked.sum(-1)
-        if token_reduction == "mean":
-            words = words / word_lengths.to(words.dtype)
-    if extra_word_scores is not None:
-        words = words + extra_word_scores
-    # (batch, words) -> (batch, labels): each label's words, reduced
-    one_hot = torch.nn.functional.one_hot(word_labels, num_labels).T.bool()  # (labels, words)
-    expanded = words[:, None, :].expand(-1, num_labels, -1)  # (batch, labels, words)
-    if word_reduction == "mean":
-        return (expanded * one_hot).sum(-1) / one_hot.sum(-1).to(words.dtype)
-    filled = expanded.masked_fill(~one_hot, float("-inf"))
-    return filled.amax(-1) if word_reduction == "max" else filled.logsumexp(-1)

@@ -36,7 +36,7 @@ def _info(base_model, **kwargs):
         recipe="text_classification", pipeline_tag="text-classification", base_model=base_model,
         data_files={"train": "data/x/train.txt", "validation": "data/x/dev.jsonl"},
         metrics={"validation": {"eval_f1": 0.5, "eval_accuracy": 0.75, "eval_runtime": 1.0, "eval_samples": 8,
-                                "eval_per_class/a/f1": 1.0, "epoch": 3.0}},
+                                "eval_per_class/a/f1": 1.0, "epoch": 3.0, "eval_num_tokens": 633.0}},
         **kwargs,
     )
 

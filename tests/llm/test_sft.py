@@ -5,11 +5,14 @@ with every weight trained, and what cannot run here refused before any loading."
 from __future__ import annotations
 
 import json
+import re
+import runpy
 
 import numpy as np
 import pytest
 import torch
 from helpers import DATA, load_recipe
+from huggingface_hub import ModelCard, metadata_load
 
 from plm_recipes.errors import ArgumentError
 from plm_recipes.llm import TransformersBackend
@@ -27,7 +30,7 @@ def test_llm_sft_recipe_end_to_end_and_reload(tiny_chat, tmp_path, capsys):
         "--learning_rate", "5e-2", "--per_device_train_batch_size", "4", "--eval_strategy", "no",
         "--save_strategy", "no", "--load_best_model_at_end", "false", "--logging_steps", "2", "--use_cpu",
         "--disable_tqdm", "true", "--report_to", "none", "--max_new_tokens", "8", "--lora_r", "4",
-        "--lora_alpha", "8"])
+        "--lora_alpha", "8", "--license", "apache-2.0"])
     assert results["train"]["train_samples"] == 8 and "eval_loss" in results["eval"]
     assert 0 <= results["test"]["test_exact_match"] <= 1
     for name in ("adapter_config.json", "adapter_model.safetensors", "run_config.yaml", "README.md",
@@ -38,6 +41,25 @@ def test_llm_sft_recipe_end_to_end_and_reload(tiny_chat, tmp_path, capsys):
     # TRL's bf16 autocast and activation checkpointing are off on a CPU (a generic single-threaded kernel there)
     record = (out / "run_config.yaml").read_text(encoding="utf-8")
     assert "bf16: false" in record and "gradient_checkpointing: false" in record
+
+    # the card as the Hub reads it (huggingface_hub's own parsers, offline): the base model, the license, and the run's
+    # evaluation results in model-index; its usage snippet runs as written
+    metadata = metadata_load(out / "README.md")
+    assert (metadata["license"], metadata["base_model"]) == ("apache-2.0", tiny_chat.name)
+    assert (metadata["library_name"], metadata["pipeline_tag"]) == ("peft", "text-generation")
+    card = ModelCard.load(out / "README.md")
+    found = {(r.dataset_split, r.metric_type): r for r in card.data.eval_results}
+    assert ("validation", "num_tokens") not in found  # TRL's count of tokens trained on: no result of the model
+    for split, metric, value in (("validation", "loss", results["eval"]["eval_loss"]),
+                                 ("validation", "mean_token_accuracy", results["eval"]["eval_mean_token_accuracy"]),
+                                 ("test", "exact_match", results["test"]["test_exact_match"])):
+        result = found[split, metric]
+        assert result.metric_value == pytest.approx(value), (split, metric)
+        assert (result.task_type, result.dataset_name, result.dataset_type) == (
+            "text-generation", "instructions_dev.jsonl", "json")
+    [snippet] = re.findall(r"```python\n(.*?)```", card.text, re.DOTALL)
+    (tmp_path / "usage.py").write_text(snippet, encoding="utf-8")
+    runpy.run_path(str(tmp_path / "usage.py"))
 
     # reload through the commands' loader: the adapter over its base model, and it learned the training answers
     base = TransformersBackend.from_pretrained(str(tiny_chat), progress=False)
