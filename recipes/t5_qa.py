@@ -14,7 +14,7 @@ Usage:
         --context "专家指出，治疗宫颈糜烂的最佳时间是月经干净后3-7日，因为..."
 
     # a causal LM (the checkpoint's config says which kind it is), a LoRA adapter on a chat model
-    python recipes/t5_qa.py --model_name_or_path Qwen/Qwen2.5-0.5B-Instruct --use_lora \
+    python recipes/t5_qa.py --model_name_or_path Qwen/Qwen2.5-0.5B-Instruct --use_peft \
         --learning_rate 2e-4 --train_file ... --validation_file ... --do_train --do_eval --output_dir outputs/qa_lora
 
 Data: JSON lines ``{"context", "question", "answer"}`` (csv / tsv with those fields, or --context_column,
@@ -31,7 +31,7 @@ A causal language model (Qwen, Gemma, GPT-2: a config without ``is_encoder_decod
 its chat template's user turn when its tokenizer has one, and writes the answer and the end of its turn; only those
 are trained (the prompt's labels are -100), and the output layer runs over the answers' columns only. Its default
 template is an instruction (``plm_recipes.seq2seq.causal.CAUSAL_SOURCE_TEMPLATE``), which a chat model also
-follows untrained: ``--do_eval`` without ``--do_train`` scores it zero-shot. ``--use_lora`` trains a LoRA adapter
+follows untrained: ``--do_eval`` without ``--do_train`` scores it zero-shot. ``--use_peft`` trains a LoRA adapter
 (PEFT) instead of every weight; ``predict qa`` loads the adapter folder over its base model. With no seq2seq
 checkpoint at hand,
 ``--config_name t5 --config_overrides "d_model=256,..." --tokenizer_name <a vocabulary>`` trains one from scratch;
@@ -129,7 +129,7 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     source_template = data_args.template_for(causal)
     template = SourceTemplate(source_template)
     prompt = CausalQAPrompt(tokenizer, template) if causal else None
-    peft_config = training_args.lora_config(causal)
+    peft_config = training_args.lora_config("CAUSAL_LM" if causal else "SEQ_2_SEQ_LM", model)
     if peft_config is not None:
         from peft import get_peft_model
 

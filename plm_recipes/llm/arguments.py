@@ -7,29 +7,23 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import ClassVar
-
-from trl import (
-    ModelConfig,
-    SFTConfig,
-    SFTTrainer,
-    get_peft_config,
-    get_quantization_config,
-)
+from trl import ModelConfig, SFTConfig, SFTTrainer, get_quantization_config
 
 from ..args import RecipeSettings
 from ..errors import ArgumentError
+from ..lora import LoraArguments, linear_module_names  # noqa: F401  (linear_module_names: its earlier home)
 from ..trainer import RecipeTrainerMixin
 
 DEFAULT_CHAT_MODEL = "Qwen/Qwen2.5-0.5B-Instruct"
 
 
 @dataclass
-class ChatModelArguments(ModelConfig):
-    """TRL's ``ModelConfig``: the chat model, LoRA through PEFT (``--use_peft``, ``--lora_r``, ...) and 4-/8-bit
-    loading through bitsandbytes (``--load_in_4bit``, ``--load_in_8bit``), by TRL's names, so that
-    ``trl.get_peft_config`` and ``trl.get_quantization_config`` read it; with the recipe's defaults (a LoRA adapter
-    on every linear layer) and additions. (``trust_remote_code`` is TRL's ``SFTConfig`` field.)"""
+class ChatModelArguments(LoraArguments, ModelConfig):
+    """TRL's ``ModelConfig``: the chat model, LoRA through PEFT (``--use_peft``, ``--lora_r``, ...: the recipes' one
+    set of LoRA settings, :class:`~plm_recipes.lora.LoraArguments`, by TRL's names) and 4-/8-bit loading through
+    bitsandbytes (``--load_in_4bit``, ``--load_in_8bit``) that ``trl.get_quantization_config`` reads; with the
+    recipe's defaults (a LoRA adapter on every linear layer). (``trust_remote_code`` is TRL's ``SFTConfig``
+    field.)"""
 
     model_name_or_path: str = field(
         default=DEFAULT_CHAT_MODEL,
@@ -42,49 +36,25 @@ class ChatModelArguments(ModelConfig):
     use_peft: bool = field(
         default=True,
         metadata={"help": "Train a LoRA adapter (PEFT; Hu et al., 2021), the default; false: every weight."})
-    # a factory: HfArgumentParser gives argparse a list field's default only from its default_factory
-    lora_target_modules: list[str] | None = field(
-        default_factory=lambda: "all-linear",
-        metadata={"help": "Modules that get an adapter: 'all-linear' (the default: every linear layer but the output "
-                          "head) or their names, e.g. '--lora_target_modules q_proj v_proj' (or 'q_proj,v_proj')."})
-    use_lora: bool | None = field(
-        default=None,
-        metadata={"help": "The earlier name of --use_peft: when given, it sets --use_peft (run_config.yaml files of "
-                          "earlier runs have it)."})
-    lora_layers: str | None = field(
-        default=None,
-        metadata={"help": "Only these layers get adapters: indices separated by commas, e.g. '20,21,22,23' (PEFT's "
-                          "layers_to_transform). With the top layers only and --gradient_checkpointing false, "
-                          "backpropagation stops there: cheaper on a CPU (TRL's default activation checkpointing makes "
-                          "the inputs require gradients, so it runs through every layer). Default: every layer."})
     tokenizer_name: str | None = field(default=None, metadata={"help": "Tokenizer, if not the model's."})
     cache_dir: str | None = field(default=None, metadata={"help": "Where to store models downloaded from the hub."})
 
-    # a flag on the command line wins over the other name in a config file
-    command_line_replaces: ClassVar[dict[str, str]] = {"use_peft": "use_lora", "use_lora": "use_peft"}
-
     def __post_init__(self):
-        if self.use_lora is not None:  # the earlier name
-            self.use_peft, self.use_lora = self.use_lora, None
-        if isinstance(self.lora_target_modules, str) and "," in self.lora_target_modules:  # earlier runs' form
-            self.lora_target_modules = [m.strip() for m in self.lora_target_modules.split(",") if m.strip()]
         try:
-            super().__post_init__()  # TRL: a one-name list becomes the name; 4-bit and 8-bit together refused
+            super().__post_init__()  # LoraArguments, then TRL's: 4-bit and 8-bit together refused
         except ValueError as e:
+            if isinstance(e, ArgumentError):
+                raise
             raise ArgumentError("--load_in_4bit and --load_in_8bit exclude each other: pick one") from e
-        if self.lora_r < 1 or self.lora_alpha < 1:
-            raise ArgumentError(f"--lora_r and --lora_alpha must be 1 or more, found {self.lora_r}, {self.lora_alpha}")
-        if not 0 <= self.lora_dropout < 1:
-            raise ArgumentError(f"--lora_dropout must be in [0, 1), found {self.lora_dropout}")
-        if self.lora_layers is not None:
-            try:
-                self.lora_layer_indices()
-            except ValueError:
-                raise ArgumentError(f"--lora_layers {self.lora_layers!r}: expected layer indices separated by "
-                                    "commas, e.g. '20,21,22,23'") from None
         if self.quantized and not self.use_peft:
             raise ArgumentError(f"--{self.quantized} trains a LoRA adapter over quantized weights, which cannot be "
                                 "trained themselves: drop --use_peft false")
+
+    def lora_kwargs(self) -> dict:
+        """What TRL's ``get_peft_config`` adds to a ``LoraConfig``: no bias training, rsLoRA, DoRA, modules to
+        save, target parameters."""
+        return {"bias": "none", "use_rslora": self.use_rslora, "use_dora": self.use_dora,
+                "modules_to_save": self.lora_modules_to_save, "target_parameters": self.lora_target_parameters}
 
     @property
     def quantized(self) -> str | None:
@@ -114,28 +84,9 @@ class ChatModelArguments(ModelConfig):
         return kwargs
 
     def lora_config(self, model=None):
-        """TRL's ``get_peft_config`` of these settings (``None`` without ``use_peft``), with ``--lora_layers`` as
-        PEFT's ``layers_to_transform``; there ``all-linear`` is spelled out as the names of ``model``'s linear layers
-        (PEFT takes layer indices only with a list of module names)."""
-        if not self.use_peft:
-            return None
-        config = get_peft_config(self)
-        layers = self.lora_layer_indices()
-        if layers is not None:
-            if config.target_modules == "all-linear":
-                if model is None:
-                    raise ArgumentError("--lora_layers with --lora_target_modules all-linear needs the model")
-                config.target_modules = set(linear_module_names(model))
-            config.layers_to_transform = layers
-        return config
-
-    def lora_layer_indices(self) -> list[int] | None:
-        if self.lora_layers is None:
-            return None
-        indices = [int(i) for i in str(self.lora_layers).split(",") if i.strip()]
-        if not indices or min(indices) < 0:
-            raise ValueError(self.lora_layers)
-        return indices
+        """The ``peft.LoraConfig`` of a causal LM (:meth:`LoraArguments.lora_config
+        <plm_recipes.lora.LoraArguments.lora_config>`), ``None`` with ``--use_peft false``."""
+        return super().lora_config(self.lora_task_type or "CAUSAL_LM", model)
 
 
 def check_quantization_possible(flag: str, use_cpu: bool = False) -> None:
@@ -189,16 +140,6 @@ class LLMSFTConfig(RecipeSettings, SFTConfig):
         super().__post_init__()
         if self.max_new_tokens < 1:
             raise ArgumentError(f"--max_new_tokens must be 1 or more, found {self.max_new_tokens}")
-
-
-def linear_module_names(model) -> list[str]:
-    """The names (last part) of the linear layers in ``model``'s transformer blocks, the output head left out:
-    what PEFT's ``all-linear`` means (``q_proj``, ``k_proj``, ..., ``down_proj`` for Llama / Qwen)."""
-    import torch
-
-    output = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
-    return sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules()
-                   if isinstance(module, torch.nn.Linear) and module is not output})
 
 
 class LLMSFTTrainer(RecipeTrainerMixin, SFTTrainer):

@@ -10,14 +10,17 @@ from transformers import Seq2SeqTrainingArguments
 
 from ..args import DataArguments, RecipeSettings
 from ..errors import ArgumentError
+from ..lora import LoraArguments
 
 SEQ2SEQ_SOURCE_TEMPLATE = "问题：{question}原文：{context}"
 
 
 @dataclass
-class Seq2SeqRecipeConfig(RecipeSettings, Seq2SeqTrainingArguments):
+class Seq2SeqRecipeConfig(LoraArguments, RecipeSettings, Seq2SeqTrainingArguments):
     """Training configuration of the seq2seq recipes: ``Seq2SeqTrainingArguments`` (``--predict_with_generate``,
-    ``--generation_max_length``, ``--generation_num_beams``) with the recipes' shared settings."""
+    ``--generation_max_length``, ``--generation_num_beams``) with the recipes' shared settings and LoRA
+    (``--use_peft``, :class:`~plm_recipes.lora.LoraArguments`: the output folder is then the adapter, which
+    ``plm-recipes predict qa`` loads over its base model)."""
 
     _VALID_DICT_FIELDS = [*Seq2SeqTrainingArguments._VALID_DICT_FIELDS, "learning_rate_mapping"]
 
@@ -31,36 +34,8 @@ class Seq2SeqRecipeConfig(RecipeSettings, Seq2SeqTrainingArguments):
                           "of its input within hundreds of steps instead of thousands."},
     )
 
-    use_lora: bool = field(
-        default=False,
-        metadata={"help": "Train a LoRA adapter (PEFT; Hu et al., 2021) instead of every weight: the output folder "
-                          "is the adapter, which `plm-recipes predict qa` loads over its base model."})
-    lora_r: int = field(default=16, metadata={"help": "LoRA rank r."})
-    lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling alpha: the update is (alpha / r) * B A."})
-    lora_dropout: float = field(default=0.05, metadata={"help": "Dropout on LoRA's input."})
-    lora_target_modules: str = field(
-        default="all-linear",
-        metadata={"help": "Modules that get an adapter: 'all-linear' (every linear layer but the output head) or "
-                          "names separated by commas, e.g. 'q_proj,v_proj'."})
-
-    def lora_config(self, causal: bool):
-        """The ``peft.LoraConfig`` of these settings for a causal or a seq2seq language model (``None`` without
-        ``--use_lora``)."""
-        if not self.use_lora:
-            return None
-        from peft import LoraConfig
-
-        targets = self.lora_target_modules
-        modules = targets if targets == "all-linear" else [m.strip() for m in targets.split(",") if m.strip()]
-        return LoraConfig(r=self.lora_r, lora_alpha=self.lora_alpha, lora_dropout=self.lora_dropout,
-                          target_modules=modules, task_type="CAUSAL_LM" if causal else "SEQ_2_SEQ_LM")
-
     def __post_init__(self):
         super().__post_init__()
-        if self.lora_r < 1 or self.lora_alpha < 1:
-            raise ArgumentError(f"--lora_r and --lora_alpha must be 1 or more, found {self.lora_r}, {self.lora_alpha}")
-        if not 0 <= self.lora_dropout < 1:
-            raise ArgumentError(f"--lora_dropout must be in [0, 1), found {self.lora_dropout}")
         mapping = self.learning_rate_mapping
         if mapping is None:
             return
