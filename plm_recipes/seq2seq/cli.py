@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..cli import positive_int, write_jsonl
+from ..cli import add_progress_argument, in_batches, positive_int, write_jsonl
 from ..data import read_text_lines
 from ..errors import PlmRecipesError
 from ..files import atomic_write
@@ -42,32 +42,35 @@ def predict_fill(args: argparse.Namespace) -> None:
     texts = list(args.text or []) + (read_text_lines(args.file) if args.file else [])
     if not texts:
         raise PlmRecipesError("nothing to fill: pass --text \"...[MASK]...\" (repeatable) or --file F")
-    filler = MaskFiller(args.model, device=args.device)
-    rows = [{"text": text, "filled": filler.fill(text, num_return_sequences=args.n, do_sample=args.sample)}
-            for text in texts]
+    filler = MaskFiller(args.model, device=args.device, batch_size=args.batch_size)
+    filled = in_batches(lambda chunk: filler.fill_many(chunk, num_return_sequences=args.n, do_sample=args.sample),
+                        texts, args.batch_size, progress=not args.no_progress, what="filling")
+    rows = [{"text": text, "filled": fillings} for text, fillings in zip(texts, filled)]
     if args.output:
         write_jsonl(args.output, rows)
         return
     for row in rows:
         print(row["text"])
-        for filled in row["filled"]:
-            print(f"  {filled}")
+        for filling in row["filled"]:
+            print(f"  {filling}")
 
 
 def augment_fill(args: argparse.Namespace) -> None:
     from .predictor import MaskFiller
 
     texts = read_text_lines(args.input)  # --output was checked writable before the work (plm_recipes.cli.main)
-    filler = MaskFiller(args.model, device=args.device)
-    written = 0
+    filler = MaskFiller(args.model, device=args.device, batch_size=args.batch_size)
+    # line i's spans are masked with seed + i, whatever the batch it falls in
+    variants = in_batches(lambda chunk: filler.augment_many([text for _, text in chunk], n=args.n,
+                                                            seeds=[args.seed + i for i, _ in chunk]),
+                          list(enumerate(texts)), args.batch_size, progress=not args.no_progress, what="augmenting")
     with atomic_write(args.output) as f:  # renamed into place when complete: a failure leaves no half file
-        for i, text in enumerate(texts):
-            variants = filler.augment(text, n=args.n, seed=args.seed + i)
-            for variant in variants:
+        for text, found in zip(texts, variants):
+            for variant in found:
                 f.write(variant + "\n")
-            written += len(variants)
             if args.keep_original:
                 f.write(text + "\n")
+    written = sum(map(len, variants))
     print(f"wrote {written} variants of {len(texts)} texts to {args.output}", file=sys.stderr)
 
 
@@ -98,6 +101,8 @@ def add_commands(commands: argparse._SubParsersAction, predict_tasks: argparse._
     p.add_argument("--n", type=positive_int, default=1, help="Distinct fillings per text (default 1).")
     p.add_argument("--sample", action="store_true", help="Sample instead of beam search.")
     p.add_argument("--output", help="Write JSON lines here instead of printing.")
+    p.add_argument("--batch_size", type=positive_int, default=32, help="Texts filled together (default 32).")
+    add_progress_argument(p)
     p.set_defaults(func=predict_fill)
 
     augment = commands.add_parser("augment", help="Write variants of texts for data augmentation.")
@@ -109,4 +114,7 @@ def add_commands(commands: argparse._SubParsersAction, predict_tasks: argparse._
     p.add_argument("--n", type=positive_int, default=4, help="Variants per line (fewer when the model repeats).")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--keep_original", action="store_true", help="Write each original line after its variants.")
+    p.add_argument("--batch_size", type=positive_int, default=32,
+                   help="Lines filled together (default 32), each with --n samples.")
+    add_progress_argument(p)
     p.set_defaults(func=augment_fill)

@@ -32,6 +32,14 @@ class _Seq2SeqPredictor:
         # on a CPU in float32 (bfloat16 matrix products are several times slower there); on a GPU as saved
         self.model = load_generator(model_dir, dtype=torch.float32 if self.device.type == "cpu" else "auto")
         self.model.to(self.device).eval()
+        # Every call passes max_new_tokens (the folder's max_target_length, or the caller's), so the generation
+        # config's max_length means nothing here. A folder saved after a Seq2SeqTrainer evaluation holds transformers'
+        # default max_length (20) all the same: its prediction_step writes the defaults into model.generation_config,
+        # and save_pretrained keeps them; generate() then warns on every call that both are set. Cleared.
+        self.model.generation_config.max_length = None
+        # an encoder reads its whole input at once: padded on the right; a causal model generates after the last
+        # token: padded on the left
+        self.tokenizer.padding_side = "right" if is_encoder_decoder(self.model.config) else "left"
         self.batch_size = batch_size
 
     def _folder_config(self, model_dir: str) -> dict:
@@ -90,7 +98,6 @@ class QuestionAnswerer(_Seq2SeqPredictor):
         self.template = SourceTemplate(source_template or self.config["source_template"])
         self.prompt = None
         if not is_encoder_decoder(self.model.config):
-            self.tokenizer.padding_side = "left"
             if self.tokenizer.pad_token is None:
                 self.tokenizer.pad_token = self.tokenizer.eos_token
             self.prompt = CausalQAPrompt(self.tokenizer, self.template, chat=self.config.get("chat_template"))
@@ -162,14 +169,21 @@ class MaskFiller(_Seq2SeqPredictor):
             out += f"{self.separator}{self.sentinels[i]}{self.separator}{piece}"
         return out, len(pieces) - 1
 
-    def fill(self, text: str, *, num_return_sequences: int = 1, do_sample: bool | None = None,
-             num_beams: int | None = None, top_p: float = 0.95, temperature: float = 1.0,
-             max_new_tokens: int | None = None) -> list[str]:
+    def fill(self, text: str, **settings) -> list[str]:
         """Up to ``num_return_sequences`` distinct fillings of ``text``'s ``[MASK]``s, best first (beam search
-        by default; ``do_sample=True`` samples). Fillings that leave a mask empty are dropped."""
-        source, masks = self._with_sentinels(text)
-        if masks == 0:
-            raise PlmRecipesError(f"no {MASK} in {text!r}: mark the part to fill with {MASK}")
+        by default; ``do_sample=True`` samples). Fillings that leave a mask empty are dropped. The settings are
+        :meth:`fill_many`'s."""
+        return self.fill_many([text], **settings)[0]
+
+    def fill_many(self, texts: Sequence[str], *, num_return_sequences: int = 1, do_sample: bool | None = None,
+                  num_beams: int | None = None, top_p: float = 0.95, temperature: float = 1.0,
+                  max_new_tokens: int | None = None) -> list[list[str]]:
+        """:meth:`fill` for each of ``texts``, generated ``batch_size`` texts at a time (greedy or beam search gives
+        what one text at a time gives)."""
+        sources = [self._with_sentinels(text) for text in texts]
+        for text, (_, masks) in zip(texts, sources):
+            if masks == 0:
+                raise PlmRecipesError(f"no {MASK} in {text!r}: mark the part to fill with {MASK}")
         do_sample = num_return_sequences > 1 and not num_beams if do_sample is None else do_sample
         kwargs = {"num_return_sequences": num_return_sequences,
                   "max_new_tokens": max_new_tokens or self.config["max_target_length"], "do_sample": do_sample}
@@ -177,7 +191,15 @@ class MaskFiller(_Seq2SeqPredictor):
             kwargs.update(top_p=top_p, temperature=temperature)
         else:
             kwargs["num_beams"] = max(num_beams or 1, num_return_sequences)
-        generated = self._generate([encode_text(self.tokenizer, source, self.config["max_source_length"])], **kwargs)
+        length = self.config["max_source_length"]
+        generated = self._generate([encode_text(self.tokenizer, source, length) for source, _ in sources], **kwargs)
+        per_text = num_return_sequences  # generate returns each input's sequences together, in input order
+        return [self._assemble(text, masks, generated[i * per_text:(i + 1) * per_text])
+                for i, (text, (_, masks)) in enumerate(zip(texts, sources))]
+
+    def _assemble(self, text: str, masks: int, generated: Sequence[list[int]]) -> list[str]:
+        """``text`` with its masks replaced by the spans of each generated sequence, distinct, in order; a sequence
+        that leaves a mask empty is dropped."""
         results: list[str] = []
         pieces = text.split(MASK)
         for ids in generated:
@@ -189,20 +211,41 @@ class MaskFiller(_Seq2SeqPredictor):
                 results.append(filled)
         return results
 
-    def augment(self, text: str, n: int = 4, *, seed: int = 0, attempts: int = 4, noise_density: float = 0.15,
-                mean_span_length: float = 3.0) -> list[str]:
+    def augment(self, text: str, n: int = 4, *, seed: int = 0, **settings) -> list[str]:
         """Up to ``n`` variants of ``text``, each distinct from the others and from ``text``: random spans are
         masked (as in training) and filled by sampling, up to ``attempts`` rounds. A text that already holds
         ``[MASK]`` says where to fill: those masks are filled, and nothing else is masked (masking spans of our own
-        could cut a ``[MASK]`` in half)."""
-        rng = random.Random(seed)
-        marked = MASK in text
-        variants: list[str] = []
-        for _ in range(attempts):
-            if len(variants) >= n or (len(text) < 2 and not marked):
-                break
-            masked = text if marked else mask_spans(text, [MASK] * 50, rng, noise_density, mean_span_length).source
-            for candidate in self.fill(masked, num_return_sequences=n, do_sample=True):
-                if candidate != text and candidate not in variants:
-                    variants.append(candidate)
-        return variants[:n]
+        could cut a ``[MASK]`` in half). The settings are :meth:`augment_many`'s."""
+        return self.augment_many([text], n, seeds=[seed], **settings)[0]
+
+    def augment_many(self, texts: Sequence[str], n: int = 4, *, seeds: Sequence[int] | None = None,
+                     attempts: int = 4, noise_density: float = 0.15, mean_span_length: float = 3.0,
+                     do_sample: bool = True) -> list[list[str]]:
+        """:meth:`augment` for each of ``texts``, the texts that still want variants filled together in each round
+        (``batch_size`` at a time). ``seeds`` (default 0, 1, ...) seed each text's masking; the first also seeds
+        the sampling, so the same texts, seeds and batch size give the same variants. ``do_sample=False`` fills
+        by beam search (``n`` beams), which gives what one text at a time gives."""
+        seeds = list(range(len(texts))) if seeds is None else list(seeds)
+        if len(seeds) != len(texts):
+            raise ValueError(f"one seed per text: {len(texts)} texts, {len(seeds)} seeds")
+        rngs = [random.Random(seed) for seed in seeds]
+        marked = [MASK in text for text in texts]
+        variants: list[list[str]] = [[] for _ in texts]
+        on_gpu = self.device.type != "cpu"
+        with torch.random.fork_rng(devices=[self.device.index or 0] if on_gpu else [],
+                                   device_type=self.device.type if on_gpu else "cuda"):
+            torch.manual_seed(seeds[0] if seeds else 0)
+            for _ in range(attempts):
+                wanting = [i for i, text in enumerate(texts)
+                           if len(variants[i]) < n and (len(text) >= 2 or marked[i])]
+                if not wanting:
+                    break
+                masked = [texts[i] if marked[i] else
+                          mask_spans(texts[i], [MASK] * 50, rngs[i], noise_density, mean_span_length).source
+                          for i in wanting]
+                filled = self.fill_many(masked, num_return_sequences=n, do_sample=do_sample)
+                for i, candidates in zip(wanting, filled):
+                    for candidate in candidates:
+                        if candidate != texts[i] and candidate not in variants[i]:
+                            variants[i].append(candidate)
+        return [found[:n] for found in variants]

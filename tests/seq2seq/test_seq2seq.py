@@ -317,12 +317,60 @@ def test_augment_fills_the_mask_a_text_already_holds(filling_model):
 
     filler = MaskFiller(str(filling_model), device="cpu")
     seen = []
-    original_fill = filler.fill
-    filler.fill = lambda text, **kwargs: seen.append(text) or original_fill(text, **kwargs)
+    original_fill = filler.fill_many
+    filler.fill_many = lambda texts, **kwargs: seen.extend(texts) or original_fill(texts, **kwargs)
     _scripted(filler, ["extra0 菜 extra1", "extra0 味道 extra1"])
     variants = filler.augment("这家餐厅的[MASK]很好，下次还会再买", n=2, seed=3)
     assert seen and set(seen) == {"这家餐厅的[MASK]很好，下次还会再买"}  # masked by us: never
     assert variants == ["这家餐厅的菜很好，下次还会再买", "这家餐厅的味道很好，下次还会再买"]
+
+
+def _without_padding(rows, pad_id):
+    rows = [list(row) for row in rows]
+    for row in rows:
+        while row and row[-1] == pad_id:
+            row.pop()
+    return rows
+
+
+def test_batched_filling_gives_what_one_text_at_a_time_gives(filling_model):
+    """Texts of different lengths filled together (padded on the right) give, greedy or by beam search, what each
+    gives alone: the generated ids, the fillings, and augment's variants (masked with the same seeds)."""
+    from plm_recipes.seq2seq.predictor import MaskFiller
+
+    texts = ["这家餐厅的[MASK]很好", "手机收到了，[MASK]很漂亮，[MASK]也快", "[MASK]", "物流很快，包装也很[MASK]，下次还会再买"]
+    alone, together = (MaskFiller(str(filling_model), device="cpu", batch_size=size) for size in (1, 3))
+    pad = alone.tokenizer.pad_token_id
+    inputs = [alone.tokenizer(text.replace("[MASK]", " extra0 "))["input_ids"] for text in texts]
+    one_by_one = _without_padding(alone._generate(inputs, do_sample=False, max_new_tokens=12), pad)
+    assert one_by_one == _without_padding(together._generate(inputs, do_sample=False, max_new_tokens=12), pad)
+    assert len({tuple(row) for row in one_by_one}) > 1 and max(map(len, one_by_one)) > 1  # not all the same
+    for settings in ({}, {"num_return_sequences": 2}):  # greedy; beam search with 2 beams
+        expected = [alone.fill(text, max_new_tokens=12, **settings) for text in texts]
+        assert together.fill_many(texts, max_new_tokens=12, **settings) == expected
+    lines = ["这家餐厅的菜味道很好", "手机收到了，外观很漂亮", "好", "物流很快，包装也很结实，下次还会再买"]
+    expected = [alone.augment(line, n=2, seed=7 + i, do_sample=False) for i, line in enumerate(lines)]
+    assert together.augment_many(lines, n=2, seeds=[7, 8, 9, 10], do_sample=False) == expected
+    assert expected[2] == []  # one character: nothing to mask
+
+
+def test_augment_fill_batches_with_progress_and_no_repeated_warning(filling_model, tmp_path, capfd):
+    """The saved model's generation config holds transformers' default max_length (written by the trainer's
+    evaluation); generate() must not warn about it on every batch. Several batches: lines/s at the end."""
+    saved = json.loads((filling_model / "generation_config.json").read_text(encoding="utf-8"))
+    assert saved.get("max_length") is not None  # what made generate() warn before
+    source = tmp_path / "in.txt"
+    source.write_text("这家餐厅的菜味道很好\n手机收到了，外观很漂亮\n物流很快，包装也很结实\n", encoding="utf-8")
+    cli.main(["augment", "fill", "--model", str(filling_model), "--input", str(source),
+              "--output", str(tmp_path / "out.txt"), "--n", "2", "--batch_size", "2", "--no_progress"])
+    err = capfd.readouterr().err
+    assert "augmenting: 3 items in" in err and "items/s" in err
+    assert "max_length" not in err and "max_new_tokens" not in err
+    cli.main(["predict", "fill", "--model", str(filling_model), "--text", "这家餐厅的[MASK]很好",
+              "--text", "[MASK]也热情", "--text", "手机[MASK]", "--batch_size", "2", "--no_progress"])
+    captured = capfd.readouterr()
+    assert "filling: 3 items in" in captured.err and "max_length" not in captured.err
+    assert captured.out.splitlines()[0] == "这家餐厅的[MASK]很好"
 
 
 def test_a_qa_model_is_not_a_filler(tiny_t5, filling_model, tmp_path):
