@@ -19,6 +19,7 @@ A template string mixes literal text with placeholders:
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..errors import ArgumentError
@@ -127,19 +128,32 @@ class Template:
         Raises:
             ArgumentError: the template alone (with the blank) leaves no room for the text.
         """
-        if "textB" in self.texts and text_b is None:
+        return self.encode_batch(tokenizer, [text_a], [text_b], blank_length=blank_length, max_length=max_length,
+                                 placeholder_id=placeholder_id)[0]
+
+    def encode_batch(
+        self,
+        tokenizer,
+        texts_a: Sequence[str],
+        texts_b: Sequence[str | None] | None = None,
+        *,
+        blank_length: int,
+        max_length: int,
+        placeholder_id: int,
+    ) -> list[EncodedPrompt]:
+        """:meth:`encode` of many examples: the texts in one tokenizer call each (the template's own pieces
+        once), as ``Dataset.map`` calls it on a batch."""
+        texts_b = [None] * len(texts_a) if texts_b is None else list(texts_b)
+        if "textB" in self.texts and any(text_b is None for text_b in texts_b):
             raise ArgumentError(f"template {self.template!r} has {{textB}} but the example has no second text")
-        texts = {"textA": piece_ids(tokenizer, text_a), "textB": piece_ids(tokenizer, text_b or "")}
         pieces: list[tuple[str, list[int]]] = []
         for part in self.parts:
             if part.kind == "text":
                 pieces.append(("text", piece_ids(tokenizer, part.text)))
             elif part.kind == "soft":
                 pieces.append(("soft", [placeholder_id] * part.length))
-            elif part.kind == "MASK":
-                pieces.append(("MASK", []))
             else:
-                pieces.append((part.kind, texts[part.kind]))
+                pieces.append((part.kind, []))
         special = _special_tokens(tokenizer)
         fixed = len(special[0]) + len(special[1]) + blank_length + sum(
             len(ids) for kind, ids in pieces if kind in ("text", "soft"))
@@ -148,21 +162,27 @@ class Template:
             raise ArgumentError(f"template {self.template!r} takes {fixed} of --max_seq_length {max_length} tokens "
                                 "(special tokens and the blank included), leaving no room for the text; raise "
                                 "--max_seq_length or shorten the template")
-        lengths = _truncated_lengths({k: len(texts[k]) for k in self.texts}, room)
-        truncated = any(lengths[k] < len(texts[k]) for k in self.texts)
-        prefix, suffix, prefix_soft, suffix_soft = list(special[0]), [], [0] * len(special[0]), []
-        ids, soft = prefix, prefix_soft
-        for kind, piece in pieces:
-            if kind == "MASK":
-                ids, soft = suffix, suffix_soft
-                continue
-            if kind in _TEXT_FIELDS:
-                piece = piece[: lengths[kind]]
-            ids.extend(piece)
-            soft.extend([1 if kind == "soft" else 0] * len(piece))
-        suffix.extend(special[1])
-        suffix_soft.extend([0] * len(special[1]))
-        return EncodedPrompt(prefix, suffix, prefix_soft, suffix_soft, truncated)
+        ids_a = batch_piece_ids(tokenizer, texts_a)
+        ids_b = batch_piece_ids(tokenizer, [t or "" for t in texts_b]) if "textB" in self.texts else None
+        encoded = []
+        for i, text_a in enumerate(ids_a):
+            texts = {"textA": text_a, "textB": ids_b[i] if ids_b is not None else []}
+            lengths = _truncated_lengths({k: len(texts[k]) for k in self.texts}, room)
+            truncated = any(lengths[k] < len(texts[k]) for k in self.texts)
+            prefix, suffix, prefix_soft, suffix_soft = list(special[0]), [], [0] * len(special[0]), []
+            ids, soft = prefix, prefix_soft
+            for kind, piece in pieces:
+                if kind == "MASK":
+                    ids, soft = suffix, suffix_soft
+                    continue
+                if kind in _TEXT_FIELDS:
+                    piece = texts[kind][: lengths[kind]]
+                ids.extend(piece)
+                soft.extend([1 if kind == "soft" else 0] * len(piece))
+            suffix.extend(special[1])
+            suffix_soft.extend([0] * len(special[1]))
+            encoded.append(EncodedPrompt(prefix, suffix, prefix_soft, suffix_soft, truncated))
+        return encoded
 
 
 def _placeholder(name: str, template: str) -> TemplatePart:
@@ -204,12 +224,23 @@ def piece_ids(tokenizer, text: str) -> list[int]:
         >>> piece_ids(tokenizer, "电脑")
         [5, 6]
     """
-    if not text:
+    return batch_piece_ids(tokenizer, [text])[0]
+
+
+def batch_piece_ids(tokenizer, texts: Sequence[str]) -> list[list[int]]:
+    """:func:`piece_ids` of each text, in one tokenizer call."""
+    texts = list(texts)
+    if not texts:
         return []
-    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-    if len(ids) > 1 and tokenizer.convert_ids_to_tokens(ids[0]) == _WORD_START and not text[0].isspace():
-        ids = ids[1:]
-    return list(ids)
+    batch = tokenizer([t or "" for t in texts], add_special_tokens=False)["input_ids"]
+    out = []
+    for text, ids in zip(texts, batch):
+        if not text:
+            ids = []
+        elif len(ids) > 1 and tokenizer.convert_ids_to_tokens(ids[0]) == _WORD_START and not text[0].isspace():
+            ids = ids[1:]
+        out.append(list(ids))
+    return out
 
 
 def _special_tokens(tokenizer) -> tuple[list[int], list[int]]:
