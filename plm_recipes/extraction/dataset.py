@@ -29,7 +29,7 @@ import datasets
 import pyarrow.compute as pc
 
 from ..args import requested_splits
-from ..data import LINE_COLUMN, DataSplit, iter_json_lines, load_splits, map_split
+from ..data import LENGTH_COLUMN, LINE_COLUMN, DataSplit, iter_json_lines, load_splits, map_split
 from ..data.sources import main_process_first
 from ..errors import ArgumentError, DataFormatError
 from .data import check_example, check_fast, check_window_settings, encode_windows
@@ -139,8 +139,10 @@ def require_spans(split: DataSplit) -> None:
 def encode_split(split: DataSplit, tokenizer, max_seq_length: int, doc_stride: int, *, with_labels: bool,
                  data_args: Any, training_args: Any = None, desc: str) -> DataSplit:
     """The windows of every example of ``split`` (:func:`~plm_recipes.extraction.data.encode_windows` in a
-    batched, cached ``Dataset.map``): the model inputs plus :data:`WINDOW_COLUMNS`. A dataset's rows are checked
-    here, as a file's lines were when it was read."""
+    batched, cached ``Dataset.map``): the model inputs plus :data:`WINDOW_COLUMNS` (and the windows' lengths under
+    ``--train_sampling_strategy group_by_length``). A dataset's rows are checked here, as a file's lines were when
+    it was read."""
+    add_length = getattr(training_args, "train_sampling_strategy", None) == "group_by_length"
     check_fast(tokenizer)
     check_window_settings(tokenizer, [p.strip() for p in pc.unique(split.dataset.with_format("arrow")["prompt"])
                                       .to_pylist()], max_seq_length, doc_stride)
@@ -166,6 +168,8 @@ def encode_split(split: DataSplit, tokenizer, max_seq_length: int, doc_stride: i
         # the batch's counts on its first window (summed over the split for the log)
         columns["unreachable"] = [encoded.unreachable] + [0] * (len(encoded) - 1)
         columns["inexact"] = [encoded.inexact] + [0] * (len(encoded) - 1)
+        if add_length:  # the length-grouped sampler reads this column instead of every row
+            columns[LENGTH_COLUMN] = [len(ids) for ids in columns["input_ids"]]
         return columns
 
     return map_split(split, encode, data_args=data_args, training_args=training_args, with_indices=True,

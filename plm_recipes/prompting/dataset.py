@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..data import (
+    LENGTH_COLUMN,
     LINE_COLUMN,
     DataSplit,
     LabelMap,
@@ -93,8 +94,10 @@ def encode_prompt_split(split: DataSplit, template: Template, tokenizer, label_m
                         blank_length: int, max_length: int, data_args: Any, training_args: Any = None,
                         desc: str) -> DataSplit:
     """``split`` written into the template (:func:`~plm_recipes.prompting.data.prompt_columns`, batched, cached)
-    with ``labels`` as ids when every row has a label."""
+    with ``labels`` as ids when every row has a label (and the lengths under ``--train_sampling_strategy
+    group_by_length``)."""
     with_labels = has_values(split, "label")
+    add_length = getattr(training_args, "train_sampling_strategy", None) == "group_by_length"
     names = class_label_names(split)
     ids = {name: i for i, name in enumerate(label_map.names)}
     known = ", ".join(label_map.names)
@@ -112,6 +115,9 @@ def encode_prompt_split(split: DataSplit, template: Template, tokenizer, label_m
                     raise where.error(where.locate(batch, i, indices[i]),
                                       f"label {label!r} is not in the verbalizer (it has {known})")
                 columns["labels"].append(ids[label])
+        if add_length:  # the length-grouped sampler reads this column instead of every row
+            suffixes = columns.get("suffix_ids") or [()] * len(columns["input_ids"])
+            columns[LENGTH_COLUMN] = [len(row) + len(suffix) for row, suffix in zip(columns["input_ids"], suffixes)]
         return columns
 
     encoded = map_split(split, encode, data_args=data_args, training_args=training_args, with_indices=True,

@@ -116,6 +116,7 @@ def test_dataset_name_trains_evaluates_predicts_and_the_run_record_names_it(tiny
         "--do_predict", "--output_dir", str(out), "--max_steps", "2", "--per_device_train_batch_size", "4",
         "--max_seq_length", "64", "--doc_stride", "16", "--eval_strategy", "no", "--save_strategy", "no",
         "--load_best_model_at_end", "false", "--use_cpu", "--disable_tqdm", "true", "--report_to", "none",
+        "--train_sampling_strategy", "group_by_length",  # the windows' length column
     ])
     assert {"eval_f1", "eval_precision"} <= set(results["eval"]) and "test_f1" in results["test"]
     assert f"dataset_name: {folder}" in (out / "run_config.yaml").read_text(encoding="utf-8")

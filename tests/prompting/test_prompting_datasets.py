@@ -54,7 +54,8 @@ def test_dataset_name_with_class_labels_trains_and_the_run_record_names_it(tmp_p
     with pytest.raises(ArgumentError, match=r"hub \(split 'train'\) has no column 'text' \(its columns: sentence, "
                                             r"label\); name the column with --text_column"):
         load_recipe("pet").main(argv)
-    results = load_recipe("pet").main(argv + ["--text_column", "sentence"])
+    results = load_recipe("pet").main(argv + ["--text_column", "sentence", "--train_sampling_strategy",
+                                              "group_by_length"])  # with the length column
     assert {"train", "eval", "test"} <= set(results)
     assert f"dataset_name: {folder}" in (out / "run_config.yaml").read_text(encoding="utf-8")
     predicted = (out / "predict_results.tsv").read_text(encoding="utf-8").splitlines()[1:]
