@@ -18,7 +18,8 @@ Usage:
         --template "{textA}。这是一条关于{MASK}的评论" --output_dir outputs/pet_gemma
 
 Data: ``label<TAB>text`` lines (``label<TAB>text<TAB>text_b`` for templates with ``{textB}``), or .csv / .json /
-.jsonl with --text_column / --text_b_column / --label_column. Every label must be in the verbalizer file
+.jsonl, or --dataset_name (a Hub dataset or a local dataset folder; a ClassLabel column is read by its names), with
+--text_column / --text_b_column / --label_column. Every label must be in the verbalizer file
 (``label<TAB>word,word`` lines: the words that stand for it at the blank).
 
 The template (``{MASK}``, ``{textA}``, ``{textB}``, literal text, ``{soft:N}`` learned vectors) is written around
@@ -42,12 +43,11 @@ import logging
 import os
 
 import numpy as np
-from datasets import Dataset
 from transformers import EvalPrediction, set_seed
 from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
-from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments, data_files
-from plm_recipes.data import LabelMap
+from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments
+from plm_recipes.data import LabelMap, data_description
 from plm_recipes.errors import ArgumentError
 from plm_recipes.loading import capped_max_seq_length, from_pretrained, load_config, load_or_explain, load_tokenizer
 from plm_recipes.metrics import ClassificationReport
@@ -59,11 +59,9 @@ from plm_recipes.prompting import (
     PromptLMModel,
     Template,
     Verbalizer,
-    encode_prompts,
-    read_prompt_examples,
 )
 from plm_recipes.prompting.arguments import PromptDataArguments, PromptTrainingConfig
-from plm_recipes.prompting.data import check_prompt_examples
+from plm_recipes.prompting.dataset import check_prompt_split, encode_prompt_split, load_prompt_splits
 from plm_recipes.prompting.export import export_for_transformers
 from plm_recipes.prompting.trainer import PromptTrainer
 from plm_recipes.run_config import RunConfig
@@ -114,7 +112,6 @@ def main(
     run_config = RunConfig.from_arguments(recipe, model_args, data_args, training_args)
     setup_logging(training_args)
     set_seed(training_args.seed)
-    files = data_files(data_args, training_args)
     hub = model_args.hub_kwargs()
 
     # --- template, verbalizer, and the model they go with ---------------------------------------------
@@ -141,14 +138,11 @@ def main(
         raise ArgumentError("--freeze_backbone trains only the learned prompt vectors, and the template "
                             f"{template.template!r} has none: add {{soft:N}}")
 
-    # --- data: read and checked against the template before the model loads ---------------------------
-    limits = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples,
-              "test": data_args.max_predict_samples}
-    records = {split: read_prompt_examples(path, verbalizer.labels, columns=data_args.columns(),
-                                           require_labels=split != "test")[: limits[split]]
-               for split, path in files.items()}
-    for split, split_records in records.items():
-        check_prompt_examples(split_records, template, training=split == "train" and training_args.do_train)
+    # --- data: each split as a dataset (local files or --dataset_name), checked against the template and the
+    # verbalizer before the model loads ---------------------------------------------------------------
+    splits = load_prompt_splits(data_args, training_args, template)
+    for split, data in splits.items():
+        check_prompt_split(data, template, verbalizer.labels, training=split == "train" and training_args.do_train)
 
     tokenizer = load_tokenizer(model_args)
     # the template's own tokens must leave room for a text: said before the model loads (each example is
@@ -177,14 +171,15 @@ def main(
     logger.info("%s LM, %d labels (%d label words, a blank of %d tokens), %d learned prompt vectors",
                 config.lm_type, len(verbalizer), len(verbalizer.words), config.blank_length, template.num_soft_tokens)
 
-    # --- data: each text written into the template ---------------------------------------------------
+    # --- preprocessing: each text written into the template, in Dataset.map (cached, --preprocessing_num_workers)
     label_map = LabelMap(verbalizer.labels)
     datasets = {}
-    for split in records:
-        columns = encode_prompts(records[split], template, tokenizer, lm_type=config.lm_type,
-                                 blank_length=config.blank_length, max_length=config.max_seq_length,
-                                 label_map=label_map)
-        datasets[split] = Dataset.from_dict(columns)
+    for split, data in splits.items():
+        datasets[split] = encode_prompt_split(
+            data, template, tokenizer, label_map, lm_type=config.lm_type, blank_length=config.blank_length,
+            max_length=config.max_seq_length, data_args=data_args, training_args=training_args,
+            desc=f"Writing {split} into the template",
+        ).dataset
 
     # --- trainer -------------------------------------------------------------------------------------
     def compute_metrics(p: EvalPrediction) -> dict[str, float]:
@@ -197,7 +192,7 @@ def main(
         pipeline_tag=None,  # no Hub pipeline runs a PromptLMModel
         task_type="text-classification",
         base_model=model_args.model_name_or_path,
-        data_files=files,
+        **data_description(data_args, splits),
         num_examples={split: len(ds) for split, ds in datasets.items()},
         labels=label_map.names,
         usage=USAGE.replace("predict pet", f"predict {recipe.replace('_', '-')}"),
@@ -231,7 +226,7 @@ def main(
             trainer.report("test", results["test"])
         if trainer.is_world_process_zero():
             path = os.path.join(training_args.output_dir, "predict_results.tsv")
-            write_label_predictions(path, [r["text"] for r in records["test"]], output.predictions, label_map.names)
+            write_label_predictions(path, splits["test"].dataset["text"], output.predictions, label_map.names)
             logger.info("Predictions written to %s", path)
 
     # --- model card / hub ----------------------------------------------------------------------------

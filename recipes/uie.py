@@ -17,13 +17,18 @@ Usage:
     python recipes/uie.py --config recipes/configs/uie.yaml --train_file data/my_uie/train.txt \
         --validation_file data/my_uie/dev.txt --test_file data/my_uie/test.txt
 
+    # a dataset in the prompt format: a Hub id, or a local folder laid out as a dataset repository
+    python recipes/uie.py --model_name_or_path nghuyong/ernie-3.0-base-zh --dataset_name my-org/my-uie-data \
+        --validation_split dev --do_train --do_eval --output_dir outputs/uie
+
     # continue from a PaddleNLP UIE checkpoint (uie-base, ...), converted first
     plm-recipes uie convert-paddle --paddle_dir uie-base --output_dir uie-base-torch
     python recipes/uie.py --config recipes/configs/uie.yaml --model_name_or_path uie-base-torch
 
 Data: JSON lines (one example per line, any file extension) ``{"content", "result_list": [{"text", "start", "end"}],
-"prompt"}`` (character offsets, end exclusive; an empty ``result_list`` is a negative example). Texts longer than ``--max_seq_length`` are read in
-windows that overlap by ``--doc_stride`` tokens; nothing is cut off.
+"prompt"}`` (character offsets, end exclusive; an empty ``result_list`` is a negative example), or --dataset_name (a
+Hub dataset or a local dataset folder) with those columns (--content_column, --prompt_column, --result_list_column).
+Texts longer than ``--max_seq_length`` are read in windows that overlap by ``--doc_stride`` tokens; nothing is cut off.
 
 Evaluation is span-level: a predicted span counts when its start and end are both exact; precision, recall and F1
 overall and per prompt (relation prompts grouped by relation: ``*的父亲``); the best checkpoint by F1.
@@ -39,10 +44,10 @@ import logging
 import os
 
 import numpy as np
-from datasets import Dataset
 from transformers import EvalPrediction, set_seed
 
-from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments, data_files
+from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments
+from plm_recipes.data import data_description
 from plm_recipes.extraction import (
     SpanCollator,
     UIEConfig,
@@ -50,12 +55,20 @@ from plm_recipes.extraction import (
     UIEModel,
     UIETrainingConfig,
     decode_examples,
-    encode_examples,
     prompt_group,
-    read_uie_examples,
     span_f1,
 )
-from plm_recipes.extraction.data import log_encoding, require_spans
+from plm_recipes.extraction.dataset import (
+    encode_split,
+    gold_spans,
+    has_spans,
+    iter_examples,
+    load_uie_splits,
+    log_windows,
+    model_inputs,
+    require_spans,
+    window_offsets,
+)
 from plm_recipes.files import atomic_write
 from plm_recipes.loading import capped_max_seq_length, from_pretrained, load_config, load_or_explain, load_tokenizer
 from plm_recipes.modelcard import ModelCardInfo
@@ -129,18 +142,14 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     run_config = RunConfig.from_arguments("uie", model_args, data_args, training_args)
     setup_logging(training_args)
     set_seed(training_args.seed)
-    files = data_files(data_args, training_args)
 
-    # --- data ----------------------------------------------------------------------------------------
-    limits = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples,
-              "test": data_args.max_predict_samples}
-    examples = {split: read_uie_examples(path)[: limits[split]] for split, path in files.items()}
+    # --- data: one example per row (local files checked line by line into the cache, or --dataset_name) ---
+    examples = load_uie_splits(data_args, training_args)
     if training_args.do_train and "train" in examples:
-        require_spans(examples["train"], files["train"])
+        require_spans(examples["train"])
 
     # --- model: a UIE model to continue, or a new one over an encoder (or from scratch) ----------------
-    train_texts = ([text for e in examples["train"] for text in (e.prompt, e.content)]
-                   if "train" in examples else None)
+    train_texts = (text for pair in iter_examples(examples["train"]) for text in pair) if "train" in examples else None
     tokenizer = load_tokenizer(model_args, train_texts=train_texts)
     config = load_config(model_args)
     hub = model_args.hub_kwargs()
@@ -164,24 +173,26 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     model.config.update({"relation_template": training_args.relation_template, "threshold": training_args.threshold,
                          "max_seq_length": max_seq_length, "doc_stride": doc_stride})
 
-    # --- preprocessing: prompt + text pairs, long texts in overlapping windows -----------------------
-    encoded, datasets = {}, {}
-    for split, split_examples in examples.items():
-        with_labels = split != "test" or any(e.spans for e in split_examples)
-        encoded[split] = encode_examples(split_examples, tokenizer, max_seq_length, doc_stride,
-                                         with_labels=with_labels)
-        log_encoding(split, split_examples, encoded[split], doc_stride)
-        datasets[split] = Dataset.from_dict(encoded[split].inputs)
+    # --- preprocessing: prompt + text pairs, long texts in overlapping windows (one row in, one row per window
+    # out, in a cached Dataset.map) --------------------------------------------------------------------
+    windows, datasets = {}, {}
+    for split, data in examples.items():
+        with_labels = split != "test" or has_spans(data)
+        windows[split] = encode_split(data, tokenizer, max_seq_length, doc_stride, with_labels=with_labels,
+                                      data_args=data_args, training_args=training_args, desc=f"Encoding {split}")
+        log_windows(split, data, windows[split], doc_stride)
+        datasets[split] = model_inputs(windows[split])
 
     def evaluate_spans(split: str, start_logits: np.ndarray, end_logits: np.ndarray):
         """The spans predicted for each example of ``split`` and, when it has gold spans, the metrics."""
-        split_examples, split_encoded = examples[split], encoded[split]
-        predicted = decode_examples(start_logits, end_logits, split_encoded.example_index, split_encoded.offsets,
-                                    len(split_examples), training_args.threshold)
+        data, split_windows = examples[split], windows[split]
+        example_index = np.asarray(split_windows.dataset.with_format("numpy")["example_index"])
+        predicted = decode_examples(start_logits, end_logits, example_index, window_offsets(split_windows),
+                                    len(data.dataset), training_args.threshold)
         metrics = span_f1(
-            [{(s.start, s.end) for s in spans} for spans in predicted],
-            [set(e.spans) for e in split_examples],
-            groups=[prompt_group(e.prompt, training_args.relation_template) for e in split_examples],
+            [{(s.start, s.end) for s in spans} for spans in predicted], list(gold_spans(data)),
+            groups=[prompt_group(prompt, training_args.relation_template)
+                    for prompt, in iter_examples(data, ("prompt",))],
         )
         return predicted, metrics
 
@@ -192,8 +203,8 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     # --- trainer -------------------------------------------------------------------------------------
     card = ModelCardInfo(
         recipe="uie", pipeline_tag=None, task_type="token-classification", base_model=model_args.model_name_or_path,
-        config_name=model_args.config_name, data_files=files,
-        num_examples={split: len(e) for split, e in examples.items()}, usage=USAGE,
+        config_name=model_args.config_name, **data_description(data_args, examples),
+        num_examples={split: len(e.dataset) for split, e in examples.items()}, usage=USAGE,
     )
     trainer = RecipeTrainer(
         model=model,
@@ -211,26 +222,26 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     # --- train / evaluate / predict ------------------------------------------------------------------
     results: dict[str, dict[str, float]] = {}
     if training_args.do_train:
-        results["train"] = trainer.train_and_report(len(examples["train"]))
+        results["train"] = trainer.train_and_report(len(examples["train"].dataset))
     if training_args.do_eval:
-        results["eval"] = trainer.evaluate_and_report(len(examples["validation"]))
+        results["eval"] = trainer.evaluate_and_report(len(examples["validation"].dataset))
 
     if training_args.do_predict:
         trainer.compute_metrics = None  # compute_metrics decodes the validation windows; the test's are decoded here
         output = trainer.predict(datasets["test"], metric_key_prefix="test")
         predicted, metrics = evaluate_spans("test", *output.predictions[:2])
-        if any(e.spans for e in examples["test"]):
+        if has_spans(examples["test"]):
             results["test"] = {f"test_{k}": v for k, v in metrics.items()}
             trainer.report("test", results["test"])
         if trainer.is_world_process_zero():
             path = os.path.join(training_args.output_dir, "predictions.jsonl")
             os.makedirs(training_args.output_dir, exist_ok=True)
-            with atomic_write(path) as f:  # whole or not at all
-                for example, spans in zip(examples["test"], predicted):
-                    result_list = [{"text": example.content[s.start:s.end], "start": s.start, "end": s.end,
+            with atomic_write(path) as f:  # whole or not at all; the texts streamed from the dataset
+                for (prompt, content), spans in zip(iter_examples(examples["test"]), predicted):
+                    result_list = [{"text": content[s.start:s.end], "start": s.start, "end": s.end,
                                     "probability": s.probability} for s in spans]
-                    f.write(json.dumps({"content": example.content, "prompt": example.prompt,
-                                        "result_list": result_list}, ensure_ascii=False) + "\n")
+                    f.write(json.dumps({"content": content, "prompt": prompt, "result_list": result_list},
+                                       ensure_ascii=False) + "\n")
             logger.info("Predictions written to %s", path)
 
     # --- model card / hub ----------------------------------------------------------------------------

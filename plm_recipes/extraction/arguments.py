@@ -13,7 +13,7 @@ from .schema import DEFAULT_RELATION_TEMPLATE, check_relation_template
 class UIEDataArguments(DataArguments):
     """UIE prompt-format JSON lines (one example per line, any file extension)
     ``{"content", "result_list": [{"text", "start", "end"}], "prompt"}`` (``plm-recipes uie convert`` writes them
-    from a doccano export)."""
+    from a doccano export), or ``--dataset_name`` with the same columns."""
 
     max_seq_length: int = field(
         default=512,
@@ -24,6 +24,16 @@ class UIEDataArguments(DataArguments):
         default=128,
         metadata={"help": "Tokens of text two consecutive windows share: a span shorter than this is always whole "
                           "in some window."},
+    )
+
+    content_column: str = field(
+        default="content", metadata={"help": "--dataset_name's column holding the texts (UIE's 'content')."})
+    prompt_column: str = field(
+        default="prompt", metadata={"help": "--dataset_name's column holding the prompts (UIE's 'prompt')."})
+    result_list_column: str = field(
+        default="result_list",
+        metadata={"help": "--dataset_name's column holding the answer spans, a list of {text, start, end} (UIE's "
+                          "'result_list')."},
     )
 
     def __post_init__(self):

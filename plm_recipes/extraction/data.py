@@ -17,9 +17,9 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 
@@ -38,15 +38,6 @@ class UIEExample:
     prompt: str
     spans: tuple[tuple[int, int], ...] = ()
     source: str = ""  # "file, line N", for messages
-
-
-def require_spans(examples: Sequence[UIEExample], path: str | os.PathLike) -> None:
-    """Refuse training examples none of which has a span: the model would learn that there is never anything to
-    extract (negative examples teach only next to positive ones)."""
-    if examples and not any(example.spans for example in examples):
-        raise DataFormatError(path, None, f"none of the {len(examples)} examples has a span to extract (every "
-                                          "result_list is empty), so training would teach the model to extract "
-                                          "nothing")
 
 
 def json_lines(path: str | os.PathLike, what: str) -> list[tuple[int, object]]:
@@ -69,6 +60,14 @@ def _example(record: object, path: str, line: int) -> UIEExample:
     def fail(message: str):
         raise DataFormatError(path, line, message)
 
+    content, prompt, spans = check_example(record, fail)
+    return UIEExample(content, prompt, spans, f"{path}, line {line}")
+
+
+def check_example(record: object, fail: Callable[[str], NoReturn]) -> tuple[str, str, tuple[tuple[int, int], ...]]:
+    """``(content, prompt, spans)`` of one prompt-format record (a JSON line, or a dataset row with the same
+    columns), the prompt stripped and the spans sorted, each once; ``fail(message)`` raises the error of a bad
+    record (at its file line, or its dataset row)."""
     if not isinstance(record, dict):
         fail('expected a JSON object {"content", "result_list", "prompt"}')
     missing = [k for k in ("content", "result_list", "prompt") if k not in record]
@@ -96,7 +95,7 @@ def _example(record: object, path: str, line: int) -> UIEExample:
         if content[start:end] != text:
             fail(f"{where}: text {text!r} is not content[{start}:{end}], which is {content[start:end]!r}")
         spans.append((start, end))
-    return UIEExample(content, prompt.strip(), tuple(sorted(set(spans))), f"{path}, line {line}")
+    return content, prompt.strip(), tuple(sorted(set(spans)))
 
 
 # --- model inputs ---------------------------------------------------------------------------------------------
@@ -152,40 +151,57 @@ def encode_examples(examples: Sequence[UIEExample], tokenizer, max_seq_length: i
     A span is a target of every window that holds it whole; a window that holds part of it does not learn it as
     an answer (its start labels are 0 there), and a span no window holds whole is counted in ``unreachable``.
     """
-    if not getattr(tokenizer, "is_fast", False):
-        raise ArgumentError(f"UIE needs a fast tokenizer (for character offsets); {type(tokenizer).__name__} is not")
+    check_fast(tokenizer)
     check_window_settings(tokenizer, [e.prompt for e in examples], max_seq_length, doc_stride)
     encoded = EncodedExamples()
-    reached: list[set[tuple[int, int]]] = [set() for _ in examples]
-    edges: list[set[int]] = [set() for _ in examples]  # character offsets where some token starts or ends
     for first in range(0, len(examples), batch_size):
         batch = examples[first:first + batch_size]
-        tokens = tokenizer(
-            [e.prompt for e in batch], [e.content for e in batch], truncation="only_second",
-            max_length=max_seq_length, stride=doc_stride, return_overflowing_tokens=True,
-            return_offsets_mapping=True,
-        )
-        for row, local in enumerate(tokens["overflow_to_sample_mapping"]):
-            index = first + local
-            example = examples[index]
-            sequence_ids = tokens.sequence_ids(row)
-            offsets = [tuple(o) if s == 1 else None for o, s in zip(tokens["offset_mapping"][row], sequence_ids)]
-            for name in tokens.keys():
-                if name not in ("offset_mapping", "overflow_to_sample_mapping"):
-                    encoded.inputs.setdefault(name, []).append(tokens[name][row])
-            encoded.example_index.append(index)
-            encoded.offsets.append(offsets)
-            if with_labels:
-                edges[index].update(edge for o in offsets if o is not None for edge in o)
-                starts, ends, found = span_labels(offsets, example.spans)
-                encoded.inputs.setdefault("start_labels", []).append(starts)
-                encoded.inputs.setdefault("end_labels", []).append(ends)
-                reached[index].update(found)
+        part = encode_windows([e.prompt for e in batch], [e.content for e in batch], [e.spans for e in batch],
+                              tokenizer, max_seq_length, doc_stride, with_labels)
+        for name, rows in part.inputs.items():
+            encoded.inputs.setdefault(name, []).extend(rows)
+        encoded.example_index.extend(first + index for index in part.example_index)
+        encoded.offsets.extend(part.offsets)
+        encoded.unreachable += part.unreachable
+        encoded.inexact += part.inexact
+    return encoded
+
+
+def check_fast(tokenizer) -> None:
+    if not getattr(tokenizer, "is_fast", False):
+        raise ArgumentError(f"UIE needs a fast tokenizer (for character offsets); {type(tokenizer).__name__} is not")
+
+
+def encode_windows(prompts: Sequence[str], contents: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]],
+                   tokenizer, max_seq_length: int, doc_stride: int, with_labels: bool = True) -> EncodedExamples:
+    """:func:`encode_examples` of one batch, in one tokenizer call (``example_index`` counts from 0 in the batch):
+    one example gives as many rows as it has windows (the ``Dataset.map`` of :mod:`.dataset` writes them)."""
+    encoded = EncodedExamples()
+    reached: list[set[tuple[int, int]]] = [set() for _ in prompts]
+    edges: list[set[int]] = [set() for _ in prompts]  # character offsets where some token starts or ends
+    tokens = tokenizer(
+        list(prompts), list(contents), truncation="only_second", max_length=max_seq_length, stride=doc_stride,
+        return_overflowing_tokens=True, return_offsets_mapping=True,
+    )
+    for row, index in enumerate(tokens["overflow_to_sample_mapping"]):
+        sequence_ids = tokens.sequence_ids(row)
+        offsets = [tuple(o) if s == 1 else None for o, s in zip(tokens["offset_mapping"][row], sequence_ids)]
+        for name in tokens.keys():
+            if name not in ("offset_mapping", "overflow_to_sample_mapping"):
+                encoded.inputs.setdefault(name, []).append(tokens[name][row])
+        encoded.example_index.append(index)
+        encoded.offsets.append(offsets)
+        if with_labels:
+            edges[index].update(edge for o in offsets if o is not None for edge in o)
+            starts, ends, found = span_labels(offsets, spans[index])
+            encoded.inputs.setdefault("start_labels", []).append(starts)
+            encoded.inputs.setdefault("end_labels", []).append(ends)
+            reached[index].update(found)
     if with_labels:
-        for example, found in zip(examples, reached):
-            encoded.unreachable += len(set(example.spans) - found)
+        for example_spans, found in zip(spans, reached):
+            encoded.unreachable += len(set(example_spans) - found)
         encoded.inexact = sum(start not in found or end not in found
-                              for example, found in zip(examples, edges) for start, end in example.spans)
+                              for example_spans, found in zip(spans, edges) for start, end in example_spans)
     return encoded
 
 
@@ -216,20 +232,6 @@ def span_labels(offsets: Sequence[tuple[int, int] | None], spans: Sequence[tuple
         ends[end_token] = 1.0
         found.add((start, end))
     return starts, ends, found
-
-
-def log_encoding(split: str, examples: Sequence[UIEExample], encoded: EncodedExamples, doc_stride: int) -> None:
-    """One line on what the encoding did to ``split``, and warnings for spans the model cannot learn exactly."""
-    spans = sum(len(e.spans) for e in examples)
-    logger.info("%s: %d examples (%d without an answer), %d spans, %d windows", split, len(examples),
-                sum(not e.spans for e in examples), spans, len(encoded))
-    if encoded.unreachable:
-        logger.warning("%s: %d of %d spans are longer than --doc_stride %d and cut between windows: no window "
-                       "holds them whole (raise --doc_stride or --max_seq_length)", split, encoded.unreachable, spans,
-                       doc_stride)
-    if encoded.inexact:
-        logger.warning("%s: %d of %d spans start or end inside a token; the model learns them as whole tokens",
-                       split, encoded.inexact, spans)
 
 
 LABEL_NAMES = ("start_labels", "end_labels")

@@ -68,15 +68,16 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 def decode_examples(start_logits: np.ndarray, end_logits: np.ndarray, example_index: Sequence[int],
-                    offsets: Sequence[Sequence[tuple[int, int] | None]], num_examples: int,
+                    offsets: Iterable[Sequence[tuple[int, int] | None]], num_examples: int,
                     threshold: float = 0.5) -> list[list[Span]]:
     """The merged spans of every example from the logits of its windows (rows of ``start_logits`` /
-    ``end_logits`` are windows, in the order of ``example_index`` and ``offsets``)."""
+    ``end_logits`` are windows, in the order of ``example_index`` and ``offsets``; ``offsets`` is read once, in
+    order, so it may be a generator over a dataset's rows)."""
     if len(start_logits) != len(example_index) or len(end_logits) != len(example_index):
         raise ValueError(f"{len(start_logits)} rows of start logits and {len(end_logits)} of end logits for "
                          f"{len(example_index)} windows: expected one row per window, in order")
     per_example: list[list[Span]] = [[] for _ in range(num_examples)]
-    for row, index in enumerate(example_index):
-        per_example[index] += decode_window(sigmoid(start_logits[row]), sigmoid(end_logits[row]), offsets[row],
+    for row, (index, window_offsets) in enumerate(zip(example_index, offsets, strict=True)):
+        per_example[index] += decode_window(sigmoid(start_logits[row]), sigmoid(end_logits[row]), window_offsets,
                                             threshold)
     return [merge_windows(spans) for spans in per_example]

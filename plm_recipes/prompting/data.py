@@ -11,7 +11,6 @@ import torch
 
 from ..data import LabelMap, Record, read_records
 from ..errors import DataFormatError
-from ..sanity import require_distinct
 from .template import Template
 
 logger = logging.getLogger(__name__)
@@ -44,19 +43,6 @@ def read_prompt_examples(
     return records
 
 
-def check_prompt_examples(records: Sequence[Record], template: Template, training: bool = False) -> None:
-    """Refuse, before a model loads, examples the template cannot take (``{textB}`` and an example with no second
-    text) and, for training, examples of a single label (a classifier with one class learns nothing)."""
-    if "textB" in template.texts:
-        for record in records:
-            if record["text_b"] is None:
-                raise record.error(f"the template {template.template!r} has {{textB}}, and this example has no second "
-                                   "text (label<TAB>text<TAB>text_b)")
-    if training and records:
-        require_distinct((r["label"] for r in records), records[0].path, "label",
-                         "prompt learning learns to tell the labels' words apart")
-
-
 def encode_prompts(
     records: Sequence[Record],
     template: Template,
@@ -73,6 +59,20 @@ def encode_prompts(
     ``blank_positions``. Causal LMs: ``input_ids`` / ``soft_mask`` up to the blank, ``suffix_ids`` after it.
     ``labels`` when every record has one.
     """
+    columns = prompt_columns([r["text"] for r in records], [r["text_b"] for r in records], template, tokenizer,
+                             lm_type=lm_type, blank_length=blank_length, max_length=max_length)
+    truncated = sum(columns.pop("truncated"))
+    if label_map is not None and records and all(r["label"] is not None for r in records):
+        columns["labels"] = [label_map.encode_record(r) for r in records]
+    if truncated:
+        logger.info("%d of %d texts truncated to fit --max_seq_length %d (the template is never cut)",
+                    truncated, len(records), max_length)
+    return columns
+
+
+def prompt_columns(texts: Sequence[str], texts_b: Sequence[str | None], template: Template, tokenizer, *,
+                   lm_type: str, blank_length: int, max_length: int) -> dict[str, list[Any]]:
+    """:func:`encode_prompts`' columns of a batch of texts, and ``truncated`` (whether each text was cut)."""
     placeholder = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     columns: dict[str, list[Any]] = {"input_ids": [], "soft_mask": []}
     if lm_type == "masked":
@@ -82,11 +82,10 @@ def encode_prompts(
                                   "needs one (is the model a causal LM? pass --lm_type causal)")
     else:
         columns["suffix_ids"] = []
-    truncated = 0
-    for record in records:
-        encoded = template.encode(tokenizer, record["text"], record["text_b"], blank_length=blank_length,
-                                  max_length=max_length, placeholder_id=placeholder)
-        truncated += encoded.truncated
+    columns["truncated"] = []
+    for encoded in template.encode_batch(tokenizer, texts, texts_b, blank_length=blank_length,
+                                         max_length=max_length, placeholder_id=placeholder):
+        columns["truncated"].append(encoded.truncated)
         if lm_type == "masked":
             start = len(encoded.prefix)
             columns["input_ids"].append(encoded.prefix + [tokenizer.mask_token_id] * blank_length + encoded.suffix)
@@ -96,11 +95,6 @@ def encode_prompts(
             columns["input_ids"].append(encoded.prefix)
             columns["soft_mask"].append(encoded.prefix_soft)
             columns["suffix_ids"].append(encoded.suffix)
-    if label_map is not None and records and all(r["label"] is not None for r in records):
-        columns["labels"] = [label_map.encode_record(r) for r in records]
-    if truncated:
-        logger.info("%d of %d texts truncated to fit --max_seq_length %d (the template is never cut)",
-                    truncated, len(records), max_length)
     return columns
 
 

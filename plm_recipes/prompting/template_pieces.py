@@ -39,29 +39,45 @@ def encode_prompt(tokenizer, template: str, text_a: str, text_b: str | None, *, 
     Raises:
         ValueError: the template alone (with the blank) leaves no room for the text.
     """
+    return encode_prompts(tokenizer, template, [text_a], [text_b], blank_length=blank_length, max_length=max_length,
+                          placeholder_id=placeholder_id)[0]
+
+
+def encode_prompts(tokenizer, template: str, texts_a: list[str], texts_b: list[str | None] | None = None, *,
+                   blank_length: int, max_length: int, placeholder_id: int
+                   ) -> list[tuple[list[int], list[int], list[int], list[int], bool]]:
+    """:func:`encode_prompt` of many examples: each text field in one tokenizer call, the template's own pieces
+    once (as ``Dataset.map`` calls it on a batch)."""
     parts = template_parts(template)
-    texts = {"textA": piece_ids(tokenizer, text_a), "textB": piece_ids(tokenizer, text_b or "")}
+    fields = [kind for kind, _ in parts if kind in ("textA", "textB")]
     pieces = [(kind, piece_ids(tokenizer, value) if kind == "text" else [placeholder_id] * value if kind == "soft"
-               else [] if kind == "MASK" else texts[kind]) for kind, value in parts]
+               else []) for kind, value in parts]
     first, last = special_tokens(tokenizer)
     fixed = len(first) + len(last) + blank_length + sum(len(ids) for kind, ids in pieces if kind in ("text", "soft"))
     if max_length - fixed < 1:
         raise ValueError(f"template {template!r} takes {fixed} of --max_seq_length {max_length} tokens (special "
                          "tokens and the blank included), leaving no room for the text; raise --max_seq_length or "
                          "shorten the template")
-    lengths = truncated_lengths({kind: len(texts[kind]) for kind, _ in parts if kind in texts}, max_length - fixed)
-    prefix, suffix, prefix_soft, suffix_soft = list(first), [], [0] * len(first), []
-    ids, soft = prefix, prefix_soft
-    for kind, piece in pieces:
-        if kind == "MASK":
-            ids, soft = suffix, suffix_soft
-            continue
-        piece = piece[: lengths[kind]] if kind in texts else piece
-        ids.extend(piece)
-        soft.extend([1 if kind == "soft" else 0] * len(piece))
-    suffix.extend(last)
-    suffix_soft.extend([0] * len(last))
-    return prefix, suffix, prefix_soft, suffix_soft, any(lengths[k] < len(texts[k]) for k in lengths)
+    texts_b = [None] * len(texts_a) if texts_b is None else texts_b
+    ids = {"textA": batch_piece_ids(tokenizer, texts_a),
+           "textB": batch_piece_ids(tokenizer, [t or "" for t in texts_b]) if "textB" in fields else None}
+    encoded = []
+    for i in range(len(texts_a)):
+        texts = {kind: ids[kind][i] for kind in fields}
+        lengths = truncated_lengths({kind: len(texts[kind]) for kind in texts}, max_length - fixed)
+        prefix, suffix, prefix_soft, suffix_soft = list(first), [], [0] * len(first), []
+        out, soft = prefix, prefix_soft
+        for kind, piece in pieces:
+            if kind == "MASK":
+                out, soft = suffix, suffix_soft
+                continue
+            piece = texts[kind][: lengths[kind]] if kind in texts else piece
+            out.extend(piece)
+            soft.extend([1 if kind == "soft" else 0] * len(piece))
+        suffix.extend(last)
+        suffix_soft.extend([0] * len(last))
+        encoded.append((prefix, suffix, prefix_soft, suffix_soft, any(lengths[k] < len(texts[k]) for k in lengths)))
+    return encoded
 
 
 def piece_ids(tokenizer, text: str) -> list[int]:
@@ -77,12 +93,22 @@ def piece_ids(tokenizer, text: str) -> list[int]:
         >>> piece_ids(tokenizer, "电脑")
         [5, 6]
     """
-    if not text:
+    return batch_piece_ids(tokenizer, [text])[0]
+
+
+def batch_piece_ids(tokenizer, texts: list[str]) -> list[list[int]]:
+    """:func:`piece_ids` of each text, in one tokenizer call."""
+    if not texts:
         return []
-    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-    if len(ids) > 1 and tokenizer.convert_ids_to_tokens(ids[0]) == _WORD_START and not text[0].isspace():
-        ids = ids[1:]
-    return list(ids)
+    batch = tokenizer([t or "" for t in texts], add_special_tokens=False)["input_ids"]
+    out = []
+    for text, ids in zip(texts, batch):
+        if not text:
+            ids = []
+        elif len(ids) > 1 and tokenizer.convert_ids_to_tokens(ids[0]) == _WORD_START and not text[0].isspace():
+            ids = ids[1:]
+        out.append(list(ids))
+    return out
 
 
 def special_tokens(tokenizer) -> tuple[list[int], list[int]]:
