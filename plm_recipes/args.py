@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from transformers import TrainingArguments
 
@@ -148,6 +148,12 @@ class DataArguments:
         default=False,
         metadata={"help": "Tokenize again instead of reusing the datasets cache of an earlier run on the same data."},
     )
+
+    # --dataset_name on the command line replaces the data files a config file names, and a data file the dataset
+    command_line_replaces: ClassVar[dict[str, str | tuple[str, ...]]] = {
+        "dataset_name": ("train_file", "validation_file", "test_file"),
+        "train_file": "dataset_name", "validation_file": "dataset_name", "test_file": "dataset_name",
+    }
 
     def __post_init__(self):
         files = [f"--{name}" for name in ("train_file", "validation_file", "test_file") if getattr(self, name)]

@@ -88,12 +88,14 @@ def parse_args(
         source.update({name: f"--config {known.config}" for name in from_file})
 
     # A flag on the command line replaces the alternative to it that the defaults or the config file set
-    # (--template over a config's template_file): a dataclass names them in ``command_line_replaces``.
+    # (--template over a config's template_file, --dataset_name over its data files): a dataclass names them in
+    # ``command_line_replaces`` (a name, or a tuple of names).
     given = {arg[2:].split("=", 1)[0] for arg in argv if arg.startswith("--")}
     for dataclass_type in dataclass_types:
-        for name, other in getattr(dataclass_type, "command_line_replaces", {}).items():
-            if name in given and other not in given:
-                values.pop(other, None)
+        for name, others in getattr(dataclass_type, "command_line_replaces", {}).items():
+            for other in (others,) if isinstance(others, str) else others:
+                if name in given and other not in given:
+                    values.pop(other, None)
 
     # A run that does not train (--do_eval / --do_predict with a trained model) has no evaluations or checkpoints
     # during training: the recipe defaults for them would make TrainingArguments turn --do_eval on and ask for

@@ -37,7 +37,8 @@ class PromptDataArguments(DataArguments):
     label_column: str = field(default="label", metadata={"help": "Label column of csv/json data."})
 
     # one of these on the command line replaces the other set in a config file (plm_recipes.parsing.parse_args)
-    command_line_replaces: ClassVar[dict[str, str]] = {"template": "template_file", "template_file": "template"}
+    command_line_replaces: ClassVar[dict[str, str | tuple[str, ...]]] = {
+        **DataArguments.command_line_replaces, "template": "template_file", "template_file": "template"}
 
     def __post_init__(self):
         super().__post_init__()

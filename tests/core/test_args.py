@@ -89,3 +89,17 @@ def test_a_run_that_does_not_train_does_not_evaluate_during_training(tmp_path):
                                 [*common, "--do_predict", "--eval_strategy", "steps", "--save_strategy", "steps"],
                                 defaults=TRAINING_DEFAULTS)
     assert "steps" in str(training.eval_strategy).lower()
+
+
+def test_dataset_name_on_the_command_line_replaces_the_config_files_data_files_and_back(tmp_path):
+    train = tmp_path / "train.txt"
+    train.write_text("好\t很好\n", encoding="utf-8")
+    config = tmp_path / "run.yaml"
+    config.write_text(f"train_file: {train}\nvalidation_file: {train}\noutput_dir: out\n")
+    _, data, _ = parse_args(TYPES, ["--config", str(config), "--dataset_name", "user/comments"])
+    assert (data.dataset_name, data.train_file, data.validation_file) == ("user/comments", None, None)
+    config.write_text("dataset_name: user/comments\noutput_dir: out\n")
+    _, data, _ = parse_args(TYPES, ["--config", str(config), "--train_file", str(train)])
+    assert (data.dataset_name, data.train_file) == (None, str(train))
+    with pytest.raises(ArgumentError, match="either --dataset_name or data files"):
+        parse_args(TYPES, ["--dataset_name", "user/comments", "--train_file", str(train), "--output_dir", "out"])
