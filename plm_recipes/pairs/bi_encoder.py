@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import torch
 from datasets import IterableDataset
 from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
@@ -52,8 +54,14 @@ class LengthGroupedBatchSampler(DefaultBatchSampler):
         super().__init__(dataset, batch_size=batch_size, drop_last=drop_last,
                          valid_label_columns=valid_label_columns, generator=generator, seed=seed)
         text_columns = [c for c in dataset.column_names if c not in set(valid_label_columns or ())]
-        columns = [dataset[c] for c in text_columns]
-        self.lengths = [max(len(str(texts[i])) for texts in columns) for i in range(len(dataset))]
+        table = dataset.with_format("arrow")  # lengths by Arrow's kernels: no text is copied into Python
+        lengths = np.zeros(len(dataset), dtype=np.int64)
+        for column in text_columns:
+            values = table[column]
+            if not pa.types.is_string(values.type) and not pa.types.is_large_string(values.type):
+                values = pc.cast(values, pa.string())
+            lengths = np.maximum(lengths, pc.fill_null(pc.utf8_length(values), 0).to_numpy())
+        self.lengths = lengths
 
     def __iter__(self):
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
