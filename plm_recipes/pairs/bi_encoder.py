@@ -28,7 +28,7 @@ from ..errors import ArgumentError
 from ..loading import capped_max_seq_length, load_or_explain
 from ..trainer import RecipeTrainerMixin
 from .metrics import BinaryMatchMetrics, best_f1_threshold
-from .similarity import pair_similarities
+from .similarity import iter_pair_similarities, pair_similarities
 
 logger = logging.getLogger(__name__)
 
@@ -165,8 +165,8 @@ def calibrate_threshold(
 ) -> float:
     """The similarity threshold with the best F1 on the given pairs (``source`` names them in the log): a
     bi-encoder trained to rank (CoSENT, SimCSE) has no fixed threshold of its own. Returns the midpoint below the
-    best cut."""
-    scores = pair_similarities(model, text_a, text_b, batch_size)
+    best cut. The pairs are scored chunk by chunk (:func:`iter_pair_similarities`): only their scores are held."""
+    scores = np.fromiter(iter_pair_similarities(model, text_a, text_b, batch_size), dtype=np.float64)
     threshold, f1 = best_f1_threshold(scores, np.asarray(labels))
     below = scores[scores < threshold]
     if len(below):  # cut between the two scores, not on a training example's score
