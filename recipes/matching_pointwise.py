@@ -14,7 +14,9 @@ Usage:
         --text "屏幕很清晰，追剧很爽"
 
 Data: ``text_a<TAB>text_b<TAB>0/1`` lines (the seed's ``description<TAB>comment<TAB>label``), or csv/json with
---text_a_column / --text_b_column / --label_column.
+--text_a_column / --text_b_column / --label_column; or a dataset (``--dataset_name``: a Hub id, a local dataset
+repository folder or a ``save_to_disk`` folder) whose columns those flags name, e.g.
+``--dataset_name C-MTEB/LCQMC --text_a_column sentence1 --text_b_column sentence2 --label_column score``.
 
 The model is ``AutoModelForSequenceClassification`` with one output, trained with binary cross-entropy: its
 sigmoid is the match probability. The new head starts as ``torch.nn.Linear`` initialises itself (as the older
@@ -31,6 +33,7 @@ each text's categories against each other (:func:`plm_recipes.matching.losses.li
 
 from __future__ import annotations
 
+import itertools
 import os
 
 import numpy as np
@@ -38,7 +41,8 @@ import torch
 import torch.nn.functional as F
 from transformers import AutoModelForSequenceClassification, EvalPrediction, set_seed
 
-from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments, data_files
+from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments
+from plm_recipes.data import data_description, map_split
 from plm_recipes.loading import capped_max_seq_length, load_config, load_model, load_tokenizer
 from plm_recipes.matching import PairDataArguments, PointwiseMatchingConfig
 from plm_recipes.matching.data import PairGroupCollator, group_pairs, load_pair_splits
@@ -97,17 +101,18 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     run_config = RunConfig.from_arguments("matching_pointwise", model_args, data_args, training_args)
     setup_logging(training_args)
     set_seed(training_args.seed)
-    files = data_files(data_args, training_args)
     threshold = 0.5 if data_args.threshold is None else data_args.threshold
 
-    # --- data ----------------------------------------------------------------------------------------
-    pairs = load_pair_splits(data_args, files, seed=training_args.seed)
+    # --- data: text_a, text_b, label (0/1) per split, from the data files or --dataset_name -----------------
+    pairs = load_pair_splits(data_args, training_args, seed=training_args.seed)
 
     # --- model: one logit, sigmoid = match probability -----------------------------------------------
     config = load_config(model_args, num_labels=1, id2label={0: "match"}, label2id={"match": 0})
     config.problem_type = "multi_label_classification"  # pipelines apply a sigmoid to the one logit
     config.sentence_transformers = {"activation_fn": "torch.nn.modules.activation.Sigmoid"}  # for CrossEncoder
-    train_texts = [*pairs["train"]["text_a"], *pairs["train"]["text_b"]] if "train" in pairs else None
+    train_texts = None
+    if "train" in pairs:  # read only when a tokenizer is trained on the data (--train_tokenizer_vocab_size)
+        train_texts = itertools.chain(pairs["train"].dataset["text_a"], pairs["train"].dataset["text_b"])
     tokenizer = load_tokenizer(model_args, train_texts=train_texts)
     model, new_parameters = load_model(AutoModelForSequenceClassification, model_args, config, tokenizer)
     init_new_output_layer(model, new_parameters)
@@ -123,12 +128,15 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
         return encoded
 
     datasets = {}
-    for split, dataset in pairs.items():
-        with training_args.main_process_first(desc=f"tokenizing {split}"):
-            datasets[split] = dataset.map(tokenize, batched=True, remove_columns=["text_a", "label"],
-                                          num_proc=data_args.preprocessing_num_workers, desc=f"Tokenizing {split}")
+    for split, data in pairs.items():
+        tokenized = map_split(data, tokenize, data_args=data_args, training_args=training_args,
+                              remove_columns=["text_a", "label"], desc=f"Tokenizing {split}")
         listwise = split == "train" and training_args.listwise_weight > 0
-        datasets[split] = group_pairs(datasets[split], by_text=listwise)
+        with training_args.main_process_first(desc=f"grouping {split}"):
+            datasets[split] = group_pairs(tokenized.dataset, by_text=listwise,
+                                          num_proc=data_args.preprocessing_num_workers,
+                                          load_from_cache_file=not data_args.overwrite_cache,
+                                          desc=f"Grouping the pairs of {split}")
     training_args.remove_unused_columns = False  # keeps the groups' length column for group_by_length
 
     # --- trainer -------------------------------------------------------------------------------------
@@ -141,7 +149,8 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     card = ModelCardInfo(
         recipe="matching_pointwise", pipeline_tag="text-classification",
         base_model=model_args.model_name_or_path, config_name=model_args.config_name,
-        data_files=files, num_examples={split: len(ds) for split, ds in pairs.items()}, usage=USAGE,
+        **data_description(data_args, pairs), num_examples={split: len(ds.dataset) for split, ds in pairs.items()},
+        usage=USAGE,
     )
     trainer = PointwiseMatchingTrainer(
         model=model,
@@ -161,7 +170,7 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     # --- train / evaluate / predict ------------------------------------------------------------------
     results: dict[str, dict[str, float]] = {}
     if training_args.do_train:
-        results["train"] = trainer.train_and_report(len(pairs["train"]))
+        results["train"] = trainer.train_and_report(len(pairs["train"].dataset))
         if trainer.is_world_process_zero():
             objective = "binary cross-entropy"
             if training_args.listwise_weight:
@@ -169,13 +178,13 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
             save_matching_config(training_args.output_dir, kind="cross-encoder", threshold=threshold,
                                  objective=objective)
     if training_args.do_eval:
-        results["eval"] = trainer.evaluate_and_report(len(pairs["validation"]))
+        results["eval"] = trainer.evaluate_and_report(len(pairs["validation"].dataset))
     if training_args.do_predict:
         output = trainer.predict(datasets["test"], metric_key_prefix="test")
         results["test"] = output.metrics
         trainer.report("test", output.metrics)
-        if trainer.is_world_process_zero():
-            test = pairs["test"]
+        if trainer.is_world_process_zero():  # the texts streamed from the dataset, in its order
+            test = pairs["test"].dataset
             write_pair_predictions(os.path.join(training_args.output_dir, "predict_results.tsv"),
                                    test["text_a"], test["text_b"], _sigmoid(output.predictions), threshold)
 

@@ -20,7 +20,9 @@ Usage:
         --labels data/matching/types_desc.txt --text "屏幕很清晰，追剧很爽"
     plm-recipes embed --model outputs/matching_sentence_transformer --input texts.txt --output embeddings.npy
 
-Data: ``text_a<TAB>text_b<TAB>0/1`` lines, or csv/json with --text_a_column / --text_b_column / --label_column.
+Data: ``text_a<TAB>text_b<TAB>0/1`` lines, or csv/json with --text_a_column / --text_b_column / --label_column; or a
+dataset (``--dataset_name``: a Hub id, a local dataset repository folder or a ``save_to_disk`` folder) whose columns
+those flags name. The trainer reads the pairs as a dataset with the columns ``text_a``, ``text_b``, ``label``.
 
 CoSENT (sentence-transformers' ``CoSENTLoss``) asks only that every matching pair of a batch score a higher
 cosine than every non-matching one: it trains the ranking the model is used for. A ranking has no built-in
@@ -39,7 +41,8 @@ from datasets import Value
 from sentence_transformers.sentence_transformer.losses import CoSENTLoss, CosineSimilarityLoss, SoftmaxLoss
 from transformers import set_seed
 
-from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments, data_files
+from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments
+from plm_recipes.data import data_description
 from plm_recipes.matching import PairDataArguments, SentenceTransformerMatchingConfig
 from plm_recipes.matching.data import load_pair_splits
 from plm_recipes.matching.usage import BI_ENCODER_USAGE
@@ -51,7 +54,7 @@ from plm_recipes.pairs.bi_encoder import (
     load_sentence_transformer,
 )
 from plm_recipes.pairs.model_files import save_matching_config, write_pair_predictions
-from plm_recipes.pairs.similarity import pair_similarities
+from plm_recipes.pairs.similarity import iter_pair_similarities
 from plm_recipes.parsing import parse_args
 from plm_recipes.run_config import RunConfig
 from plm_recipes.utils import run_cli, setup_logging
@@ -88,11 +91,10 @@ def main(args: list[str] | None = None, recipe: str = "matching_sentence_transfo
     run_config = RunConfig.from_arguments(recipe, model_args, data_args, training_args)
     setup_logging(training_args)
     set_seed(training_args.seed)
-    files = data_files(data_args, training_args)
 
-    # --- data: columns text_a, text_b, label --------------------------------------------------------------
-    pairs = load_pair_splits(data_args, files, seed=training_args.seed)
-    train = pairs.get("train")
+    # --- data: columns text_a, text_b, label, from the data files or --dataset_name ----------------------------
+    pairs = load_pair_splits(data_args, training_args, seed=training_args.seed)
+    train = pairs["train"].dataset if "train" in pairs else None
     if train is not None and training_args.objective != "softmax":  # a similarity target, not a class
         train = train.cast_column("label", Value("float32"))
     # a pair matches when its cosine is at least this: --threshold, 0.5 for DSSM, else calibrated after training
@@ -105,7 +107,7 @@ def main(args: list[str] | None = None, recipe: str = "matching_sentence_transfo
     loss = training_loss(model, training_args)
     evaluator = None
     if "validation" in pairs:
-        dev = pairs["validation"]
+        dev = pairs["validation"].dataset
         evaluator = PairMatchEvaluator(
             dev["text_a"], dev["text_b"], dev["label"],
             threshold=0.5 if threshold is None else threshold,
@@ -116,7 +118,8 @@ def main(args: list[str] | None = None, recipe: str = "matching_sentence_transfo
     card = ModelCardInfo(
         recipe=recipe, pipeline_tag="sentence-similarity", library_name="sentence-transformers",
         base_model=model_args.model_name_or_path,
-        data_files=files, num_examples={split: len(ds) for split, ds in pairs.items()}, usage=BI_ENCODER_USAGE,
+        **data_description(data_args, pairs), num_examples={split: len(ds.dataset) for split, ds in pairs.items()},
+        usage=BI_ENCODER_USAGE,
     )
     trainer = BiEncoderTrainer(
         model=model,
@@ -142,10 +145,10 @@ def main(args: list[str] | None = None, recipe: str = "matching_sentence_transfo
     if training_args.do_eval:
         if threshold is not None:
             evaluator.threshold = threshold
-        results["eval"] = trainer.evaluate_and_report(len(pairs["validation"]))
-    if training_args.do_predict and trainer.is_world_process_zero():
-        test = pairs["test"]
-        scores = pair_similarities(model, test["text_a"], test["text_b"], training_args.per_device_eval_batch_size)
+        results["eval"] = trainer.evaluate_and_report(len(pairs["validation"].dataset))
+    if training_args.do_predict and trainer.is_world_process_zero():  # streamed over the test pairs, chunk by chunk
+        test = pairs["test"].dataset
+        scores = iter_pair_similarities(model, test["text_a"], test["text_b"], training_args.per_device_eval_batch_size)
         write_pair_predictions(os.path.join(training_args.output_dir, "predict_results.tsv"), test["text_a"],
                                test["text_b"], scores, threshold if threshold is not None else 0.5)
 

@@ -15,7 +15,12 @@ Usage:
 
 Data: ``--train_file`` is sentences: a ``.txt`` file one per line, a ``.tsv`` file every field of a line (or the
 fields ``--text_columns 1 2`` names), csv/json the ``--text_columns`` (default ``text``). Empty lines and fields are
-skipped and counted. ``--validation_file`` / ``--test_file`` are labelled pairs, ``text_a<TAB>text_b<TAB>0/1``.
+skipped. ``--validation_file`` / ``--test_file`` are labelled pairs, ``text_a<TAB>text_b<TAB>0/1``. Or a dataset
+(``--dataset_name``: a Hub id, a local dataset repository folder, a ``save_to_disk`` folder): its training split's
+``--text_columns`` are the sentences, its evaluation splits the pairs (``--text_a_column`` / ``--text_b_column`` /
+``--label_column``). The sentences are read into the datasets cache once; with ``--streaming`` (and
+``--max_steps``) they are read as training goes instead, for a corpus larger than memory (a stream has no batch
+sampler: batches are the corpus's consecutive sentences, so shuffle it beforehand).
 
 SimCSE (Gao et al., 2021) encodes each sentence twice: dropout alone makes the two embeddings differ, and the
 model learns to find a sentence's twin among the other sentences of the batch (sentence-transformers'
@@ -36,24 +41,30 @@ After training the best-F1 cosine on the validation pairs (or ``--threshold``) i
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import os
 
+from sentence_transformers.base.sampler import BatchSamplers
 from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 from transformers import EarlyStoppingCallback, set_seed
 
-from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments, data_files
+from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments, requested_splits
+from plm_recipes.data import data_description
 from plm_recipes.modelcard import ModelCardInfo
-from plm_recipes.pairs import read_pairs
+from plm_recipes.pairs.data import load_pairs
 from plm_recipes.pairs.bi_encoder import BiEncoderTrainer, PairMatchEvaluator, calibrate_threshold
 from plm_recipes.pairs.model_files import save_matching_config, write_pair_predictions
-from plm_recipes.pairs.similarity import pair_similarities
+from plm_recipes.pairs.similarity import iter_pair_similarities
 from plm_recipes.parsing import parse_args
 from plm_recipes.run_config import RunConfig
 from plm_recipes.sentence_embedding import SentenceDataArguments, SimCSEConfig
-from plm_recipes.sentence_embedding.data import read_sentences
+from plm_recipes.sentence_embedding.data import load_sentences, sentence_pairs
 from plm_recipes.sentence_embedding.losses import ESimCSELoss, ProjectedMultipleNegativesRankingLoss, TrainingHead
 from plm_recipes.sentence_embedding.model import load_sentence_encoder, pooling_mode
 from plm_recipes.utils import run_cli, setup_logging
+
+logger = logging.getLogger("plm_recipes.simcse")
 
 RECIPE_DEFAULTS = {
     **TRAINING_DEFAULTS,
@@ -92,19 +103,27 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
         (ModelArguments, SentenceDataArguments, SimCSEConfig), args,
         defaults=RECIPE_DEFAULTS, description=__doc__.split("\n")[0],
     )
+    streamed = data_args.streaming and training_args.batch_sampler != BatchSamplers.BATCH_SAMPLER
+    if streamed:  # a stream is read in order, with no sampler; recorded so, in the run record too
+        training_args.batch_sampler = BatchSamplers.BATCH_SAMPLER
     run_config = RunConfig.from_arguments("simcse", model_args, data_args, training_args)
     setup_logging(training_args)
     set_seed(training_args.seed)
-    files = data_files(data_args, training_args)
+    if streamed:
+        logger.info("--streaming: batches are consecutive sentences of the corpus (no sampler: --batch_sampler "
+                    "no_duplicates cannot apply), so shuffle it beforehand and avoid repeated sentences")
 
     # --- data: (sentence, sentence) rows to train on, labelled pairs to evaluate on ------------------
+    splits = {}
     train = None
-    if "train" in files:
-        sentences = read_sentences(files["train"], data_args.text_columns, data_args.max_train_samples)
-        train = sentences.as_pairs()
-    limits = {"validation": data_args.max_eval_samples, "test": data_args.max_predict_samples}
-    pairs = {split: read_pairs(files[split], data_args.pair_columns(), limits[split])
-             for split in ("validation", "test") if split in files}
+    if training_args.do_train:  # a file or a dataset, into the datasets cache, or streamed with --streaming
+        splits["train"] = load_sentences(data_args, training_args)
+        train = sentence_pairs(splits["train"], data_args=data_args, training_args=training_args)
+    evaluated = [split for split in requested_splits(training_args) if split != "train"]
+    # evaluation pairs are read whole (never streamed): the evaluator scores them all at each evaluation
+    pairs = load_pairs(dataclasses.replace(data_args, streaming=False), training_args, splits=evaluated)
+    splits.update(pairs)
+    pairs = {split: data.dataset for split, data in pairs.items()}
 
     # --- model, loss, evaluator ----------------------------------------------------------------------
     model = load_sentence_encoder(model_args, data_args.max_seq_length, training_args.pooling)
@@ -126,9 +145,8 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
 
     card = ModelCardInfo(
         recipe="simcse", pipeline_tag="sentence-similarity", library_name="sentence-transformers",
-        base_model=model_args.model_name_or_path, data_files=files,
-        num_examples={**({"train": len(train)} if train is not None else {}),
-                      **{split: len(ds) for split, ds in pairs.items()}},
+        base_model=model_args.model_name_or_path, **data_description(data_args, splits),
+        num_examples={split: len(data.dataset) for split, data in splits.items() if not data.streaming},
         usage=USAGE,
     )
     callbacks = []
@@ -150,7 +168,10 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     results: dict[str, dict[str, float]] = {}
     threshold = data_args.threshold
     if training_args.do_train:
-        results["train"] = trainer.train_and_report(len(train))
+        # a stream has no length: the sentences its steps read
+        trained_on = (training_args.max_steps * training_args.train_batch_size * training_args.world_size
+                      * training_args.gradient_accumulation_steps) if splits["train"].streaming else len(train)
+        results["train"] = trainer.train_and_report(trained_on)
         if head is not None and training_args.keep_mlp_head:
             model.append(head.as_dense())
             trainer.save_model()
@@ -173,8 +194,9 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
                                             batch_size=training_args.per_device_eval_batch_size)
         results["test"] = {f"test_{k}": v for k, v in test_evaluator(model).items()}
         trainer.report("test", results["test"])
-        if trainer.is_world_process_zero():
-            scores = pair_similarities(model, test["text_a"], test["text_b"], training_args.per_device_eval_batch_size)
+        if trainer.is_world_process_zero():  # streamed over the test pairs, chunk by chunk
+            scores = iter_pair_similarities(model, test["text_a"], test["text_b"],
+                                            training_args.per_device_eval_batch_size)
             write_pair_predictions(os.path.join(training_args.output_dir, "predict_results.tsv"),
                                    test["text_a"], test["text_b"], scores, threshold if threshold is not None else 0.5)
 

@@ -9,14 +9,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import datasets
+import numpy as np
+import pyarrow.compute as pc
 import torch
 
+from ..data import DataSplit, distinct_values
 from ..data.readers import read_lines
 from ..errors import DataFormatError
-from ..pairs.data import read_pairs
+from ..pairs.data import load_pairs
 from ..sanity import require_distinct
 
 logger = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class Category:
@@ -103,41 +107,66 @@ def add_sampled_negatives(
     return datasets.concatenate_datasets([pairs, extra]).shuffle(seed=seed)
 
 
-def load_pair_splits(data_args, files: Mapping[str, str], seed: int = 0) -> dict[str, datasets.Dataset]:
-    """Each split's pairs (``data_args`` is a :class:`~plm_recipes.matching.arguments.PairDataArguments`), cut to
-    ``--max_*_samples``, with ``--negatives_per_positive`` sampled negatives added to the training split. Training
-    pairs that all carry one label value are refused: there is nothing to tell apart."""
-    limits = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples,
-              "test": data_args.max_predict_samples}
-    pairs = {split: read_pairs(path, data_args.pair_columns(), limits[split]) for split, path in files.items()}
-    if "train" in pairs and data_args.negatives_per_positive:
+def load_pair_splits(data_args, training_args, seed: int = 0) -> dict[str, DataSplit]:
+    """Each requested split's pairs (``data_args`` is a :class:`~plm_recipes.matching.arguments.PairDataArguments`):
+    the data files or ``--dataset_name`` (:func:`~plm_recipes.pairs.data.load_pairs`), cut to ``--max_*_samples``,
+    with ``--negatives_per_positive`` sampled negatives added to the training split. Training pairs that all carry
+    one label value are refused: there is nothing to tell apart."""
+    pairs = load_pairs(data_args, training_args)
+    train = pairs.get("train")
+    if train is not None and data_args.negatives_per_positive:
         categories = read_categories(data_args.categories_file)
-        pairs["train"] = add_sampled_negatives(pairs["train"], categories, data_args.negatives_per_positive, seed)
-    if "train" in pairs:
-        require_distinct(pairs["train"]["label"], files["train"], "label value",
+        train.dataset = add_sampled_negatives(train.dataset, categories, data_args.negatives_per_positive, seed)
+    if train is not None:
+        require_distinct(distinct_values(train, "label"), train.origin, "label value",
                          "a matching model learns to tell matching pairs from the others (add pairs labelled 0, or "
                          "sample them: --negatives_per_positive with --categories_file)")
     return pairs
 
 
-def group_pairs(pairs: datasets.Dataset, by_text: bool = True, key: str = "text_b") -> datasets.Dataset:
+def group_pairs(pairs: datasets.Dataset, by_text: bool = True, key: str = "text_b", **map_kwargs) -> datasets.Dataset:
     """Tokenized pairs regrouped for a listwise loss: one row per distinct ``key`` (the text whose categories are
     ranked), in order of first appearance, each column holding that text's pairs as a list (``input_ids`` becomes
     a list of token lists, ``labels`` a list of labels). ``by_text=False`` makes every pair a group of its own, in
     dataset order. The ``key`` column is dropped; a ``length`` column (tokens of the group's longest pair) lets
-    ``--train_sampling_strategy group_by_length`` batch groups of similar size."""
+    ``--train_sampling_strategy group_by_length`` batch groups of similar size.
+
+    Both are a ``Dataset.map`` (``map_kwargs``: ``num_proc``, ``load_from_cache_file``, ``desc``), cached like the
+    tokenization: the groups are found by Arrow (each row's group number), the rows put in group order (an indices
+    mapping, not a copy), and each group read as one slice of them."""
     columns = [name for name in pairs.column_names if name != key]
-    keys = pairs[key] if by_text else range(len(pairs))
-    groups: dict[str | int, int] = {}
-    for group in keys:
-        groups.setdefault(group, len(groups))
-    members: list[list[int]] = [[] for _ in groups]
-    for index, group in enumerate(keys):
-        members[groups[group]].append(index)
-    rows = {name: [[values[i] for i in member] for member in members]
-            for name, values in ((name, pairs[name]) for name in columns)}
+    if not by_text or len(pairs) == 0:
+        return pairs.map(_single_groups, batched=True, remove_columns=pairs.column_names,
+                         fn_kwargs={"columns": columns}, **map_kwargs)
+    texts = pairs.with_format("arrow")[key]
+    codes = pc.index_in(texts, value_set=pc.unique(texts)).to_numpy()  # group numbers in order of first appearance
+    order = np.argsort(codes, kind="stable")
+    ordered = pairs.select(order)
+    sorted_codes = codes[order]
+    starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
+    stops = np.r_[starts[1:], len(order)]
+    return ordered.map(_gather_groups, batched=True, with_indices=True, remove_columns=ordered.column_names,
+                       fn_kwargs={"ordered": ordered.select_columns(columns), "starts": starts, "stops": stops},
+                       **map_kwargs)
+
+
+def _single_groups(batch: dict[str, list], columns: list[str]) -> dict[str, list]:
+    rows = {name: [[value] for value in batch[name]] for name in columns}
+    rows["length"] = [len(ids) for ids in batch["input_ids"]]
+    return rows
+
+
+def _gather_groups(batch: dict[str, list], indices: list[int], ordered: datasets.Dataset, starts: np.ndarray,
+                   stops: np.ndarray) -> dict[str, list]:
+    """The groups that start among ``indices`` (rows of ``ordered``), each read whole, past the batch if need be."""
+    first, last = np.searchsorted(starts, [indices[0], indices[-1] + 1])
+    rows: dict[str, list] = {name: [] for name in ordered.column_names}
+    for start, stop in zip(starts[first:last], stops[first:last]):
+        group = ordered[int(start):int(stop)]
+        for name in rows:
+            rows[name].append(group[name])
     rows["length"] = [max(len(ids) for ids in group) for group in rows["input_ids"]]
-    return datasets.Dataset.from_dict(rows)
+    return rows
 
 
 class PairGroupCollator:

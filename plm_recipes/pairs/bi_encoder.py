@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import torch
 from datasets import IterableDataset
 from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
@@ -26,7 +28,7 @@ from ..errors import ArgumentError
 from ..loading import capped_max_seq_length, load_or_explain
 from ..trainer import RecipeTrainerMixin
 from .metrics import BinaryMatchMetrics, best_f1_threshold
-from .similarity import pair_similarities
+from .similarity import iter_pair_similarities, pair_similarities
 
 logger = logging.getLogger(__name__)
 
@@ -52,8 +54,14 @@ class LengthGroupedBatchSampler(DefaultBatchSampler):
         super().__init__(dataset, batch_size=batch_size, drop_last=drop_last,
                          valid_label_columns=valid_label_columns, generator=generator, seed=seed)
         text_columns = [c for c in dataset.column_names if c not in set(valid_label_columns or ())]
-        columns = [dataset[c] for c in text_columns]
-        self.lengths = [max(len(str(texts[i])) for texts in columns) for i in range(len(dataset))]
+        table = dataset.with_format("arrow")  # lengths by Arrow's kernels: no text is copied into Python
+        lengths = np.zeros(len(dataset), dtype=np.int64)
+        for column in text_columns:
+            values = table[column]
+            if not pa.types.is_string(values.type) and not pa.types.is_large_string(values.type):
+                values = pc.cast(values, pa.string())
+            lengths = np.maximum(lengths, pc.fill_null(pc.utf8_length(values), 0).to_numpy())
+        self.lengths = lengths
 
     def __iter__(self):
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
@@ -157,8 +165,8 @@ def calibrate_threshold(
 ) -> float:
     """The similarity threshold with the best F1 on the given pairs (``source`` names them in the log): a
     bi-encoder trained to rank (CoSENT, SimCSE) has no fixed threshold of its own. Returns the midpoint below the
-    best cut."""
-    scores = pair_similarities(model, text_a, text_b, batch_size)
+    best cut. The pairs are scored chunk by chunk (:func:`iter_pair_similarities`): only their scores are held."""
+    scores = np.fromiter(iter_pair_similarities(model, text_a, text_b, batch_size), dtype=np.float64)
     threshold, f1 = best_f1_threshold(scores, np.asarray(labels))
     below = scores[scores < threshold]
     if len(below):  # cut between the two scores, not on a training example's score

@@ -3,7 +3,8 @@ matching and sentence-embedding families)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 from sentence_transformers import SentenceTransformer
@@ -20,3 +21,14 @@ def pair_similarities(
     a = embeddings[[index[t] for t in text_a]]
     b = embeddings[[index[t] for t in text_b]]
     return (a * b).sum(axis=1)
+
+
+def iter_pair_similarities(
+    model: SentenceTransformer, text_a: Iterable[str], text_b: Iterable[str], batch_size: int = 32,
+    chunk_size: int = 4096,
+) -> Iterator[float]:
+    """:func:`pair_similarities`, ``chunk_size`` pairs at a time, one score after the other: a test set of any size
+    is scored (and written) without holding its texts or its scores."""
+    pairs = zip(text_a, text_b)
+    while chunk := list(itertools.islice(pairs, chunk_size)):
+        yield from pair_similarities(model, [a for a, _ in chunk], [b for _, b in chunk], batch_size).tolist()

@@ -5,25 +5,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..args import DataArguments
+from ..args import StreamingDataArguments
 from ..errors import ArgumentError
 from ..pairs.bi_encoder import BiEncoderConfig
 from ..pairs.data import PairColumnArguments
 
 
 @dataclass
-class SentenceDataArguments(PairColumnArguments, DataArguments):
+class SentenceDataArguments(PairColumnArguments, StreamingDataArguments):
     """Training text (sentences, no labels) and evaluation pairs (``text_a<TAB>text_b<TAB>0/1``).
 
     ``--train_file`` holds the sentences: a ``.txt`` file is one sentence per line; a ``.tsv`` line may hold several
     (every field is a sentence, or the fields named by ``--text_columns``, numbered from 1); csv/json name their
     columns with ``--text_columns`` (default ``text``). ``--validation_file`` / ``--test_file`` are labelled pairs.
+    With ``--dataset_name``, the training split's ``--text_columns`` hold the sentences and the evaluation splits
+    the pairs' columns (``--text_a_column`` ...). ``--streaming`` reads the sentences as training goes.
     """
 
     text_columns: list[str] | None = field(
         default=None,
         metadata={"help": "Where the training sentences are: for .tsv, field numbers counted from 1 (default: every "
-                          "field); for csv/json, column names (default: text). A .txt file is one sentence a line."},
+                          "field); for csv/json or a --dataset_name, column names (default: text), every value a "
+                          "sentence. A .txt file is one sentence a line."},
     )
     threshold: float | None = field(
         default=None,

@@ -1,19 +1,32 @@
-"""Training text for unsupervised sentence embeddings: sentences from any file, no labels."""
+"""Training text for unsupervised sentence embeddings: sentences from any file or dataset, no labels.
+
+The training split is a dataset of sentences (one ``text`` column): a local file read line by line into the Arrow
+cache (or streamed with ``--streaming``), or the ``--text_columns`` of a ``--dataset_name`` split, each non-empty
+value a sentence. :func:`sentence_pairs` makes it SimCSE's ``(anchor, positive)`` rows in ``Dataset.map``.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import datasets
+import pyarrow.compute as pc
 
-from ..data.readers import data_format, read_lines, read_records
-from ..errors import DataFormatError
+from ..data import DataSplit, distinct_values, load_splits, map_split
+from ..data.readers import data_format, iter_lines, iter_records
+from ..errors import ArgumentError, DataFormatError
 from ..sanity import require_distinct
 
 logger = logging.getLogger(__name__)
+
+SENTENCE_FEATURES = datasets.Features({"text": datasets.Value("string")})
+PAIR_FEATURES = datasets.Features({"anchor": datasets.Value("string"), "positive": datasets.Value("string")})
+WHY_DISTINCT = ("SimCSE learns by telling each sentence from the other sentences of its batch (in-batch negatives): "
+                "copies of one sentence are no negatives")
 
 
 @dataclass(frozen=True)
@@ -33,63 +46,72 @@ class Sentences:
         The two copies go through the encoder separately, so dropout makes them two views of one sentence. Fewer
         than 2 distinct sentences are refused: the other sentences of a batch are the negatives, and copies of one
         sentence are none."""
-        require_distinct(self.texts, self.path, "sentence", "SimCSE learns by telling each sentence from the other "
-                         "sentences of its batch (in-batch negatives): copies of one sentence are no negatives")
+        require_distinct(self.texts, self.path, "sentence", WHY_DISTINCT)
         return datasets.Dataset.from_dict({"anchor": self.texts, "positive": self.texts})
 
 
-def read_sentences(
-    path: str | os.PathLike, columns: Sequence[str] | None = None, limit: int | None = None
-) -> Sentences:
-    """Sentences from ``path``, skipping (and counting) empty ones.
+def iter_sentences(path: str | os.PathLike, columns: Sequence[str] | None = None) -> Iterator[tuple[int, str | None]]:
+    """``(line, sentence)`` of every sentence of ``path``, in file order, and ``(line, None)`` for every empty line
+    or field skipped (a blank line's number is the line after it, where it is noticed).
 
     * ``.txt``: one sentence per line (tabs and all), unless ``columns`` are given, as for ``.tsv``;
     * ``.tsv``: every tab-separated field of a line is a sentence, or only the fields numbered (from 1) in
       ``columns``; a line without such a field is an error naming it;
     * ``.csv`` / ``.json`` / ``.jsonl``: the ``columns`` (default ``["text"]``) of each record.
-
-    ``limit`` keeps the first sentences only. An empty file, or one with no sentence at all, is an error.
     """
     path = os.fspath(path)
     fmt = data_format(path)
+    if fmt != "tsv":
+        return _record_sentences(path, list(columns or ["text"]))
+    fields = _field_numbers(path, columns) if columns or path.lower().endswith(".tsv") else None
+    return _line_sentences(path, fields)
+
+
+def _line_sentences(path: str, fields: list[int] | None) -> Iterator[tuple[int, str | None]]:
+    previous = 0
+    for number, line in iter_lines(path):
+        for _ in range(number - previous - 1):  # blank lines: iter_lines skips them
+            yield number, None
+        previous = number
+        if fields is None:
+            values = [line]
+        else:
+            parts = line.split("\t")
+            wanted = fields or range(1, len(parts) + 1)
+            if max(wanted) > len(parts):
+                raise DataFormatError(path, number, f"expected at least {max(wanted)} tab-separated fields "
+                                                    f"(--text_columns {' '.join(map(str, wanted))}), found {len(parts)}")
+            values = [parts[i - 1] for i in wanted]
+        for value in values:
+            yield number, (value.strip() or None)
+
+
+def _record_sentences(path: str, names: list[str]) -> Iterator[tuple[int, str | None]]:
+    for record in iter_records(path, names, optional=names):
+        found = [record[name] for name in names if record[name] is not None]
+        if not found:
+            raise record.error(f"none of the columns {names} is present; pass --text_columns with the names of the "
+                               "columns holding the sentences")
+        for value in found:
+            if not isinstance(value, str):
+                raise record.error(f"expected text, found {type(value).__name__} {value!r}")
+            yield record.line, (value.strip() or None)
+
+
+def read_sentences(
+    path: str | os.PathLike, columns: Sequence[str] | None = None, limit: int | None = None
+) -> Sentences:
+    """The sentences of ``path`` as a list (:func:`iter_sentences`), skipping (and counting) empty ones; ``limit``
+    keeps the first ones only. A file with no sentence at all is an error. (The recipe reads its corpus with
+    :func:`load_sentences` instead, into the Arrow cache or as a stream.)"""
+    path = os.fspath(path)
     texts: list[str] = []
     empty = 0
-    if fmt == "tsv":
-        lines = read_lines(path)  # blank lines are skipped here; count them with the empty fields
-        with open(path, "rb") as f:
-            empty += sum(1 for raw in f if not raw.strip())
-        fields = _field_numbers(path, columns) if columns or path.lower().endswith(".tsv") else None
-        for number, line in lines:
-            if fields is None:
-                values = [line]
-            else:
-                parts = line.split("\t")
-                wanted = fields or range(1, len(parts) + 1)
-                if max(wanted) > len(parts):
-                    raise DataFormatError(path, number, f"expected at least {max(wanted)} tab-separated fields "
-                                                        f"(--text_columns {' '.join(map(str, wanted))}), "
-                                                        f"found {len(parts)}")
-                values = [parts[i - 1] for i in wanted]
-            for value in values:
-                if value.strip():
-                    texts.append(value.strip())
-                else:
-                    empty += 1
-    else:
-        names = list(columns or ["text"])
-        records = read_records(path, names, optional=names)
-        for record in records:
-            found = [record[name] for name in names if record[name] is not None]
-            if not found:
-                raise record.error(f"none of the columns {names} is present; pass --text_columns with the "
-                                   "names of the columns holding the sentences")
-            for value in found:
-                if not isinstance(value, str):
-                    raise record.error(f"expected text, found {type(value).__name__} {value!r}")
-                if value.strip():
-                    texts.append(value.strip())
-                else:
-                    empty += 1
+    for _, text in iter_sentences(path, columns):
+        if text is None:
+            empty += 1
+        else:
+            texts.append(text)
     if limit:
         texts = texts[:limit]
     if not texts:
@@ -98,6 +120,103 @@ def read_sentences(
     logger.info("%s: %d sentences (%d distinct), %d empty lines or fields skipped", path, len(texts),
                 sentences.distinct, empty)
     return sentences
+
+
+def _sentence_rows(path: str, columns: tuple[str, ...] | None, stamp: tuple[int, int]) -> Iterator[dict[str, str]]:
+    """The rows of ``path`` for the datasets cache (``stamp``, the file's size and modification time, is only part
+    of the cache key)."""
+    del stamp
+    found = False
+    for _, text in iter_sentences(path, columns):
+        if text is not None:
+            found = True
+            yield {"text": text}
+    if not found:
+        raise DataFormatError(path, None, "no sentences in the file (every line or field is empty)")
+
+
+def sentence_file_dataset(path: str | os.PathLike, columns: Sequence[str] | None = None, streaming: bool = False,
+                          cache_dir: str | None = None) -> datasets.Dataset | datasets.IterableDataset:
+    """The sentences of a local file (:func:`iter_sentences`) as a dataset with one ``text`` column, validated as
+    it is read into the Arrow cache (a rerun on the unchanged file loads the cache), or streamed."""
+    path = os.fspath(path)
+    data_format(path)  # an unsupported suffix is refused before anything is cached
+    if not os.path.isfile(path):
+        raise DataFormatError(path, None, "file not found")
+    stat = os.stat(path)
+    gen_kwargs = {"path": os.path.abspath(path), "columns": tuple(columns) if columns else None,
+                  "stamp": (stat.st_size, stat.st_mtime_ns)}
+    if streaming:
+        return datasets.IterableDataset.from_generator(_sentence_rows, features=SENTENCE_FEATURES,
+                                                       gen_kwargs=gen_kwargs)
+    try:
+        return datasets.Dataset.from_generator(_sentence_rows, features=SENTENCE_FEATURES, gen_kwargs=gen_kwargs,
+                                               cache_dir=cache_dir)
+    except datasets.exceptions.DatasetGenerationError as e:
+        if isinstance(e.__cause__, DataFormatError):  # the file's own error, not the cache's
+            raise e.__cause__ from None
+        raise
+
+
+def load_sentences(data_args: Any, training_args: Any) -> DataSplit:
+    """The training sentences (``data_args`` is a :class:`~plm_recipes.sentence_embedding.SentenceDataArguments`):
+    ``--train_file``, or the ``--text_columns`` (default ``text``) of ``--dataset_name``'s training split, every
+    non-empty value a sentence; cut to ``--max_train_samples``; streamed with ``--streaming``."""
+    streaming = getattr(data_args, "streaming", False)
+    if streaming and getattr(training_args, "max_steps", 1) <= 0:
+        raise ArgumentError("--streaming reads the data as training goes, with no length to count epochs in: "
+                            "pass --max_steps")
+    if data_args.dataset_name:
+        names = list(data_args.text_columns or ["text"])
+        try:
+            split = load_splits(data_args, training_args, names, splits=["train"])["train"]
+        except ArgumentError as e:
+            if "has no column" in str(e):
+                raise ArgumentError(f"{e}; name the columns holding the sentences with --text_columns") from None
+            raise
+        for name in names:
+            feature = (split.dataset.features or {}).get(name)
+            if feature is not None and not (isinstance(feature, datasets.Value) and "string" in feature.dtype):
+                raise ArgumentError(f"{split.origin}: column {name!r} should hold text, found {feature}")
+        return map_split(split, _sentences_of_columns, data_args=data_args, training_args=training_args,
+                         remove_columns=names, features=SENTENCE_FEATURES, desc="Reading the sentences")
+    if not data_args.train_file:
+        raise ArgumentError("training needs --train_file (sentences) or --dataset_name")
+    path = data_args.train_file
+    split = DataSplit(sentence_file_dataset(path, data_args.text_columns, streaming=streaming), path, path)
+    limit = data_args.max_train_samples
+    if limit:
+        split.dataset = (split.dataset.take(limit) if split.streaming
+                         else split.dataset.select(range(min(limit, len(split.dataset)))))
+    return split
+
+
+def _sentences_of_columns(batch: dict[str, list]) -> dict[str, list]:
+    """Every non-empty value of the batch's columns, in row order, as a sentence."""
+    texts = []
+    for row in zip(*batch.values()):
+        texts.extend(value.strip() for value in row if value is not None and value.strip())
+    return {"text": texts}
+
+
+def sentence_pairs(split: DataSplit, *, data_args: Any, training_args: Any = None) -> datasets.Dataset:
+    """SimCSE's training rows, ``anchor`` and ``positive`` both the sentence (:meth:`Sentences.as_pairs`), made in
+    ``Dataset.map``. Fewer than 2 distinct sentences are refused (a stream: among its first 1000)."""
+    if split.streaming:
+        distinct = distinct_values(split, "text", limit=1000)
+    else:
+        column = split.dataset.with_format("arrow")["text"]
+        count = pc.count_distinct(column).as_py()
+        distinct = list(range(count)) if count >= 2 else distinct_values(split, "text")
+        logger.info("%s: %d sentences (%d distinct)", split.origin, len(split.dataset), count)
+    require_distinct(distinct, split.origin, "sentence", WHY_DISTINCT)
+    pairs = map_split(split, _twins, data_args=data_args, training_args=training_args, remove_columns=["text"],
+                      features=PAIR_FEATURES, desc="Pairing each sentence with itself")
+    return pairs.dataset
+
+
+def _twins(batch: dict[str, list]) -> dict[str, list]:
+    return {"anchor": batch["text"], "positive": batch["text"]}
 
 
 def _field_numbers(path: str, columns: Sequence[str] | None) -> list[int]:
