@@ -8,12 +8,12 @@ import os
 import re
 import string
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import datasets
 from transformers import DataCollatorForSeq2Seq
 
-from ..data.readers import Record, read_lines, read_records, records_to_dataset
+from ..data.readers import Record, iter_lines, iter_records, read_records, records_to_dataset
 from ..errors import ArgumentError, DataFormatError
 
 logger = logging.getLogger(__name__)
@@ -188,24 +188,37 @@ def _latin(char: str) -> bool:
     return char.isascii() and char.isalnum()
 
 
-def read_corpus(path: str | os.PathLike, column: str = "text", min_length: int = 2) -> list[str]:
-    """Plain text for mask filling: ``.txt`` one text per line, csv/json the ``column`` of each record. Texts are
-    split into lines (a news article becomes its paragraphs); lines shorter than ``min_length`` characters are
-    skipped."""
+def iter_corpus(path: str | os.PathLike, column: str = "text") -> Iterator[str]:
+    """The texts of a corpus file, one at a time: ``.txt`` one text per line, csv/json the ``column`` of each record
+    (a value that is not text is an error naming the line)."""
     path = os.fspath(path)
     if path.lower().endswith((".txt", ".tsv")):
-        texts = [text for _, text in read_lines(path)]
-    else:
-        texts = []
-        for record in read_records(path, (column,)):
-            value = record[column]
-            if not isinstance(value, str):
-                raise record.error(f"{column!r} should be text, found {value!r}")
-            texts.append(value)
-    lines = [line.strip() for text in texts for line in text.splitlines()]
-    lines = [line for line in lines if len(line) >= min_length]
+        for _, text in iter_lines(path):
+            yield text
+        return
+    for record in iter_records(path, (column,)):
+        value = record[column]
+        if not isinstance(value, str):
+            raise record.error(f"{column!r} should be text, found {value!r}")
+        yield value
+
+
+def corpus_lines(texts: Iterable[str], min_length: int = 2) -> Iterator[str]:
+    """Texts split into lines (a news article becomes its paragraphs), stripped; lines shorter than ``min_length``
+    characters are skipped."""
+    for text in texts:
+        for line in text.splitlines():
+            line = line.strip()
+            if len(line) >= min_length:
+                yield line
+
+
+def read_corpus(path: str | os.PathLike, column: str = "text", min_length: int = 2) -> list[str]:
+    """Plain text for mask filling (:func:`iter_corpus`) as its lines of at least ``min_length`` characters
+    (:func:`corpus_lines`); a file with none is an error."""
+    lines = list(corpus_lines(iter_corpus(path, column), min_length))
     if not lines:
-        raise DataFormatError(path, None, f"no text of at least {min_length} characters")
+        raise DataFormatError(os.fspath(path), None, f"no text of at least {min_length} characters")
     return lines
 
 
