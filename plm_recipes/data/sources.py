@@ -242,7 +242,7 @@ def check_texts(split: DataSplit, fields: Sequence[str]) -> None:
         if not (isinstance(feature, datasets.Value) and feature.dtype in ("string", "large_string")):
             raise ArgumentError(f"{split.origin}: column {field!r} should hold text, found {feature}")
         column = dataset.with_format("arrow")[field]
-        blank = pc.or_(pc.is_null(column), pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(column)), 0))
+        blank = pc.or_kleene(pc.is_null(column), pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(column)), 0))
         first = pc.index(blank, True).as_py()
         if first >= 0:
             raise split.error(first, f"empty {field!r}")
