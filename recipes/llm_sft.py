@@ -13,6 +13,10 @@ Usage:
     python recipes/llm_sft.py --use_peft --lora_r 32 --lora_alpha 16 --lora_target_modules q_proj v_proj ...
     python recipes/llm_sft.py --load_in_4bit --dtype bfloat16 ...    # needs a CUDA GPU and bitsandbytes
 
+    # a dataset (a Hub id, a dataset repository folder, a save_to_disk folder) with its columns; a corpus streamed
+    python recipes/llm_sft.py --dataset_name my/instructions --context_column instruction --target_column output ...
+    python recipes/llm_sft.py --train_file big.jsonl --streaming --max_steps 10000 ...
+
     # the same settings from a file; flags on the command line override it
     accelerate launch recipes/llm_sft.py --config recipes/configs/llm_sft.yaml
 
@@ -37,11 +41,11 @@ import json
 import logging
 import os
 
-from datasets import Dataset
+from datasets import IterableDataset
 from transformers import AutoModelForCausalLM, set_seed
 from trl.data_utils import is_conversational
 
-from plm_recipes.args import data_files
+from plm_recipes.data import data_description, load_splits, num_rows
 from plm_recipes.devices import trl_cpu_defaults
 from plm_recipes.errors import ArgumentError
 from plm_recipes.files import atomic_write
@@ -52,7 +56,7 @@ from plm_recipes.llm.arguments import (
     LLMSFTConfig,
     LLMSFTTrainer,
 )
-from plm_recipes.llm.data import prompt_and_answer, read_instructions
+from plm_recipes.llm.data import COLUMNS, instruction_file_dataset, instruction_rows, prompt_and_answer
 from plm_recipes.loading import from_pretrained, load_tokenizer_from
 from plm_recipes.modelcard import ModelCardInfo
 from plm_recipes.parsing import parse_args
@@ -78,6 +82,8 @@ RECIPE_DEFAULTS = {
     "max_length": 512,
 }
 
+PREDICT_CHUNK = 256  # test chats generated and written at a time
+
 USAGE = """\
 ```python
 from plm_recipes.llm import TransformersBackend, classify
@@ -101,19 +107,25 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     run_config = RunConfig.from_arguments("llm_sft", model_args, data_args, training_args)
     setup_logging(training_args)
     set_seed(training_args.seed)
-    files = data_files(data_args, training_args)
 
-    # --- data: TRL's prompt / completion or messages records ------------------------------------------
-    limits = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples,
-              "test": data_args.max_predict_samples}
-    records = {split: read_instructions(path, context_column=data_args.context_column,
-                                        target_column=data_args.target_column,
-                                        system=data_args.system_prompt)[: limits[split]]
-               for split, path in files.items()}
-    datasets = {split: Dataset.from_list(rows) for split, rows in records.items() if split != "test"}
-    if "test" in records and not is_conversational(records["test"][0]):
-        raise ArgumentError(f"--do_predict answers chats: {files['test']} has plain-text prompts (give them as lists "
-                            "of messages, or drop --do_predict)")
+    # --- data: TRL's prompt / completion or messages records, as datasets (local JSON lines or --dataset_name) ---
+    context_column, target_column = data_args.context_column, data_args.target_column
+
+    def read_file(path):  # nested rows (lists of messages): read line by line into the Arrow cache, or streamed
+        return instruction_file_dataset(path, context_column=context_column, target_column=target_column,
+                                        system=data_args.system_prompt, streaming=data_args.streaming)
+
+    splits = load_splits(data_args, training_args, COLUMNS + (context_column, target_column), read_file=read_file,
+                         optional={split: COLUMNS + (context_column, target_column)
+                                   for split in ("train", "validation", "test")})
+    if data_args.dataset_name:  # a dataset's rows checked and turned into TRL's records in a cached Dataset.map
+        splits = {split: instruction_rows(data, data_args=data_args, training_args=training_args,
+                                          context_column=context_column, target_column=target_column,
+                                          system=data_args.system_prompt) for split, data in splits.items()}
+    datasets = {split: data.dataset for split, data in splits.items()}
+    if "test" in datasets and not is_conversational(next(iter(datasets["test"]))):
+        raise ArgumentError(f"--do_predict answers chats: {splits['test'].origin} has plain-text prompts (give them "
+                            "as lists of messages, or drop --do_predict)")
 
     # --- model: the chat model and its tokenizer (with its chat template) ------------------------------
     # a local folder by its absolute path, so that the adapter finds its base model from anywhere
@@ -131,7 +143,8 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     # --- trainer: SFTTrainer wraps the model in the LoRA adapter ---------------------------------------
     card = ModelCardInfo(
         recipe="llm_sft", pipeline_tag="text-generation", base_model=base,
-        data_files=files, num_examples={split: len(rows) for split, rows in records.items()}, usage=USAGE,
+        **data_description(data_args, splits), usage=USAGE,
+        num_examples={split: len(ds) for split, ds in datasets.items() if not isinstance(ds, IterableDataset)},
         library_name="peft" if model_args.use_peft else "transformers",
     )
     peft_config = model_args.lora_config(model)  # TRL's get_peft_config
@@ -140,7 +153,7 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
         model=model,
         args=training_args,
         train_dataset=datasets.get("train"),
-        eval_dataset=datasets.get("validation"),
+        eval_dataset=datasets.get("validation"),  # TRL tokenizes them in Dataset.map (cached)
         processing_class=tokenizer,
         peft_config=peft_config,
         model_card=card,
@@ -156,26 +169,29 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     # --- train / evaluate / predict ------------------------------------------------------------------
     results: dict[str, dict[str, float]] = {}
     if training_args.do_train:
-        results["train"] = trainer.train_and_report(len(records["train"]))
+        results["train"] = trainer.train_and_report(num_rows(datasets["train"], training_args))
     if training_args.do_eval:
-        results["eval"] = trainer.evaluate_and_report(len(records["validation"]))
+        results["eval"] = trainer.evaluate_and_report(num_rows(datasets["validation"]))
 
     if training_args.do_predict:
         # the trained weights as they are in memory (the adapter active), through the same code as the commands
         llm = TransformersBackend(trainer.model, tokenizer, batch_size=training_args.per_device_eval_batch_size)
-        tests = [prompt_and_answer(r) for r in records["test"]]
-        answers = llm.generate([chat for chat, _ in tests], training_args.max_new_tokens)
-        exact = sum(a.strip() == t.strip() for a, (_, t) in zip(answers, tests)) / len(tests)
-        results["test"] = {"test_exact_match": exact, "test_samples": len(tests)}
-        trainer.report("test", results["test"])
-        if trainer.is_world_process_zero():
-            os.makedirs(training_args.output_dir, exist_ok=True)
-            path = os.path.join(training_args.output_dir, "predictions.jsonl")
-            with atomic_write(path) as f:  # whole or not at all
+        path = os.path.join(training_args.output_dir, "predictions.jsonl")
+        os.makedirs(training_args.output_dir, exist_ok=True)
+        count = exact = 0
+        # whole or not at all (the first process writes it); the test split streamed a chunk at a time
+        with atomic_write(path) if trainer.is_world_process_zero() else open(os.devnull, "w") as f:
+            for chunk in datasets["test"].iter(batch_size=PREDICT_CHUNK):
+                tests = [prompt_and_answer(dict(zip(chunk, row))) for row in zip(*chunk.values())]
+                answers = llm.generate([chat for chat, _ in tests], training_args.max_new_tokens)
                 for (chat, target), answer in zip(tests, answers):
+                    exact += answer.strip() == target.strip()
                     f.write(json.dumps({"context": chat[-1]["content"], "answer": answer, "target": target},
                                        ensure_ascii=False) + "\n")
-            logger.info("Predictions written to %s", path)
+                count += len(tests)
+        results["test"] = {"test_exact_match": exact / max(count, 1), "test_samples": count}
+        trainer.report("test", results["test"])
+        logger.info("Predictions written to %s", path)
 
     # --- model card / hub ----------------------------------------------------------------------------
     if training_args.do_train:

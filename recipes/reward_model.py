@@ -35,10 +35,10 @@ from __future__ import annotations
 
 import logging
 
-from datasets import Dataset
 from transformers import AutoModelForSequenceClassification, set_seed
 
-from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments, data_files
+from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments, requested_splits
+from plm_recipes.data import data_description, load_splits
 from plm_recipes.errors import ArgumentError
 from plm_recipes.loading import capped_max_seq_length, load_config, load_model, load_tokenizer
 from plm_recipes.modelcard import ModelCardInfo
@@ -48,10 +48,14 @@ from plm_recipes.rlhf import (
     RewardDataArguments,
     RewardModelConfig,
     RewardModelTrainer,
-    count_pairs,
-    encode_rank_lists,
-    read_rank_lists,
-    split_by_text,
+)
+from plm_recipes.rlhf.preference import (
+    COLUMNS,
+    count_pairs_of,
+    rank_list_dataset,
+    rank_list_rows,
+    split_by_text_dataset,
+    tokenize_rank_lists,
 )
 from plm_recipes.run_config import RunConfig
 from plm_recipes.utils import run_cli, setup_logging
@@ -91,34 +95,34 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     run_config = RunConfig.from_arguments("reward_model", model_args, data_args, training_args)
     setup_logging(training_args)
     set_seed(training_args.seed)
-    if data_args.validation_split_texts is not None:  # the validation lists are cut out of the training file
-        if not (training_args.do_train and data_args.train_file):
-            raise ArgumentError("--validation_split_texts holds out part of --train_file: it needs --do_train and "
-                                "--train_file")
-        files = {"train": data_args.train_file}
-    else:
-        files = data_files(data_args, training_args)
+    held_out = data_args.validation_split_texts is not None  # the validation lists are cut out of the training data
+    if held_out and not (training_args.do_train and (data_args.train_file or data_args.dataset_name)):
+        raise ArgumentError("--validation_split_texts holds out part of --train_file: it needs --do_train and "
+                            "--train_file (or --dataset_name)")
+    wanted = ["train"] if held_out else [s for s in requested_splits(training_args) if s in ("train", "validation")]
 
-    # --- data: rank lists and pairs ------------------------------------------------------------------
-    lists = {split: read_rank_lists(path, with_prompt=data_args.with_prompt)
-             for split, path in files.items() if split in ("train", "validation")}
-    if data_args.validation_split_texts is not None:
-        lists["train"], lists["validation"] = split_by_text(lists["train"], data_args.validation_split_texts,
-                                                            seed=training_args.seed)
-        files["validation"] = f"{data_args.train_file} (held-out texts)"
-    if data_args.max_train_samples is not None and "train" in lists:
-        lists["train"] = lists["train"][: data_args.max_train_samples]
-    if data_args.max_eval_samples is not None and "validation" in lists:
-        lists["validation"] = lists["validation"][: data_args.max_eval_samples]
-    for split, split_lists in lists.items():
-        if not split_lists:
+    # --- data: rank lists as datasets (a local file read line by line, or --dataset_name's rows) -----------
+    def read_file(path):
+        return rank_list_dataset(path, with_prompt=data_args.with_prompt)
+
+    splits = load_splits(data_args, training_args, COLUMNS, splits=wanted, read_file=read_file,
+                         optional={split: COLUMNS for split in wanted})
+    if data_args.dataset_name:
+        splits = {split: rank_list_rows(data, with_prompt=data_args.with_prompt, data_args=data_args,
+                                        training_args=training_args) for split, data in splits.items()}
+    if held_out:
+        splits["train"], splits["validation"] = split_by_text_dataset(
+            splits["train"], data_args.validation_split_texts, training_args.seed, data_args=data_args,
+            training_args=training_args)
+    for split, data in splits.items():
+        if len(data.dataset) == 0:
             raise ArgumentError(f"no {split} rank list of 2 or more texts is left (--validation_split_texts "
                                 f"{data_args.validation_split_texts}); hold out a larger fraction")
-        logger.info("%s: %d rank lists, %d texts, %d ordered pairs", split, len(split_lists),
-                    sum(len(r.texts) for r in split_lists), count_pairs(split_lists))
+        texts, pairs = count_pairs_of(data)
+        logger.info("%s: %d rank lists, %d texts, %d ordered pairs", split, len(data.dataset), texts, pairs)
 
     # --- model: a one-output sequence classifier over any backbone (encoder or causal LM) --------------
-    train_texts = [t for r in lists.get("train", []) for t in r.texts] or None
+    train_texts = (t for texts in splits["train"].dataset["texts"] for t in texts) if "train" in splits else None
     tokenizer = load_tokenizer(model_args, train_texts=train_texts)
     if tokenizer.pad_token is None:  # causal LMs without one: the score is read at the last non-pad token
         tokenizer.pad_token = tokenizer.eos_token
@@ -129,14 +133,17 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
         model.config.pad_token_id = tokenizer.pad_token_id
     max_seq_length = capped_max_seq_length(data_args.max_seq_length, tokenizer, model.config)
 
-    datasets = {split: Dataset.from_dict(encode_rank_lists(split_lists, tokenizer, max_seq_length))
-                for split, split_lists in lists.items()}
+    datasets = {split: tokenize_rank_lists(data, tokenizer, max_seq_length, data_args=data_args,
+                                           training_args=training_args).dataset for split, data in splits.items()}
 
     # --- trainer -------------------------------------------------------------------------------------
+    described = data_description(data_args, splits)
+    if held_out and described["data_files"]:
+        described["data_files"]["validation"] = f"{described['data_files']['train']} (held-out texts)"
     card = ModelCardInfo(
         recipe="reward_model", pipeline_tag="text-classification", base_model=model_args.model_name_or_path,
-        config_name=model_args.config_name, data_files=files,
-        num_examples={split: len(split_lists) for split, split_lists in lists.items()}, usage=USAGE,
+        config_name=model_args.config_name, **described,
+        num_examples={split: len(ds) for split, ds in datasets.items()}, usage=USAGE,
     )
     trainer = RewardModelTrainer(
         model=model,
@@ -153,9 +160,9 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     # --- train / evaluate ----------------------------------------------------------------------------
     results: dict[str, dict[str, float]] = {}
     if training_args.do_train:
-        results["train"] = trainer.train_and_report(len(lists["train"]))
+        results["train"] = trainer.train_and_report(len(datasets["train"]))
     if training_args.do_eval or (training_args.do_train and "validation" in datasets):
-        results["eval"] = trainer.evaluate_and_report(len(lists["validation"]))
+        results["eval"] = trainer.evaluate_and_report(len(datasets["validation"]))
 
     # --- model card / hub ----------------------------------------------------------------------------
     if training_args.do_train:

@@ -13,8 +13,10 @@ Usage:
     plm-recipes predict fill --model outputs/t5_filling --text "这家餐厅的[MASK]很好，下次还来。" --n 3
     plm-recipes augment fill --model outputs/t5_filling --input texts.txt --output augmented.txt --n 4
 
-Data: plain text, ``.txt`` one text per line, or csv/json with --text_column (``../shared/data/corpus/*.jsonl``).
-Texts are split into lines and cut into pieces of at most --max_text_length characters.
+Data: plain text, ``.txt`` one text per line, or csv/json with --text_column (``../shared/data/corpus/*.jsonl``),
+or a dataset's text column (``--dataset_name`` with --text_column). Texts are split into lines and cut into pieces of
+at most --max_text_length characters. ``--streaming`` (with --max_steps) reads a corpus larger than memory as
+training goes.
 
 Training pairs are made from the text as T5 was pretrained (span corruption): about --noise_density of each
 text's characters, in spans of about --mean_span_length, are replaced by sentinel tokens in the input, and the
@@ -28,21 +30,22 @@ model fills ``[MASK]`` in any text (:class:`plm_recipes.seq2seq.MaskFiller`); se
 from __future__ import annotations
 
 import logging
-import random
 
-from datasets import Dataset
+from datasets import IterableDataset
 from transformers import EvalPrediction, set_seed
 
-from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments, data_files
+from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments, requested_splits
+from plm_recipes.data import data_description, load_splits, num_rows
 from plm_recipes.loading import capped_max_seq_length
 from plm_recipes.modelcard import ModelCardInfo
 from plm_recipes.parsing import parse_args
 from plm_recipes.run_config import RunConfig
-from plm_recipes.seq2seq import FillingDataArguments, Seq2SeqRecipeConfig, mask_spans, read_corpus, sentinel_tokens
-from plm_recipes.seq2seq.data import Seq2SeqCollator, encode_text
+from plm_recipes.seq2seq import FillingDataArguments, Seq2SeqRecipeConfig, sentinel_tokens
+from plm_recipes.seq2seq.corpus import corpus_dataset, corpus_pieces, span_corruption
+from plm_recipes.seq2seq.data import Seq2SeqCollator
 from plm_recipes.seq2seq.masking import decode_spans, sentinel_separator
 from plm_recipes.seq2seq.metrics import char_f1
-from plm_recipes.seq2seq.model_files import save_seq2seq_config, target_ids
+from plm_recipes.seq2seq.model_files import save_seq2seq_config
 from plm_recipes.seq2seq.trainer import RecipeSeq2SeqTrainer, load_seq2seq
 from plm_recipes.utils import run_cli, setup_logging
 
@@ -72,12 +75,6 @@ or `plm-recipes predict fill --model {model} --text "...[MASK]..."`, `plm-recipe
 
 
 
-def pieces(lines: list[str], max_length: int) -> list[str]:
-    """Lines cut into pieces of at most ``max_length`` characters."""
-    return [line[i:i + max_length] for line in lines for i in range(0, len(line), max_length)
-            if len(line[i:i + max_length]) >= 2]
-
-
 def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     """Run the recipe; returns the metrics of each stage (``train``, ``eval``)."""
     # --- arguments -----------------------------------------------------------------------------------
@@ -88,42 +85,39 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     run_config = RunConfig.from_arguments("t5_filling", model_args, data_args, training_args)
     setup_logging(training_args)
     set_seed(training_args.seed)
-    files = data_files(data_args, training_args)
-    files.pop("test", None)  # nothing to predict from a file: `plm-recipes augment fill` writes variants
+    # nothing to predict from a file: `plm-recipes augment fill` writes variants
+    wanted = [split for split in requested_splits(training_args) if split != "test"]
 
-    # --- data: text -------------------------------------------------------------------------------------
-    texts = {split: pieces(read_corpus(path, data_args.text_column, data_args.min_text_length),
-                           data_args.max_text_length) for split, path in files.items()}
-    limits = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples}
-    texts = {split: lines[:limits[split]] if limits[split] else lines for split, lines in texts.items()}
+    # --- data: text pieces, as datasets (a local corpus read line by line, or streamed; or --dataset_name) ------
+    def read_file(path):
+        return corpus_dataset(path, column=data_args.text_column, min_length=data_args.min_text_length,
+                              max_length=data_args.max_text_length, streaming=data_args.streaming)
+
+    splits = load_splits(data_args, training_args, ("text",), columns={"text": data_args.text_column},
+                         splits=wanted, read_file=read_file)
+    if data_args.dataset_name:  # a dataset's texts cut into pieces as a file's are
+        splits = {split: corpus_pieces(data, data_args=data_args, training_args=training_args)
+                  for split, data in splits.items()}
 
     # --- model ---------------------------------------------------------------------------------------
-    model, tokenizer, new_parameters = load_seq2seq(model_args, texts.get("train"))
+    train_texts = (row["text"] for row in splits["train"].dataset) if "train" in splits else None
+    model, tokenizer, new_parameters = load_seq2seq(model_args, train_texts)  # the texts train a new tokenizer only
     sentinels = sentinel_tokens(tokenizer)
     separator = sentinel_separator(sentinels)
     max_source_length = capped_max_seq_length(data_args.max_seq_length, tokenizer, model.config)
 
-    # --- span corruption, fixed by the seed: masks_per_text masked copies of each training text -----------
-    def build(lines: list[str], copies: int, seed: int) -> Dataset:
-        rng = random.Random(seed)
-        rows = {"input_ids": [], "attention_mask": [], "labels": [], "spans": []}
-        for line in lines:
-            for _ in range(copies):
-                example = mask_spans(line, sentinels, rng, data_args.noise_density, data_args.mean_span_length,
-                                     separator)
-                source = encode_text(tokenizer, example.source, max_source_length)
-                rows["input_ids"].append(source)
-                rows["attention_mask"].append([1] * len(source))
-                rows["labels"].append(target_ids(tokenizer, example.target, data_args.max_target_length))
-                rows["spans"].append(list(example.spans))
-        return Dataset.from_dict(rows)
+    # --- span corruption and tokenization in Dataset.map, fixed by the seed: masks_per_text copies of each text ---
+    def corrupted(split: str, copies: int, seed: int, keep_spans: bool = False):
+        return span_corruption(splits[split], tokenizer, sentinels, separator, data_args=data_args,
+                               training_args=training_args, max_source_length=max_source_length, copies=copies,
+                               seed=seed, keep_spans=keep_spans).dataset
 
     datasets = {}
-    if "train" in texts:
-        datasets["train"] = build(texts["train"], data_args.masks_per_text, training_args.seed).remove_columns("spans")
-    if "validation" in texts:
-        validation = build(texts["validation"], 1, training_args.seed + 1)
-        references = validation["spans"]
+    if "train" in splits:
+        datasets["train"] = corrupted("train", data_args.masks_per_text, training_args.seed)
+    if "validation" in splits:
+        validation = corrupted("validation", 1, training_args.seed + 1, keep_spans=True)
+        references = [row["spans"] for row in validation.select_columns(["spans"])]
         datasets["validation"] = validation.remove_columns("spans")
     training_args.generation_max_length = training_args.generation_max_length or data_args.max_target_length
 
@@ -143,8 +137,9 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
 
     card = ModelCardInfo(
         recipe="t5_filling", pipeline_tag="text2text-generation", base_model=model_args.model_name_or_path,
-        config_name=model_args.config_name, data_files=files,
-        num_examples={split: len(ds) for split, ds in datasets.items()}, usage=USAGE,
+        config_name=model_args.config_name, **data_description(data_args, splits),
+        num_examples={split: len(ds) for split, ds in datasets.items() if not isinstance(ds, IterableDataset)},
+        usage=USAGE,
     )
     trainer = RecipeSeq2SeqTrainer(
         model=model,
@@ -163,14 +158,14 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     # --- train / evaluate ----------------------------------------------------------------------------
     results: dict[str, dict[str, float]] = {}
     if training_args.do_train:
-        results["train"] = trainer.train_and_report(len(datasets["train"]))
+        results["train"] = trainer.train_and_report(num_rows(datasets["train"], training_args))
         if trainer.is_world_process_zero():
             save_seq2seq_config(
                 training_args.output_dir, task="fill", max_source_length=max_source_length,
                 max_target_length=data_args.max_target_length, noise_density=data_args.noise_density,
                 mean_span_length=data_args.mean_span_length, sentinels=sentinels[:3])
     if training_args.do_eval:
-        results["eval"] = trainer.evaluate_and_report(len(datasets["validation"]))
+        results["eval"] = trainer.evaluate_and_report(len(references))
 
     # --- model card / hub ----------------------------------------------------------------------------
     if training_args.do_train:

@@ -41,13 +41,15 @@ give its relative position biases a learning rate of their own (``--learning_rat
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 
 from transformers import EvalPrediction, set_seed
 
-from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments, data_files
+from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments
+from plm_recipes.data import data_description, load_splits, map_split
 from plm_recipes.files import atomic_write
 from plm_recipes.loading import capped_max_seq_length
 from plm_recipes.modelcard import ModelCardInfo
@@ -56,7 +58,7 @@ from plm_recipes.run_config import RunConfig
 from plm_recipes.seq2seq import GenerationMetrics, QADataArguments, Seq2SeqRecipeConfig, SourceTemplate
 from plm_recipes.sanity import check_lora_targets
 from plm_recipes.seq2seq.causal import CausalQAPrompt
-from plm_recipes.seq2seq.data import Seq2SeqCollator, decode, read_qa
+from plm_recipes.seq2seq.data import QA_FIELDS, Seq2SeqCollator, answered, decode, has_blank_answers
 from plm_recipes.seq2seq.model_files import save_seq2seq_config, target_ids
 from plm_recipes.seq2seq.trainer import RecipeCausalQATrainer, RecipeSeq2SeqTrainer, is_encoder_decoder, load_seq2seq
 from plm_recipes.utils import run_cli, setup_logging
@@ -112,17 +114,15 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     run_config = RunConfig.from_arguments("t5_qa", model_args, data_args, training_args)
     setup_logging(training_args)
     set_seed(training_args.seed)
-    files = data_files(data_args, training_args)
 
-    # --- data ----------------------------------------------------------------------------------------
-    limits = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples,
-              "test": data_args.max_predict_samples}
-    records = {split: read_qa(path, data_args.columns(), limits[split], require_answer=split != "test")
-               for split, path in files.items()}
+    # --- data: QA records as datasets (local files validated line by line, or --dataset_name) ---------------
+    splits = load_splits(data_args, training_args, QA_FIELDS, columns=data_args.columns(),
+                         optional={split: ("answer",) for split in ("train", "validation", "test")},
+                         text_fields=("context", "question"))
+    splits = {split: data if split == "test" else answered(data, training_args) for split, data in splits.items()}
 
-    # --- model ---------------------------------------------------------------------------------------
-    train_texts = ([*records["train"]["context"], *records["train"]["question"], *records["train"]["answer"]]
-                   if "train" in records else None)
+    train_texts = ((row[field] for row in splits["train"].dataset for field in QA_FIELDS)
+                   if "train" in splits else None)  # a tokenizer trained from scratch only
     model, tokenizer, new_parameters = load_seq2seq(model_args, train_texts)
     causal = not is_encoder_decoder(model.config)
     max_source_length = capped_max_seq_length(data_args.max_seq_length, tokenizer, model.config)
@@ -140,7 +140,8 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
 
     # --- preprocessing: the template, the context cut to fit; targets end with the end token ---------
     def tokenize(batch, with_labels: bool):
-        rows = [dict(zip(batch, values)) for values in zip(*batch.values())]
+        rows = [{field: (batch[field][i] if field in batch else None) or "" for field in QA_FIELDS}
+                for i in range(len(batch["question"]))]
         if causal:  # prompt + answer in one row, the prompt's labels -100
             examples = [prompt.example(row, max_source_length, data_args.max_target_length, with_labels)
                         for row in rows]
@@ -152,12 +153,11 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
         return encoded
 
     datasets = {}
-    for split, dataset in records.items():
-        with_labels = all(dataset["answer"])  # a test file without (all) answers: generate only
-        with training_args.main_process_first(desc=f"tokenizing {split}"):
-            datasets[split] = dataset.map(tokenize, batched=True, remove_columns=dataset.column_names,
-                                          fn_kwargs={"with_labels": with_labels},
-                                          num_proc=data_args.preprocessing_num_workers, desc=f"Tokenizing {split}")
+    for split, data in splits.items():
+        with_labels = split != "test" or not has_blank_answers(data)  # a test file without (all) answers: generate
+        datasets[split] = map_split(data, functools.partial(tokenize, with_labels=with_labels), data_args=data_args,
+                                    training_args=training_args, remove_columns=data.dataset.column_names,
+                                    desc=f"Tokenizing {split}").dataset
     if template.questions_cut:
         logger.warning("%d inputs were too long even without their context: their question was cut too",
                        template.questions_cut)
@@ -171,7 +171,7 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
 
     card = ModelCardInfo(
         recipe="t5_qa", pipeline_tag="text-generation" if causal else "text2text-generation",
-        base_model=model_args.model_name_or_path, config_name=model_args.config_name, data_files=files,
+        base_model=model_args.model_name_or_path, config_name=model_args.config_name, **data_description(data_args, splits),
         num_examples={split: len(ds) for split, ds in datasets.items()}, usage=CAUSAL_USAGE if causal else USAGE,
         **({"library_name": "peft"} if peft_config is not None else {}),
     )
@@ -216,9 +216,11 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
             path = os.path.join(training_args.output_dir, "predictions.jsonl")
             os.makedirs(training_args.output_dir, exist_ok=True)
             with atomic_write(path) as f:  # whole or not at all
+                test_rows = splits["test"].dataset
+                rows = test_rows.select_columns([c for c in QA_FIELDS if c in test_rows.column_names])  # streamed
                 f.writelines(json.dumps({"question": row["question"], "context": row["context"],
-                                        "prediction": answer, "answer": row["answer"] or None},
-                                       ensure_ascii=False) + "\n" for row, answer in zip(records["test"], answers))
+                                        "prediction": answer, "answer": row.get("answer") or None},
+                                       ensure_ascii=False) + "\n" for row, answer in zip(rows, answers))
             logger.info("Predictions written to %s", path)
 
     # --- model card / hub ----------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Data: generic readers of local files (``file:line`` errors), the recipe's splits as datasets (local files or
 ``--dataset_name``), preprocessing in ``Dataset.map``, and label maps."""
 
+from .generated import generated_dataset
 from .labels import LabelMap
 from .preprocessing import (
     LENGTH_COLUMN,
@@ -23,7 +24,16 @@ from .readers import (
     read_text_lines,
     records_to_dataset,
 )
-from .sources import LINE_COLUMN, DataSplit, Origin, data_description, file_dataset, has_values, load_splits
+from .sources import (
+    LINE_COLUMN,
+    DataSplit,
+    Origin,
+    data_description,
+    file_dataset,
+    has_values,
+    load_splits,
+    num_rows,
+)
 
 __all__ = [
     "LENGTH_COLUMN",
@@ -39,6 +49,7 @@ __all__ = [
     "drop_line_numbers",
     "encode_labels",
     "file_dataset",
+    "generated_dataset",
     "has_values",
     "iter_json_lines",
     "iter_lines",
@@ -46,6 +57,7 @@ __all__ = [
     "label_names",
     "load_splits",
     "map_split",
+    "num_rows",
     "read_json_lines",
     "read_lines",
     "read_records",

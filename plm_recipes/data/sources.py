@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -219,6 +219,11 @@ def _select_columns(dataset: Any, origin: str, fields: Sequence[str], columns: M
             flag = f"--{field}_column"
             hint = f"; name the column with {flag}" if hasattr(data_args, f"{field}_column") else ""
             raise ArgumentError(f"{origin} has no column {column!r} (its columns: {', '.join(have)}){hint}")
+    if fields and not keep:  # every field optional, and none there: not this recipe's data
+        flags = [f"--{field}_column" for field in fields if hasattr(data_args, f"{field}_column")]
+        hint = f"; name the columns with {', '.join(flags)}" if flags else ""
+        raise ArgumentError(f"{origin} has none of the columns {', '.join(repr(columns.get(f, f)) for f in fields)} "
+                            f"(its columns: {', '.join(have)}){hint}")
     dataset = dataset.select_columns(list(keep))
     renames = {column: field for column, field in keep.items() if column != field}
     return dataset.rename_columns(renames) if renames else dataset
@@ -237,7 +242,7 @@ def check_texts(split: DataSplit, fields: Sequence[str]) -> None:
         if not (isinstance(feature, datasets.Value) and feature.dtype in ("string", "large_string")):
             raise ArgumentError(f"{split.origin}: column {field!r} should hold text, found {feature}")
         column = dataset.with_format("arrow")[field]
-        blank = pc.or_(pc.is_null(column), pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(column)), 0))
+        blank = pc.or_kleene(pc.is_null(column), pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(column)), 0))
         first = pc.index(blank, True).as_py()
         if first >= 0:
             raise split.error(first, f"empty {field!r}")
@@ -256,6 +261,7 @@ def load_splits(
     text_fields: Sequence[str] = (),
     cache_dir: str | None = None,
     splits: Sequence[str] | None = None,
+    read_file: Callable[[str], datasets.Dataset | datasets.IterableDataset] | None = None,
 ) -> dict[str, DataSplit]:
     """The splits the requested stages read (:func:`~plm_recipes.args.requested_splits`, or ``splits``), from
     the data files or ``--dataset_name``, each with the columns ``fields`` (named as the data names them in
@@ -264,6 +270,9 @@ def load_splits(
     Args:
         optional: per split, the fields it may lack, e.g. ``{"test": ("label",)}`` (a test file without labels).
         text_fields: fields a dataset's rows must hold non-blank text in (:func:`check_texts`).
+        read_file: reads a local file instead of :func:`file_dataset` (``fields`` and ``columns`` then apply to
+            ``--dataset_name`` only): a family whose rows are nested builds them with
+            :func:`~plm_recipes.data.generated.generated_dataset`.
     """
     columns = dict(columns or {})
     optional = dict(optional or {})
@@ -289,8 +298,11 @@ def load_splits(
                 path = getattr(data_args, f"{split}_file")
                 if path is None:
                     raise ArgumentError(f"the {split} split needs --{split}_file (or --dataset_name)")
-                dataset = file_dataset(path, fields, columns=columns, optional=optional.get(split, ()),
-                                       streaming=streaming, cache_dir=cache_dir)
+                if read_file is not None:
+                    dataset = read_file(path)
+                else:
+                    dataset = file_dataset(path, fields, columns=columns, optional=optional.get(split, ()),
+                                           streaming=streaming, cache_dir=cache_dir)
                 loaded[split] = DataSplit(dataset, path, path)
     for split, data in loaded.items():
         check_texts(data, text_fields)
@@ -319,3 +331,15 @@ def data_description(data_args: DataArguments, splits: Mapping[str, DataSplit]) 
         files = {} if hub_id else {split: data_args.dataset_name for split in splits}
         return {"data_files": files, "dataset_id": hub_id, "dataset_config": data_args.dataset_config_name}
     return {"data_files": {split: data.path for split, data in splits.items()}}
+
+
+def num_rows(dataset: datasets.Dataset | datasets.IterableDataset, training_args: Any = None) -> int:
+    """How many rows a stage reads: the dataset's length; for a stream (``--streaming``) trained on, the rows its
+    ``--max_steps`` steps take (``training_args``), and for another stream (an evaluation split), its rows counted
+    by reading it once."""
+    if isinstance(dataset, datasets.Dataset):
+        return len(dataset)
+    if training_args is not None:
+        return (training_args.max_steps * training_args.per_device_train_batch_size
+                * training_args.gradient_accumulation_steps * training_args.world_size)
+    return sum(1 for _ in dataset)

@@ -20,11 +20,14 @@ commands ask for them.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from typing import Any
 
+import datasets
+
 from ..chat import TEMPLATE_KWARGS
-from ..data import read_json_lines
-from ..errors import DataFormatError
+from ..data import DataSplit, generated_dataset, iter_json_lines, map_split
+from ..errors import ArgumentError, DataFormatError
 
 EXPECTED = ('one JSON object per line: {"prompt", "completion"} (strings, or lists of messages), {"messages": '
             '[{"role", "content"}, ...]}, or {"context": instruction and input, "target": the answer}')
@@ -91,20 +94,20 @@ def _checked(value: Any, kind: str, context_column: str, target_column: str) -> 
     return None
 
 
-def read_instructions(path: str | os.PathLike, *, context_column: str = "context", target_column: str = "target",
-                      system: str | None = None) -> list[dict[str, Any]]:
-    """Read an SFT file (one of the forms above, the same on every line) as TRL's records; a line of another form,
-    or one that is malformed, is an error naming the file and the line."""
+def iter_instructions(path: str | os.PathLike, *, context_column: str = "context", target_column: str = "target",
+                      system: str | None = None) -> Iterator[dict[str, Any]]:
+    """The records of an SFT file (one of the forms above, the same on every line) as TRL's records, one at a time;
+    a line of another form, or one that is malformed, is an error naming the file and the line, and so is a file
+    with no record."""
     path = os.fspath(path)
-    records: list[dict[str, Any]] = []
     first: tuple[str, int] | None = None
-    for line, value in read_json_lines(path):
+    for line, value in iter_json_lines(path):
         if not isinstance(value, dict):
             raise DataFormatError(path, line, f"expected {EXPECTED}, found a {type(value).__name__}")
         kind = record_format(value, context_column)
         if kind == "unknown":
             raise DataFormatError(path, line, f"found the keys {sorted(value)}; expected {EXPECTED}")
-        form = "conversational prompt-completion" if isinstance(value.get("prompt"), list) else kind
+        form = record_form(value, context_column)
         if first is None:
             first = (form, line)
         elif form != first[0]:
@@ -113,16 +116,118 @@ def read_instructions(path: str | os.PathLike, *, context_column: str = "context
         error = _checked(value, kind, context_column, target_column)
         if error:
             raise DataFormatError(path, line, f"{error}; expected {EXPECTED}")
-        if kind == "context-target":
-            records.append(instruction_record({"context": value[context_column], "target": value[target_column],
-                                               **({"system": value["system"]} if "system" in value else {})}, system))
-        elif kind == "messages" or isinstance(value["prompt"], list):
-            records.append(_conversational(value, system))
-        else:
-            records.append(value)
-    if not records:
+        yield _training_record(value, kind, context_column, target_column, system)
+    if first is None:
         raise DataFormatError(path, None, f"no examples; expected {EXPECTED}")
-    return records
+
+
+def read_instructions(path: str | os.PathLike, *, context_column: str = "context", target_column: str = "target",
+                      system: str | None = None) -> list[dict[str, Any]]:
+    """:func:`iter_instructions` as a list (a small file)."""
+    return list(iter_instructions(path, context_column=context_column, target_column=target_column, system=system))
+
+
+def record_form(value: dict[str, Any], context_column: str = "context") -> str:
+    """The form a record is trained in: ``"prompt-completion"`` (plain text), ``"conversational prompt-completion"``
+    (a ``context``/``target`` record included) or ``"messages"``."""
+    kind = record_format(value, context_column)
+    if kind == "prompt-completion" and isinstance(value.get("prompt"), list):
+        return "conversational prompt-completion"
+    return "conversational prompt-completion" if kind == "context-target" else kind
+
+
+def _training_record(value: dict[str, Any], kind: str, context_column: str, target_column: str,
+                     system: str | None) -> dict[str, Any]:
+    """A checked record of ``kind`` as the record TRL trains on."""
+    if kind == "context-target":
+        return instruction_record({"context": value[context_column], "target": value[target_column],
+                                   **({"system": value["system"]} if value.get("system") is not None else {})}, system)
+    if kind == "messages" or isinstance(value["prompt"], list):
+        return _conversational(value, system)
+    return value
+
+
+# -- as datasets: a local file's rows, or a dataset's (--dataset_name) ----------------------------------------------
+
+COLUMNS = ("messages", "prompt", "completion", "system")  # a dataset's columns read besides --context/target_column
+MESSAGES = datasets.List(datasets.Json())  # each message as it was written (role, content and any other key)
+FEATURES = {
+    "prompt-completion": datasets.Features({"prompt": datasets.Value("string"),
+                                            "completion": datasets.Value("string")}),
+    "conversational prompt-completion": datasets.Features({"prompt": MESSAGES, "completion": MESSAGES,
+                                                           "chat_template_kwargs": datasets.Json()}),
+    "messages": datasets.Features({"messages": MESSAGES, "chat_template_kwargs": datasets.Json()}),
+}
+
+
+def _file_rows(path: str, stamp: tuple[int, int], context_column: str, target_column: str, form: str,
+               system: str | None) -> Iterator[dict[str, Any]]:
+    del stamp  # part of the cache key only
+    keys = list(FEATURES[form])
+    for record in iter_instructions(path, context_column=context_column, target_column=target_column, system=system):
+        yield {key: record.get(key) for key in keys}
+
+
+def file_form(path: str | os.PathLike, context_column: str = "context") -> str:
+    """The form of a file's first record (which every other record must share); a first line that is not a record
+    of a known form is reported when the file is read."""
+    for _, value in iter_json_lines(path):
+        if isinstance(value, dict) and record_format(value, context_column) != "unknown":
+            return record_form(value, context_column)
+        break
+    return "prompt-completion"
+
+
+def instruction_file_dataset(path: str | os.PathLike, *, context_column: str = "context", target_column: str = "target",
+                             system: str | None = None, streaming: bool = False):
+    """An SFT file as a dataset of TRL's records (:data:`FEATURES` of its form), cached as Arrow, or streamed."""
+    return generated_dataset(_file_rows, path, FEATURES[file_form(path, context_column)], streaming=streaming,
+                             context_column=context_column, target_column=target_column,
+                             form=file_form(path, context_column), system=system)
+
+
+def dataset_form(split: DataSplit, context_column: str = "context", target_column: str = "target") -> str:
+    """The form of a dataset's rows, by its columns; a dataset with none of the forms' columns is an error that lists
+    its columns."""
+    columns = list(split.dataset.column_names or [])
+    if "messages" in columns:
+        return "messages"
+    if "prompt" in columns and "completion" in columns:
+        feature = split.dataset.features["prompt"] if split.dataset.features else None
+        plain = isinstance(feature, datasets.Value)
+        return "prompt-completion" if plain else "conversational prompt-completion"
+    if context_column in columns and target_column in columns:
+        return "conversational prompt-completion"
+    raise ArgumentError(
+        f"{split.origin} has none of the columns of an SFT dataset (its columns: {', '.join(columns)}): expected "
+        f"'messages', 'prompt' and 'completion', or {context_column!r} and {target_column!r} (name those with "
+        "--context_column and --target_column)")
+
+
+def instruction_rows(split: DataSplit, *, data_args: Any, training_args: Any = None, context_column: str = "context",
+                     target_column: str = "target", system: str | None = None) -> DataSplit:
+    """A dataset's rows (``--dataset_name``) as TRL's records, checked as a file's are (a bad row is an error naming
+    it), in a cached ``Dataset.map``."""
+    form = dataset_form(split, context_column, target_column)
+    keys = list(FEATURES[form])
+    where = split.where  # not the split itself: the function is hashed for the cache
+    columns = list(split.dataset.column_names)
+
+    def convert(batch: dict[str, list], indices: list[int]) -> dict[str, list]:
+        out: dict[str, list] = {key: [] for key in keys}
+        for i in range(len(indices)):
+            value = {column: batch[column][i] for column in columns if batch[column][i] is not None}
+            kind = record_format(value, context_column)
+            error = "no value" if kind == "unknown" else _checked(value, kind, context_column, target_column)
+            if error:
+                raise where.error(where.locate(batch, i, indices[i]), f"{error}; expected {EXPECTED}")
+            record = _training_record(value, kind, context_column, target_column, system)
+            for key in keys:
+                out[key].append(record.get(key))
+        return out
+
+    return map_split(split, convert, data_args=data_args, training_args=training_args, with_indices=True,
+                     remove_columns=columns, features=FEATURES[form], desc=f"Reading {split.origin}")
 
 
 def prompt_and_answer(record: dict[str, Any]) -> tuple[list[dict[str, str]], str]:

@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
 
 import torch
 
-from ..data import data_format, read_json_lines, read_lines
+from ..data import data_format, iter_json_lines, iter_lines
 from ..errors import DataFormatError
 
 # The keys a JSON line may name its better / worse text by (TRL's names first, then the older project's).
@@ -93,20 +93,27 @@ def read_rank_lists(path: str | os.PathLike, *, with_prompt: bool = False) -> li
     Raises:
         DataFormatError: naming the file, the line and what was expected.
     """
+    return list(iter_rank_lists(path, with_prompt=with_prompt))
+
+
+def iter_rank_lists(path: str | os.PathLike, *, with_prompt: bool = False) -> Iterator[RankList]:
+    """:func:`read_rank_lists`, one list at a time (an empty file is an error once the reading reaches its end)."""
     path = os.fspath(path)
-    lists = []
-    if data_format(path) == "tsv":
-        for number, text in read_lines(path):
-            lists.append(check_rank_list(text.split("\t"), path, number))
-    elif data_format(path) == "json":
-        for number, obj in read_json_lines(path):
-            lists.append(_json_rank_list(obj, path, number, with_prompt))
-    else:
+    fmt = data_format(path)
+    if fmt not in ("tsv", "json"):
         raise DataFormatError(path, None, "rank lists are read from .txt/.tsv (tab-separated texts, best first) "
                                           "or .jsonl files ({\"ranking\": [...]} or {\"chosen\", \"rejected\"})")
-    if not lists:
+    empty = True
+    if fmt == "tsv":
+        for number, text in iter_lines(path):
+            empty = False
+            yield check_rank_list(text.split("\t"), path, number)
+    else:
+        for number, obj in iter_json_lines(path):
+            empty = False
+            yield _json_rank_list(obj, path, number, with_prompt)
+    if empty:
         raise DataFormatError(path, None, "the file is empty; expected one rank list or pair per line")
-    return lists
 
 
 def _json_rank_list(obj: Any, path: str, number: int, with_prompt: bool) -> RankList:
@@ -149,16 +156,8 @@ def split_by_text(lists: Sequence[RankList], fraction: float, seed: int = 42) ->
     >>> sorted({t for r in train for t in r.texts} & {t for r in held for t in r.texts})
     []
     """
-    if not 0 < fraction < 1:
-        raise ValueError(f"fraction must be between 0 and 1, got {fraction}")
-    target = fraction * len({t for r in lists for t in r.texts})
-    order = list(range(len(lists)))
-    random.Random(seed).shuffle(order)
-    held: set[str] = set()
-    for i in order:
-        if len(held) >= target:
-            break
-        held.update(lists[i].texts)
+    held = held_out_texts(lambda i: lists[i].texts, len(lists), len({t for r in lists for t in r.texts}), fraction,
+                          seed)
     train, held_out = [], []
     for r in lists:
         for part, keep in ((train, False), (held_out, True)):
@@ -166,6 +165,23 @@ def split_by_text(lists: Sequence[RankList], fraction: float, seed: int = 42) ->
             if len(sub) >= 2:
                 part.append(RankList(sub, r.path, r.line))
     return train, held_out
+
+
+def held_out_texts(texts_of: Callable[[int], Sequence[str]], count: int, distinct: int, fraction: float,
+                   seed: int) -> set[str]:
+    """The texts :func:`split_by_text` holds out: those of whole lists (``texts_of(i)`` for ``i < count``) drawn at
+    random (seeded) until they make up ``fraction`` of the ``distinct`` texts."""
+    if not 0 < fraction < 1:
+        raise ValueError(f"fraction must be between 0 and 1, got {fraction}")
+    target = fraction * distinct
+    order = list(range(count))
+    random.Random(seed).shuffle(order)
+    held: set[str] = set()
+    for i in order:
+        if len(held) >= target:
+            break
+        held.update(texts_of(i))
+    return held
 
 
 def count_pairs(lists: Iterable[RankList]) -> int:
@@ -177,14 +193,19 @@ def encode_rank_lists(lists: Sequence[RankList], tokenizer, max_length: int) -> 
     """Tokenize each list's texts (truncated to ``max_length`` tokens, never dropped): columns ``input_ids`` (and
     ``attention_mask``, ``token_type_ids`` when the tokenizer makes them), each a list of ``K`` token lists per
     rank list, for :class:`RankListCollator`."""
-    flat = [t for r in lists for t in r.texts]
+    return encode_text_lists([r.texts for r in lists], tokenizer, max_length)
+
+
+def encode_text_lists(lists: Sequence[Sequence[str]], tokenizer, max_length: int) -> dict[str, list]:
+    """:func:`encode_rank_lists` of lists of texts (a batch of a dataset's ``texts`` column)."""
+    flat = [t for texts in lists for t in texts]
     encoded = tokenizer(flat, truncation=True, max_length=max_length)
     columns: dict[str, list] = {}
     for key, values in encoded.items():
         column, start = [], 0
-        for r in lists:
-            column.append(values[start:start + len(r.texts)])
-            start += len(r.texts)
+        for texts in lists:
+            column.append(values[start:start + len(texts)])
+            start += len(texts)
         columns[key] = column
     return columns
 

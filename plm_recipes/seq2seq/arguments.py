@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from transformers import Seq2SeqTrainingArguments
 
-from ..args import DataArguments, RecipeSettings
+from ..args import DataArguments, RecipeSettings, StreamingDataArguments
 from ..errors import ArgumentError
 from ..lora import LoraArguments
 
@@ -83,11 +83,11 @@ class QADataArguments(DataArguments):
 
 
 @dataclass
-class FillingDataArguments(DataArguments):
-    """Mask filling: plain text (``.txt`` one text per line, or csv/json with a text column); training pairs are
-    made by hiding random spans behind sentinel tokens."""
+class FillingDataArguments(StreamingDataArguments):
+    """Mask filling: plain text (``.txt`` one text per line, csv/json with a text column, or a dataset's text column),
+    streamed with ``--streaming``; training pairs are made by hiding random spans behind sentinel tokens."""
 
-    text_column: str = field(default="text", metadata={"help": "The text's column (csv/json)."})
+    text_column: str = field(default="text", metadata={"help": "The text's column (csv/json, or --dataset_name)."})
     noise_density: float = field(default=0.15, metadata={"help": "Fraction of each text's characters hidden."})
     mean_span_length: float = field(default=3.0, metadata={"help": "Average length of a hidden span, in characters."})
     max_target_length: int = field(default=64, metadata={"help": "Longest target in tokens."})

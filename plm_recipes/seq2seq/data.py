@@ -8,12 +8,17 @@ import os
 import re
 import string
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 import datasets
+import pyarrow.compute as pc
 from transformers import DataCollatorForSeq2Seq
 
-from ..data.readers import Record, read_lines, read_records, records_to_dataset
+from ..data import LINE_COLUMN, DataSplit
+from ..data.sources import main_process_first
+
+from ..data.readers import Record, iter_lines, iter_records, read_records, records_to_dataset
 from ..errors import ArgumentError, DataFormatError
 
 logger = logging.getLogger(__name__)
@@ -54,6 +59,31 @@ def read_qa(
         return get
 
     return records_to_dataset(records, {field: text(field) for field in QA_FIELDS})
+
+
+def answered(split: DataSplit, training_args: Any = None) -> DataSplit:
+    """A training or evaluation split without its records that have no answer (they teach nothing): the log says how
+    many and where the first was; a split left empty is an error. Counted and filtered by Arrow."""
+    dataset = split.dataset
+    if split.streaming:
+        return DataSplit(dataset.filter(_has_answer, batched=True), split.origin, split.path)
+    column = dataset.with_format("arrow")["answer"]
+    missing = pc.or_kleene(pc.is_null(column), pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(column)), 0))
+    count = pc.sum(missing).as_py() or 0
+    if not count:
+        return split
+    if count == len(dataset):
+        raise DataFormatError(split.origin, None, "no record has an answer to learn from")
+    first = pc.index(missing, True).as_py()
+    where = dataset[first][LINE_COLUMN] if LINE_COLUMN in dataset.column_names else f"row {first + 1}"
+    logger.warning("%s: %d records without an answer skipped (the first on line %s)", split.origin, count, where)
+    with main_process_first(training_args, "dropping records without an answer"):
+        kept = dataset.filter(_has_answer, batched=True, desc=f"Dropping records without an answer from {split.origin}")
+    return DataSplit(kept, split.origin, split.path)
+
+
+def _has_answer(batch: dict[str, list]) -> list[bool]:
+    return [a is not None and bool(a.strip()) for a in batch["answer"]]
 
 
 class SourceTemplate:
@@ -188,24 +218,37 @@ def _latin(char: str) -> bool:
     return char.isascii() and char.isalnum()
 
 
-def read_corpus(path: str | os.PathLike, column: str = "text", min_length: int = 2) -> list[str]:
-    """Plain text for mask filling: ``.txt`` one text per line, csv/json the ``column`` of each record. Texts are
-    split into lines (a news article becomes its paragraphs); lines shorter than ``min_length`` characters are
-    skipped."""
+def iter_corpus(path: str | os.PathLike, column: str = "text") -> Iterator[str]:
+    """The texts of a corpus file, one at a time: ``.txt`` one text per line, csv/json the ``column`` of each record
+    (a value that is not text is an error naming the line)."""
     path = os.fspath(path)
     if path.lower().endswith((".txt", ".tsv")):
-        texts = [text for _, text in read_lines(path)]
-    else:
-        texts = []
-        for record in read_records(path, (column,)):
-            value = record[column]
-            if not isinstance(value, str):
-                raise record.error(f"{column!r} should be text, found {value!r}")
-            texts.append(value)
-    lines = [line.strip() for text in texts for line in text.splitlines()]
-    lines = [line for line in lines if len(line) >= min_length]
+        for _, text in iter_lines(path):
+            yield text
+        return
+    for record in iter_records(path, (column,)):
+        value = record[column]
+        if not isinstance(value, str):
+            raise record.error(f"{column!r} should be text, found {value!r}")
+        yield value
+
+
+def corpus_lines(texts: Iterable[str], min_length: int = 2) -> Iterator[str]:
+    """Texts split into lines (a news article becomes its paragraphs), stripped; lines shorter than ``min_length``
+    characters are skipped."""
+    for text in texts:
+        for line in text.splitlines():
+            line = line.strip()
+            if len(line) >= min_length:
+                yield line
+
+
+def read_corpus(path: str | os.PathLike, column: str = "text", min_length: int = 2) -> list[str]:
+    """Plain text for mask filling (:func:`iter_corpus`) as its lines of at least ``min_length`` characters
+    (:func:`corpus_lines`); a file with none is an error."""
+    lines = list(corpus_lines(iter_corpus(path, column), min_length))
     if not lines:
-        raise DataFormatError(path, None, f"no text of at least {min_length} characters")
+        raise DataFormatError(os.fspath(path), None, f"no text of at least {min_length} characters")
     return lines
 
 
@@ -221,3 +264,11 @@ class Seq2SeqCollator(DataCollatorForSeq2Seq):
         if batch.get("labels") is None:
             batch.pop("labels", None)
         return batch
+
+
+def has_blank_answers(split: DataSplit) -> bool:
+    """Whether a test split has a record without an answer (then it is only generated for, not scored)."""
+    if split.streaming or "answer" not in (split.dataset.column_names or []):
+        return True
+    column = split.dataset.with_format("arrow")["answer"]
+    return bool(pc.sum(pc.or_kleene(pc.is_null(column), pc.equal(pc.utf8_length(column), 0))).as_py())
