@@ -181,6 +181,13 @@ class StreamingDataArguments(DataArguments):
     )
 
 
+def data_field(name: str):
+    """The field ``name`` of :class:`StreamingDataArguments` (its default and help), for an arguments class that is
+    not one (TRL's kind of data class, the RL recipes' prompts) but reads its data the same way."""
+    original = StreamingDataArguments.__dataclass_fields__[name]
+    return field(default=original.default, metadata=dict(original.metadata))
+
+
 @dataclass
 class RecipeSettings:
     """Training settings the recipes add to a ``TrainingArguments`` class.

@@ -48,7 +48,7 @@ def main(args: list[str] | None = None, recipe: str = "rlhf_ppo") -> dict[str, d
                                                             __doc__.split("\n")[0])
 
     # --- prompts, policy (left padding, pad distinct from eos), reward and value models ----------------
-    prompts, eval_prompts = read_prompts(rl_args)
+    prompts, eval_prompts = read_prompts(rl_args, training_args)  # a dataset with a 'prompt' column, a list
     policy, tokenizer = load_policy(rl_args.policy_name_or_path)
     reward_model, value_model = load_ppo_reward_and_value(rl_args.reward_model, tokenizer)
     scorer = RewardScorer(rl_args.reward_model, device=str(training_args.device))
@@ -58,7 +58,8 @@ def main(args: list[str] | None = None, recipe: str = "rlhf_ppo") -> dict[str, d
     trainer = RecipePPOTrainer(
         model=policy, ref_model=None, reward_model=reward_model, value_model=value_model, args=training_args,
         processing_class=tokenizer, data_collator=DataCollatorWithPadding(tokenizer),
-        train_dataset=Dataset.from_dict(encode_prompts(tokenizer, prompts, rl_args.max_prompt_length)),
+        train_dataset=prompts.map(lambda batch: encode_prompts(tokenizer, batch["prompt"], rl_args.max_prompt_length),
+                                  batched=True, remove_columns=["prompt"], desc="Tokenizing the prompts"),
         eval_dataset=Dataset.from_dict(encode_prompts(tokenizer, eval_prompts, rl_args.max_prompt_length)),
         callbacks=callbacks, model_card=policy_card(recipe, rl_args, prompts), run_config=run_config,
         headline_metrics=(),

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import os
 
-from datasets import Dataset
 
 from plm_recipes.rlhf import ClassifierReward, RecipeRLOOTrainer, RewardScorer, RLOOSentimentConfig
 from plm_recipes.rlhf.human_reward import HumanReward
@@ -55,7 +54,7 @@ def main(args: list[str] | None = None, recipe: str = "rlhf_rloo") -> dict[str, 
                                                             __doc__.split("\n")[0])
 
     # --- prompts, policy (left padding, pad distinct from eos) and the reward --------------------------
-    prompts, eval_prompts = read_prompts(rl_args)
+    prompts, eval_prompts = read_prompts(rl_args, training_args)  # a dataset with a 'prompt' column, a list
     policy, tokenizer = load_policy(rl_args.policy_name_or_path)
     if rl_args.reward_model == HUMAN:  # scores typed at the terminal, each written to disk at once
         scorer = None
@@ -68,7 +67,7 @@ def main(args: list[str] | None = None, recipe: str = "rlhf_rloo") -> dict[str, 
     # --- trainer: no evaluation set (RLOO's would generate again; the sample callback does it once) ----
     trainer = RecipeRLOOTrainer(
         model=policy, reward_funcs=reward, args=training_args, processing_class=tokenizer,
-        train_dataset=Dataset.from_dict({"prompt": prompts}), callbacks=callbacks,
+        train_dataset=prompts, callbacks=callbacks,
         model_card=policy_card(recipe, rl_args, prompts), run_config=run_config, headline_metrics=(),
     )
 

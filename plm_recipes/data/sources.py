@@ -92,10 +92,15 @@ class DataSplit:
 
 
 def main_process_first(training_args: Any, desc: str):
-    """``training_args.main_process_first`` (the main process fills the cache, the others read it), or nothing."""
-    if training_args is None or not hasattr(training_args, "main_process_first"):
-        return contextlib.nullcontext()
-    return training_args.main_process_first(desc=desc)
+    """``training_args.main_process_first`` (the main process fills the cache, the others then read it); accelerate's
+    for arguments that cannot tell their world size yet (TRL's ``PPOConfig`` before its trainer); else nothing."""
+    if isinstance(getattr(training_args, "world_size", None), int):
+        return training_args.main_process_first(desc=desc)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        from accelerate import PartialState
+
+        return PartialState().main_process_first()
+    return contextlib.nullcontext()
 
 
 # -- local files --------------------------------------------------------------------------------------------------
@@ -281,8 +286,8 @@ def load_splits(
     if streaming and "train" in splits and getattr(training_args, "max_steps", 1) <= 0:
         raise ArgumentError("--streaming reads the data as training goes, with no length to count epochs in: "
                             "pass --max_steps")
-    limits = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples,
-              "test": data_args.max_predict_samples}
+    limits = {split: getattr(data_args, f"max_{stage}_samples", None)  # (an arguments class may not cut)
+              for split, stage in (("train", "train"), ("validation", "eval"), ("test", "predict"))}
     loaded: dict[str, DataSplit] = {}
     with main_process_first(training_args, "reading the data"):
         if data_args.dataset_name:

@@ -6,9 +6,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 from trl import ModelConfig, SFTConfig, SFTTrainer, get_quantization_config
 
-from ..args import DataArguments, RecipeSettings, StreamingDataArguments
+from ..args import DataArguments, RecipeSettings, data_field
 from ..errors import ArgumentError
 from ..lora import LoraArguments, linear_module_names  # noqa: F401  (linear_module_names: its earlier home)
 from ..trainer import RecipeTrainerMixin
@@ -103,24 +104,17 @@ def check_quantization_possible(flag: str, use_cpu: bool = False) -> None:
         raise ArgumentError(f"--{flag} needs bitsandbytes, which is not installed: pip install bitsandbytes")
 
 
-def _data_field(name: str):
-    """The field ``name`` of :class:`~plm_recipes.args.StreamingDataArguments` (default and help), for a data class of
-    TRL's kind that is not one (its other fields, --max_seq_length and --pad_to_max_length, are not TRL's)."""
-    original = StreamingDataArguments.__dataclass_fields__[name]
-    return field(default=original.default, metadata=dict(original.metadata))
-
-
 @dataclass
 class InstructionDataArguments:
     """Instruction data: JSON lines in TRL's forms or ``{"context", "target"}`` (optionally ``"system"``), or a dataset
     with those columns (``--dataset_name``); the fields where the recipes' :class:`~plm_recipes.args.DataArguments`
     has them are the same."""
 
-    dataset_name: str | None = _data_field("dataset_name")
-    dataset_config_name: str | None = _data_field("dataset_config_name")
-    train_split: str = _data_field("train_split")
-    validation_split: str = _data_field("validation_split")
-    test_split: str = _data_field("test_split")
+    dataset_name: str | None = data_field("dataset_name")
+    dataset_config_name: str | None = data_field("dataset_config_name")
+    train_split: str = data_field("train_split")
+    validation_split: str = data_field("validation_split")
+    test_split: str = data_field("test_split")
     train_file: str | None = field(default=None, metadata={"help": "Training instructions (JSON lines)."})
     validation_file: str | None = field(default=None, metadata={"help": "Evaluation instructions (eval loss)."})
     test_file: str | None = field(
@@ -137,8 +131,10 @@ class InstructionDataArguments:
     preprocessing_num_workers: int | None = field(
         default=None, metadata={"help": "Processes for reading a --dataset_name's rows (Dataset.map's num_proc); "
                                         "TRL's tokenization takes --dataset_num_proc."})
-    overwrite_cache: bool = _data_field("overwrite_cache")
-    streaming: bool = _data_field("streaming")
+    overwrite_cache: bool = data_field("overwrite_cache")
+    streaming: bool = data_field("streaming")
+
+    command_line_replaces: ClassVar[dict[str, str | tuple[str, ...]]] = DataArguments.command_line_replaces
 
     def __post_init__(self):
         DataArguments.__post_init__(self)  # files that exist; --dataset_name or files, not both

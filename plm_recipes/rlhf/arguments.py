@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import warnings
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from trl import RLOOConfig
 
@@ -13,7 +14,7 @@ with warnings.catch_warnings():  # known and pinned (trl<1.13, setup.cfg): not a
     warnings.simplefilter("ignore")
     from trl.experimental.ppo import PPOConfig
 
-from ..args import DataArguments, RecipeSettings, RecipeTrainingArguments
+from ..args import DataArguments, RecipeSettings, RecipeTrainingArguments, data_field
 from ..errors import ArgumentError
 
 
@@ -91,6 +92,18 @@ class RLHFArguments:
     prompts_file: str = field(
         default="data/rlhf/prompts.tsv", metadata={"help": "Prompts to generate from, one per line."}
     )
+    dataset_name: str | None = field(
+        default=None,
+        metadata={"help": "Prompts from a dataset instead of --prompts_file: a Hub dataset id, a local folder laid "
+                          "out as a dataset repository, or a Dataset.save_to_disk folder; its --train_split's "
+                          "--prompt_column."})
+    dataset_config_name: str | None = data_field("dataset_config_name")
+    train_split: str = field(default="train", metadata={"help": "The --dataset_name split the prompts come from."})
+    prompt_column: str = field(default="prompt", metadata={"help": "The --dataset_name column of the prompts "
+                                                                   "(TRL's name for it)."})
+
+    # --dataset_name on the command line replaces a config file's --prompts_file, and back
+    command_line_replaces: ClassVar[dict[str, str]] = {"dataset_name": "prompts_file", "prompts_file": "dataset_name"}
     eval_prompts_file: str | None = field(
         default=None,
         metadata={"help": "Prompts for the sample generations printed every --sample_every steps (default: the "

@@ -4,14 +4,18 @@ prompts, the sample generations scored during training, the model card, and the 
 from __future__ import annotations
 
 import logging
+import os
 import sys
+from collections.abc import Iterator
 from typing import Any
 
+import datasets
 from transformers import set_seed
 
-from ..data import read_text_lines
+from ..data import generated_dataset, iter_lines, load_splits, read_text_lines
+from ..data.sources import main_process_first
 from ..devices import trl_cpu_defaults
-from ..errors import ArgumentError
+from ..errors import ArgumentError, DataFormatError
 from ..modelcard import ModelCardInfo
 from ..parsing import parse_args
 from ..run_config import RunConfig
@@ -67,11 +71,36 @@ def parse_rl_arguments(args: list[str] | None, config_class: type, algorithm: st
     return rl_args, training_args, run_config
 
 
-def read_prompts(rl_args: RLHFArguments) -> tuple[list[str], list[str]]:
-    """The training prompts, and the evaluation prompts the samples are generated from."""
-    prompts = read_text_lines(rl_args.prompts_file)
-    eval_prompts = read_text_lines(rl_args.eval_prompts_file) if rl_args.eval_prompts_file else prompts
-    return prompts, eval_prompts[: rl_args.num_eval_prompts]
+PROMPT_FEATURES = datasets.Features({"prompt": datasets.Value("string")})
+
+
+def _prompt_rows(path: str, stamp: tuple[int, int]) -> Iterator[dict[str, str]]:
+    """The non-blank lines of a prompts file, for :func:`~plm_recipes.data.generated_dataset`."""
+    del stamp  # part of the cache key only
+    empty = True
+    for _, text in iter_lines(path):
+        empty = False
+        yield {"prompt": text}
+    if empty:
+        raise DataFormatError(path, None, "the file is empty; expected one prompt per line")
+
+
+def read_prompts(rl_args: RLHFArguments, training_args: Any = None) -> tuple[datasets.Dataset, list[str]]:
+    """The training prompts, a dataset with one column, ``prompt`` (the lines of ``--prompts_file``, read into the
+    datasets cache, or the ``--prompt_column`` of ``--dataset_name``'s ``--train_split``), and the evaluation prompts
+    the samples are generated from."""
+    if rl_args.dataset_name:
+        split = load_splits(rl_args, training_args, ("prompt",), columns={"prompt": rl_args.prompt_column},
+                            text_fields=("prompt",), splits=["train"])["train"]
+        prompts = split.dataset
+    else:
+        with main_process_first(training_args, "reading the prompts"):
+            prompts = generated_dataset(_prompt_rows, rl_args.prompts_file, PROMPT_FEATURES)
+    if rl_args.eval_prompts_file:
+        eval_prompts = read_text_lines(rl_args.eval_prompts_file)
+    else:
+        eval_prompts = prompts.select(range(min(rl_args.num_eval_prompts, len(prompts))))["prompt"]
+    return prompts, list(eval_prompts[: rl_args.num_eval_prompts])
 
 
 def rl_callbacks(policy, tokenizer, eval_prompts: list[str], scorer, rl_args: RLHFArguments,
@@ -87,11 +116,15 @@ def rl_callbacks(policy, tokenizer, eval_prompts: list[str], scorer, rl_args: RL
     return samples, [samples, *callbacks]
 
 
-def policy_card(recipe: str, rl_args: RLHFArguments, prompts: list[str]) -> ModelCardInfo:
-    return ModelCardInfo(
-        recipe=recipe, pipeline_tag="text-generation", base_model=rl_args.policy_name_or_path,
-        data_files={"prompts": rl_args.prompts_file}, num_examples={"prompts": len(prompts)}, usage=USAGE,
-    )
+def policy_card(recipe: str, rl_args: RLHFArguments, prompts: datasets.Dataset) -> ModelCardInfo:
+    if rl_args.dataset_name:
+        hub_id = None if os.path.exists(rl_args.dataset_name) else rl_args.dataset_name
+        data = {"dataset_id": hub_id, "dataset_config": rl_args.dataset_config_name,
+                "data_files": {} if hub_id else {"prompts": rl_args.dataset_name}}
+    else:
+        data = {"data_files": {"prompts": rl_args.prompts_file}}
+    return ModelCardInfo(recipe=recipe, pipeline_tag="text-generation", base_model=rl_args.policy_name_or_path,
+                         num_examples={"prompts": len(prompts)}, usage=USAGE, **data)
 
 
 def train_and_finish(trainer, tokenizer, samples: SampleGenerationCallback | None, num_prompts: int,

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
+from datasets import Dataset
 from helpers import load_recipe
 from huggingface_hub import ModelCard
 from rlhf_helpers import RLHF, char_tokenizer, save_tiny_llama
@@ -22,7 +24,7 @@ from transformers import (
 )
 
 from plm_recipes import cli
-from plm_recipes.errors import DataFormatError, ModelLoadError
+from plm_recipes.errors import ArgumentError, DataFormatError, ModelLoadError
 from plm_recipes.rlhf import (
     PairwiseRankLoss,
     RankList,
@@ -354,3 +356,22 @@ def test_shipped_configs_run_and_their_record_reruns_them(config, model_flag, ti
     again = yaml.safe_load((second / "run_config.yaml").read_text(encoding="utf-8"))
     where = {"output_dir", "logging_dir", "run_name"}
     assert {k: v for k, v in again.items() if k not in where} == {k: v for k, v in record.items() if k not in where}
+
+
+def test_rloo_reads_its_prompts_from_a_dataset_folder(causal_lm, rloo_reward_model, tmp_path):
+    """--dataset_name: the prompts of a dataset repository folder's --prompt_column (TRL's 'prompt' by default)."""
+    folder = tmp_path / "prompts_hub"
+    (folder / "data").mkdir(parents=True)
+    prompts = (RLHF / "prompts.tsv").read_text(encoding="utf-8").split()
+    Dataset.from_dict({"query": prompts, "id": list(range(len(prompts)))}).to_parquet(
+        folder / "data" / "train-00000-of-00001.parquet")
+    args = ["--policy_name_or_path", str(causal_lm), "--reward_model", str(rloo_reward_model),
+            "--dataset_name", str(folder), "--output_dir", str(tmp_path / "out"), "--max_new_tokens", "4",
+            "--per_device_train_batch_size", "4", "--max_steps", "1", "--num_generations", "2", "--sample_every", "0",
+            *QUICK]
+    with pytest.raises(ArgumentError, match=r"has no column 'prompt' \(its columns: query, id\)"):
+        load_recipe("rlhf_rloo").main(args)
+    results = load_recipe("rlhf_rloo").main([*args, "--prompt_column", "query"])
+    assert results["train"]["train_samples"] == len(prompts)
+    record = yaml.safe_load((tmp_path / "out" / "run_config.yaml").read_text(encoding="utf-8"))
+    assert (record["dataset_name"], record["prompt_column"]) == (str(folder), "query")
