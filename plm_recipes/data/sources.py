@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 
 from ..args import DataArguments, requested_splits
 from ..errors import ArgumentError, DataFormatError
+from .generated import generated_dataset
 from .readers import data_format, iter_records
 
 logger = logging.getLogger(__name__)
@@ -128,29 +129,14 @@ def file_dataset(
 ) -> datasets.Dataset | datasets.IterableDataset:
     """The records of a local file (:func:`~plm_recipes.data.readers.read_records`'s formats and errors) as a
     dataset with one string column per field and the :data:`LINE_COLUMN`, cached as Arrow (or streamed)."""
-    path = os.fspath(path)
     data_format(path)  # an unsupported suffix is refused before anything is cached
-    if not os.path.isfile(path):
-        raise DataFormatError(path, None, "file not found")
-    stat = os.stat(path)
-    gen_kwargs = {
-        "path": os.path.abspath(path),
-        "fields": tuple(fields),
-        "columns": tuple(sorted((f, c) for f, c in (columns or {}).items() if f != c)),  # one cache for one layout
-        "optional": tuple(optional),
-        "stamp": (stat.st_size, stat.st_mtime_ns),
-    }
     features = datasets.Features({**{f: datasets.Value("string") for f in fields},
                                   LINE_COLUMN: datasets.Value("int64")})
-    if streaming:
-        return datasets.IterableDataset.from_generator(_records, features=features, gen_kwargs=gen_kwargs)
-    try:
-        return datasets.Dataset.from_generator(_records, features=features, gen_kwargs=gen_kwargs,
-                                               cache_dir=cache_dir)
-    except datasets.exceptions.DatasetGenerationError as e:
-        if isinstance(e.__cause__, DataFormatError):  # the file's own error, not the cache's
-            raise e.__cause__ from None
-        raise
+    return generated_dataset(
+        _records, path, features, streaming=streaming, cache_dir=cache_dir, fields=tuple(fields),
+        columns=tuple(sorted((f, c) for f, c in (columns or {}).items() if f != c)),  # one cache for one layout
+        optional=tuple(optional),
+    )
 
 
 # -- datasets (--dataset_name) ------------------------------------------------------------------------------------
