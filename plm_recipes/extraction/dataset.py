@@ -29,7 +29,7 @@ import datasets
 import pyarrow.compute as pc
 
 from ..args import requested_splits
-from ..data import LENGTH_COLUMN, LINE_COLUMN, DataSplit, iter_json_lines, load_splits, map_split
+from ..data import LENGTH_COLUMN, LINE_COLUMN, DataSplit, generated_dataset, iter_json_lines, load_splits, map_split
 from ..data.sources import main_process_first
 from ..errors import ArgumentError, DataFormatError
 from .data import check_example, check_fast, check_window_settings, encode_windows
@@ -63,17 +63,7 @@ def _rows(path: str, stamp: tuple[int, int]) -> Iterator[dict[str, Any]]:
 
 def uie_file_dataset(path: str | os.PathLike, cache_dir: str | None = None) -> datasets.Dataset:
     """The examples of a prompt-format file as a dataset in the cache (:data:`FEATURES`)."""
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise DataFormatError(path, None, "file not found")
-    stat = os.stat(path)
-    gen_kwargs = {"path": os.path.abspath(path), "stamp": (stat.st_size, stat.st_mtime_ns)}
-    try:
-        return datasets.Dataset.from_generator(_rows, features=FEATURES, gen_kwargs=gen_kwargs, cache_dir=cache_dir)
-    except datasets.exceptions.DatasetGenerationError as e:
-        if isinstance(e.__cause__, DataFormatError):  # the file's own error, not the cache's
-            raise e.__cause__ from None
-        raise
+    return generated_dataset(_rows, path, FEATURES, cache_dir=cache_dir)
 
 
 def _check_result_list(split: DataSplit) -> None:

@@ -16,20 +16,7 @@ PROMPT_ENCODERS = ("lstm", "mlp", "none")
 class PromptLMConfig(modeling_prompt_lm.PromptLMConfig):
     """Configuration of :class:`PromptLMModel`: the fields of the standalone
     :class:`~plm_recipes.prompting.modeling_prompt_lm.PromptLMConfig` (the one a p-tuning folder carries for
-    ``trust_remote_code``, which this package builds on), and :meth:`validate`.
-
-    Args:
-        backbone: the language model's config (a config or its dict).
-        lm_type: ``"masked"`` or ``"causal"``.
-        template: the template string (:class:`~plm_recipes.prompting.template.Template`).
-        label_words: each label's words, in label order (``{"水果": ["水果"], ...}``); ``id2label`` follows it.
-        word_token_ids: each label word's token ids (:meth:`Verbalizer.word_ids`), word by word.
-        token_reduction, word_reduction: how token log-probabilities become a word's score and word scores a
-            label's (:func:`~plm_recipes.prompting.verbalizer.label_scores`).
-        prompt_encoder: how the ``{soft}`` vectors are produced: ``lstm`` (P-tuning's bidirectional LSTM + MLP over
-            the learned embeddings), ``mlp``, or ``none`` (the embeddings themselves, as in prompt tuning).
-        max_seq_length: the longest input in tokens (template, blank and learned vectors included).
-    """
+    ``trust_remote_code``, which this package builds on; its docstring lists them), and :meth:`validate`."""
 
     def __init__(self, *args, **kwargs):  # transformers gives a config class without an __init__ a dataclass's
         super().__init__(*args, **kwargs)
