@@ -115,3 +115,23 @@ def test_peak_memory_does_not_grow_with_the_training_file(tiny_bert, tmp_path):
     small = peak_rss_mb(tmp_path, tiny_bert, 1_000)
     large = peak_rss_mb(tmp_path, tiny_bert, 50_000)
     assert large - small < 25, f"peak RSS {small:.0f} MB -> {large:.0f} MB"
+
+
+def test_a_hub_dataset_is_named_in_the_cards_metadata(tiny_bert, hub_dataset, tmp_path, recipe, monkeypatch):
+    """A Hub id (served here from the local folder: there is no Hub) goes into the card's `datasets` and its
+    model-index, which is what the Hub shows and links."""
+    from huggingface_hub import ModelCard
+
+    load = datasets.load_dataset
+    monkeypatch.setattr(datasets, "load_dataset",
+                        lambda name, *args, **kwargs: load(str(hub_dataset) if name == "user/comments" else name,
+                                                           *args, **kwargs))
+    out = tmp_path / "model"
+    args = dataset_args(tiny_bert, hub_dataset, out, "--license", "apache-2.0")
+    args[args.index("--dataset_name") + 1] = "user/comments"
+    recipe("text_classification").main(args)
+    card = ModelCard.load(out / "README.md")
+    assert card.data.datasets == ["user/comments"] and card.data.license == "apache-2.0"
+    [result, *_] = card.data.eval_results
+    assert (result.dataset_type, result.dataset_name, result.dataset_split) == ("user/comments", "user/comments",
+                                                                                "validation")
