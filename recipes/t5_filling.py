@@ -39,6 +39,7 @@ from plm_recipes.data import data_description, load_splits, num_rows
 from plm_recipes.loading import capped_max_seq_length
 from plm_recipes.modelcard import ModelCardInfo
 from plm_recipes.parsing import parse_args
+from plm_recipes.errors import ArgumentError
 from plm_recipes.run_config import RunConfig
 from plm_recipes.seq2seq import FillingDataArguments, Seq2SeqRecipeConfig, sentinel_tokens
 from plm_recipes.seq2seq.corpus import corpus_dataset, corpus_pieces, span_corruption
@@ -82,6 +83,9 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
         (ModelArguments, FillingDataArguments, Seq2SeqRecipeConfig), args,
         defaults=RECIPE_DEFAULTS, description=__doc__.split("\n")[0],
     )
+    if training_args.use_peft:  # the seq2seq config carries QA's LoRA settings; the filling folders are whole models
+        raise ArgumentError("--use_peft: mask filling trains every weight (LoRA adapters are for recipes/t5_qa.py "
+                            "and recipes/llm_sft.py)")
     run_config = RunConfig.from_arguments("t5_filling", model_args, data_args, training_args)
     setup_logging(training_args)
     set_seed(training_args.seed)

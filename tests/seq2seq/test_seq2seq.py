@@ -391,3 +391,13 @@ def test_filling_with_extra_id_sentinels(tiny_mt5_style, tmp_path):
     ])
     saved = json.loads((out / "seq2seq_config.json").read_text(encoding="utf-8"))
     assert saved["sentinels"][0] == "<extra_id_0>"
+
+
+def test_mask_filling_refuses_lora_before_any_model_loads(tmp_path):
+    """The seq2seq config carries QA's LoRA settings; the filling recipe trains whole models and says so."""
+    from plm_recipes.errors import ArgumentError
+
+    with pytest.raises(ArgumentError, match="--use_peft: mask filling trains every weight"):
+        load_recipe("t5_filling").main([
+            "--model_name_or_path", str(tmp_path / "no-model"), "--train_file", str(S / "corpus.txt"), "--do_train",
+            "--use_peft", "--output_dir", str(tmp_path / "out")])
