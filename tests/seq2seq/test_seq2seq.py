@@ -333,11 +333,23 @@ def _without_padding(rows, pad_id):
     return rows
 
 
-def test_batched_filling_gives_what_one_text_at_a_time_gives(filling_model):
+def test_batched_filling_gives_what_one_text_at_a_time_gives(filling_model, tmp_path):
     """Texts of different lengths filled together (padded on the right) give, greedy or by beam search, what each
     gives alone: the generated ids, the fillings, and augment's variants (masked with the same seeds)."""
+    import shutil
+
+    from transformers import AutoModelForSeq2SeqLM
+
     from plm_recipes.seq2seq.predictor import MaskFiller
 
+    # the two-step model may answer every text alike: its weights, shaken (seeded), answer each text its own way
+    filling_model = shutil.copytree(filling_model, tmp_path / "shaken")
+    model = AutoModelForSeq2SeqLM.from_pretrained(filling_model)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(torch.randn_like(parameter) * parameter.std().nan_to_num(0.02).clamp(min=0.02))
+    model.save_pretrained(filling_model)
     texts = ["这家餐厅的[MASK]很好", "手机收到了，[MASK]很漂亮，[MASK]也快", "[MASK]", "物流很快，包装也很[MASK]，下次还会再买"]
     alone, together = (MaskFiller(str(filling_model), device="cpu", batch_size=size) for size in (1, 3))
     pad = alone.tokenizer.pad_token_id
