@@ -159,6 +159,11 @@ def bare_tokenizer(tokenizer_path: str, texts_file: str, limit: int) -> int:
     return round(len(texts) / (time.perf_counter() - began))
 
 
+def _short(desc: str) -> str:
+    """A map's description without the file it names."""
+    return re.sub(r" (of )?/\S+", "", desc)
+
+
 def run_case(name: str, lines: int, workers: int, model: Path, work: Path) -> list[dict]:
     case = CASES[name]
     data = work / f"{name}_{lines}.{case.suffix}"
@@ -188,7 +193,7 @@ def run_case(name: str, lines: int, workers: int, model: Path, work: Path) -> li
         row = {"recipe": name, "lines": f"{lines:,}", "run": attempt, "peak RSS MB": result["peak_rss_mb"],
                "workers' peak MB": result["workers_peak_rss_mb"], "first step s": result.get("first_step_s"),
                "wall s": round(wall, 1),
-               "maps": "; ".join(f"{re.sub(r' (of )?/\S+', '', m['desc'])} {m['seconds']} s" for m in result["maps"])}
+               "maps": "; ".join(f"{_short(m['desc'])} {m['seconds']} s" for m in result["maps"])}
         longest = max(result["maps"], key=lambda m: m["seconds"], default=None)
         if attempt == "first" and case.tokenizes and longest and result.get("bare_tokenizer_rows_per_s"):
             # the longest map (the tokenizing one) against the tokenizer alone on the texts of as many lines
