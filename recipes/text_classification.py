@@ -48,6 +48,7 @@ from plm_recipes.data import (
     LINE_COLUMN,
     DataSplit,
     LabelMap,
+    collator_rebuilds,
     data_description,
     distinct_values,
     encode_labels,
@@ -128,9 +129,10 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     padding = "max_length" if data_args.pad_to_max_length else False
     max_seq_length = capped_max_seq_length(data_args.max_seq_length, tokenizer, model.config)
     add_length = training_args.train_sampling_strategy == "group_by_length"
+    leave_out = {} if padding else collator_rebuilds(tokenizer)  # the attention mask, BERT's all-0 token types
 
     def tokenize(batch):
-        encoded = tokenizer(batch["text"], truncation=True, max_length=max_seq_length, padding=padding)
+        encoded = tokenizer(batch["text"], truncation=True, max_length=max_seq_length, padding=padding, **leave_out)
         if add_length:  # the length-grouped sampler reads this column instead of every row
             encoded[LENGTH_COLUMN] = [len(ids) for ids in encoded["input_ids"]]
         return encoded

@@ -6,6 +6,7 @@ from .labels import LabelMap
 from .preprocessing import (
     LENGTH_COLUMN,
     class_label_names,
+    collator_rebuilds,
     distinct_values,
     drop_line_numbers,
     encode_labels,
@@ -43,6 +44,7 @@ __all__ = [
     "Origin",
     "Record",
     "class_label_names",
+    "collator_rebuilds",
     "data_description",
     "data_format",
     "distinct_values",

@@ -51,6 +51,19 @@ def map_split(
     return DataSplit(mapped, split.origin, split.path)
 
 
+def collator_rebuilds(tokenizer) -> dict[str, bool]:
+    """Tokenizer keyword arguments that leave out of the tokenized data what dynamic padding rebuilds from the
+    token ids: the attention mask (all ones before padding; ``tokenizer.pad``, which ``DataCollatorWithPadding``
+    calls, writes it) and, when the tokenizer gives one text token types that are all 0 (BERT's), the token types
+    (the model's default). For one text per example, padded by the collator: a BERT tokenizer's three columns become
+    one, a third of the data to convert, cache and read back."""
+    kwargs = {"return_attention_mask": False}
+    probe = tokenizer("一二", return_token_type_ids=True)
+    if not any(probe.get("token_type_ids") or [1]):
+        kwargs["return_token_type_ids"] = False
+    return kwargs
+
+
 def class_label_names(split: DataSplit, field: str = "label") -> list[str] | None:
     """The names of ``field``'s ``ClassLabel`` feature (a Hub dataset's labels), or ``None``."""
     feature = (split.dataset.features or {}).get(field)

@@ -154,3 +154,23 @@ def test_max_samples_and_streaming(tmp_path):
     split = load_splits(data_args, stages(max_steps=5), ("label", "text"))["train"]
     assert split.streaming
     assert [row["text"] for row in split.dataset] == ["第0条", "第1条", "第2条"]
+
+
+def test_what_the_collator_rebuilds_is_not_stored(tiny_bert):
+    from transformers import AutoTokenizer, DataCollatorWithPadding
+
+    from plm_recipes.data import collator_rebuilds
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+    kwargs = collator_rebuilds(tokenizer)
+    assert kwargs == {"return_attention_mask": False, "return_token_type_ids": False}
+    lean = [tokenizer(text, **kwargs) for text in ("苹果很甜", "电脑")]
+    full = [tokenizer(text) for text in ("苹果很甜", "电脑")]
+    assert set(lean[0]) == {"input_ids"}
+    padded, expected = (DataCollatorWithPadding(tokenizer)(rows) for rows in (lean, full))
+    assert padded["attention_mask"].tolist() == expected["attention_mask"].tolist()
+
+    def xlnet_like(text, **kwargs):  # token types that say something for one text are kept
+        return {"input_ids": [5, 6, 3], "token_type_ids": [0, 0, 2]}
+
+    assert collator_rebuilds(xlnet_like) == {"return_attention_mask": False}
