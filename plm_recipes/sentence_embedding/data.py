@@ -203,13 +203,12 @@ def sentence_pairs(split: DataSplit, *, data_args: Any, training_args: Any = Non
     """SimCSE's training rows, ``anchor`` and ``positive`` both the sentence (:meth:`Sentences.as_pairs`), made in
     ``Dataset.map``. Fewer than 2 distinct sentences are refused (a stream: among its first 1000)."""
     if split.streaming:
-        distinct = distinct_values(split, "text", limit=1000)
+        require_distinct(distinct_values(split, "text", limit=1000), split.origin, "sentence", WHY_DISTINCT)
     else:
-        column = split.dataset.with_format("arrow")["text"]
-        count = pc.count_distinct(column).as_py()
-        distinct = list(range(count)) if count >= 2 else distinct_values(split, "text")
+        count = pc.count_distinct(split.dataset.with_format("arrow")["text"]).as_py()  # counted by Arrow
         logger.info("%s: %d sentences (%d distinct)", split.origin, len(split.dataset), count)
-    require_distinct(distinct, split.origin, "sentence", WHY_DISTINCT)
+        if count < 2:  # the error names the one sentence there is
+            require_distinct(distinct_values(split, "text"), split.origin, "sentence", WHY_DISTINCT)
     pairs = map_split(split, _twins, data_args=data_args, training_args=training_args, remove_columns=["text"],
                       features=PAIR_FEATURES, desc="Pairing each sentence with itself")
     return pairs.dataset
