@@ -88,7 +88,14 @@ class RecipeTrainerMixin:
         self.new_parameters = frozenset(new_parameters)
         # ``--push_to_hub``: the trainers create the Hub repo in __init__ and push every checkpoint, so that an
         # unreachable Hub fails the run before anything is saved; :func:`finish` pushes once, after the local save
-        training_args = inspect.signature(super().__init__).bind_partial(*args, **kwargs).arguments.get("args")
+        bound = inspect.signature(super().__init__).bind_partial(*args, **kwargs).arguments
+        training_args = bound.get("args")
+        accelerator_config = getattr(training_args, "accelerator_config", None)
+        if isinstance(bound.get("train_dataset"), datasets.IterableDataset) and accelerator_config is not None \
+                and accelerator_config.dispatch_batches is None:
+            # a stream (--streaming): each process reads it, rather than the main one dispatching its batches,
+            # which accelerate concatenates as tensors (sentence-transformers' batches hold texts too)
+            accelerator_config.dispatch_batches = False
         self.hub_repo_id = None
         if training_args is not None and training_args.push_to_hub:
             self.hub_repo_id = training_args.hub_model_id or os.path.basename(os.path.abspath(training_args.output_dir))
