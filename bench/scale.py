@@ -6,7 +6,9 @@ Each case writes a synthetic training file of the recipe's format (short Chinese
 in a fresh process with a tiny BERT (one layer, random weights) that carries the real bert-base-chinese tokenizer
 (the tokenizer is what large data costs), 2 training steps, no evaluation, ``--preprocessing_num_workers``
 (default 2). Reported per run: peak RSS of the recipe's process (``ru_maxrss``; the map workers' own peaks
-separately), seconds from the process's start to the first training step, and each ``Dataset.map`` of the run with
+separately; and the peak of its anonymous memory, ``RssAnon``, sampled every 0.1 s: what the process allocated,
+without the pages of the memory-mapped Arrow files it read, which ``ru_maxrss`` counts and the kernel can drop),
+seconds from the process's start to the first training step, and each ``Dataset.map`` of the run with
 its rows/s. After the first run the same process tokenizes the texts of the same training lines (their first
 200,000) with the tokenizer called directly, in batches of 1,000 on one core: ``map / worker vs bare`` is the
 longest map's lines/s per worker against that (UIE's and PET's maps also write windows and templates; SimCSE has no
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import re
 import subprocess
@@ -94,10 +97,21 @@ def tiny_model(tokenizer_path: Path, folder: Path) -> Path:
 
 # -- the child: one run of a recipe, measured -------------------------------------------------------------------
 
+def _anonymous_peak(marks: dict) -> None:
+    """Sample the process's anonymous memory (``RssAnon``: what it allocated, not the pages of the memory-mapped
+    Arrow files it read, which ``ru_maxrss`` counts too and the kernel can drop) every 0.1 s, keeping the peak."""
+    while True:
+        with open("/proc/self/status") as f:
+            anon = next((int(line.split()[1]) for line in f if line.startswith("RssAnon:")), 0)
+        marks["peak_anon_mb"] = max(marks.get("peak_anon_mb", 0), round(anon / 1024))
+        time.sleep(0.1)
+
+
 def child(spec: dict) -> None:
     start = time.perf_counter()
     import resource
     import runpy
+    import threading
 
     import transformers
 
@@ -106,6 +120,8 @@ def child(spec: dict) -> None:
     import plm_recipes.data.preprocessing as preprocessing
 
     marks: dict = {"maps": []}
+    if os.path.exists("/proc/self/status"):
+        threading.Thread(target=_anonymous_peak, args=(marks,), daemon=True).start()
 
     class FirstStep(transformers.TrainerCallback):
         def on_step_begin(self, args, state, control, **kwargs):
@@ -191,6 +207,7 @@ def run_case(name: str, lines: int, workers: int, model: Path, work: Path) -> li
         [line] = [x for x in done.stdout.splitlines() if x.startswith("SCALE_RESULT ")]
         result = json.loads(line.removeprefix("SCALE_RESULT "))
         row = {"recipe": name, "lines": f"{lines:,}", "run": attempt, "peak RSS MB": result["peak_rss_mb"],
+               "peak anonymous MB": result.get("peak_anon_mb", ""),
                "workers' peak MB": result["workers_peak_rss_mb"], "first step s": result.get("first_step_s"),
                "wall s": round(wall, 1),
                "maps": "; ".join(f"{_short(m['desc'])} {m['seconds']} s" for m in result["maps"])}
