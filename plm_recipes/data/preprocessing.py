@@ -93,6 +93,30 @@ def label_names(split: DataSplit, field: str = "label") -> LabelMap:
     return LabelMap.from_values(distinct_values(split, field))
 
 
+def convert_column(split: DataSplit, field: str, convert: Callable[[Any], Any], *, dtype: str, data_args: Any,
+                   training_args: Any = None, desc: str) -> DataSplit:
+    """``split`` with each value of ``field`` replaced by ``convert(value)`` (a column of ``dtype``), in a cached
+    ``Dataset.map``; a ``ValueError`` from ``convert`` becomes a :class:`~plm_recipes.errors.DataFormatError` with
+    its message at the value's file line (or dataset row). ``convert`` is hashed for the cache: plain values only."""
+    where = split.where  # not the split itself
+
+    def converted(batch: dict[str, list], indices: list[int]) -> dict[str, list]:
+        values = []
+        for i, value in enumerate(batch[field]):
+            try:
+                values.append(convert(value))
+            except ValueError as e:
+                raise where.error_in(batch, i, indices, str(e)) from None
+        return {field: values}
+
+    features = None
+    if split.dataset.features is not None:
+        features = split.dataset.features.copy()
+        features[field] = datasets.Value(dtype)
+    return map_split(split, converted, data_args=data_args, training_args=training_args, with_indices=True,
+                     features=features, desc=desc)
+
+
 def encode_labels(split: DataSplit, label_map: LabelMap, *, data_args: Any, training_args: Any = None,
                   field: str = "label") -> DataSplit:
     """``split`` with ``field`` as ``label_map``'s ids; an unknown label raises a
@@ -101,25 +125,12 @@ def encode_labels(split: DataSplit, label_map: LabelMap, *, data_args: Any, trai
     names = class_label_names(split, field)
     if names == label_map.names:
         return split
-    where = split.where  # not the split itself: the function is hashed for the cache
 
-    def encode(batch: dict[str, list], indices: list[int]) -> dict[str, list]:
-        ids = []
-        for i, value in enumerate(batch[field]):
-            if names is not None and value is not None:
-                value = names[value]
-            try:
-                ids.append(label_map.encode(value))
-            except ValueError as e:
-                raise where.error(where.locate(batch, i, indices[i]), str(e)) from None
-        return {field: ids}
+    def encode(value: Any) -> int:
+        return label_map.encode(names[value] if names is not None and value is not None else value)
 
-    features = None
-    if split.dataset.features is not None:
-        features = split.dataset.features.copy()
-        features[field] = datasets.Value("int64")
-    return map_split(split, encode, data_args=data_args, training_args=training_args, with_indices=True,
-                     features=features, desc=f"Encoding labels of {split.origin}")
+    return convert_column(split, field, encode, dtype="int64", data_args=data_args, training_args=training_args,
+                          desc=f"Encoding labels of {split.origin}")
 
 
 def drop_line_numbers(split: DataSplit) -> DataSplit:

@@ -57,6 +57,10 @@ class Origin:
             return DataFormatError(self.path, row, message)
         return DataFormatError(self.origin, None, f"row {row + 1}: {message}")
 
+    def error_in(self, batch: Mapping[str, list], index: int, indices: Sequence[int], message: str) -> DataFormatError:
+        """:meth:`error` about ``batch``'s ``index``-th row, in a ``map(with_indices=True)`` function."""
+        return self.error(self.locate(batch, index, indices[index]), message)
+
     @staticmethod
     def locate(batch: Mapping[str, list], index: int, row_index: int) -> int:
         """The row number :meth:`error` takes for ``batch``'s ``index``-th row: its file line when the batch has

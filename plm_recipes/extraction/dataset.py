@@ -144,7 +144,7 @@ def encode_split(split: DataSplit, tokenizer, max_seq_length: int, doc_stride: i
             rows = [dict(zip(FIELDS, values)) for values in zip(*(batch[f] for f in FIELDS))]
             for i, row in enumerate(rows):
                 def fail(message: str, i: int = i):
-                    raise where.error(where.locate(batch, i, indices[i]), message)
+                    raise where.error_in(batch, i, indices, message)
 
                 checked.append(check_example(row, fail))
             prompts, contents, spans = zip(*checked)

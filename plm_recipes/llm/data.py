@@ -220,7 +220,7 @@ def instruction_rows(split: DataSplit, *, data_args: Any, training_args: Any = N
             kind = record_format(value, context_column)
             error = "no value" if kind == "unknown" else _checked(value, kind, context_column, target_column)
             if error:
-                raise where.error(where.locate(batch, i, indices[i]), f"{error}; expected {EXPECTED}")
+                raise where.error_in(batch, i, indices, f"{error}; expected {EXPECTED}")
             record = _training_record(value, kind, context_column, target_column, system)
             for key in keys:
                 out[key].append(record.get(key))

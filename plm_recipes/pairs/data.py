@@ -17,7 +17,7 @@ from typing import Any
 import datasets
 
 from ..args import DataArguments
-from ..data import DataSplit, drop_line_numbers, file_dataset, load_splits, map_split
+from ..data import DataSplit, convert_column, drop_line_numbers, file_dataset, load_splits
 from ..data.readers import Record
 
 PAIR_FIELDS = ("text_a", "text_b", "label")
@@ -45,24 +45,15 @@ def binary_labels(split: DataSplit, *, data_args: Any, training_args: Any = None
     """``split`` with its ``label`` column as 0/1 integers (in ``Dataset.map``, cached); a label other than 0 or 1
     raises a :class:`~plm_recipes.errors.DataFormatError` at its file line (or dataset row). A dataset's
     ``ClassLabel`` column is read by its ids (a two-name ``ClassLabel``: 0 and 1)."""
-    where = split.where  # not the split itself: the function is hashed for the cache
+    return convert_column(split, "label", _checked_binary, dtype="int64", data_args=data_args,
+                          training_args=training_args, desc=f"Checking the labels of {split.origin}")
 
-    def encode(batch: dict[str, list], indices: list[int]) -> dict[str, list]:
-        labels = []
-        for i, value in enumerate(batch["label"]):
-            label = _binary(value)
-            if label is None:
-                raise where.error(where.locate(batch, i, indices[i]),
-                                  f"label must be 0 or 1, found {str(value).strip()!r}")
-            labels.append(label)
-        return {"label": labels}
 
-    features = None
-    if split.dataset.features is not None:
-        features = split.dataset.features.copy()
-        features["label"] = datasets.Value("int64")
-    return map_split(split, encode, data_args=data_args, training_args=training_args, with_indices=True,
-                     features=features, desc=f"Checking the labels of {split.origin}")
+def _checked_binary(value: Any) -> int:
+    label = _binary(value)
+    if label is None:
+        raise ValueError(f"label must be 0 or 1, found {str(value).strip()!r}")
+    return label
 
 
 def load_pairs(data_args: Any, training_args: Any, splits: Sequence[str] | None = None) -> dict[str, DataSplit]:

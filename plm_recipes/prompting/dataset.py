@@ -112,7 +112,7 @@ def encode_prompt_split(split: DataSplit, template: Template, tokenizer, label_m
             for i, label in enumerate(batch["label"]):
                 label = names[label] if names is not None else str(label)
                 if label not in ids:
-                    raise where.error(where.locate(batch, i, indices[i]),
+                    raise where.error_in(batch, i, indices,
                                       f"label {label!r} is not in the verbalizer (it has {known})")
                 columns["labels"].append(ids[label])
         if add_length:  # the length-grouped sampler reads this column instead of every row

@@ -4,7 +4,6 @@ prompts, the sample generations scored during training, the model card, and the 
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 import datasets
 from transformers import set_seed
 
-from ..data import generated_dataset, iter_lines, load_splits, read_text_lines
+from ..data import DataSplit, data_description, generated_dataset, iter_lines, load_splits, read_text_lines
 from ..data.sources import main_process_first
 from ..devices import trl_cpu_defaults
 from ..errors import ArgumentError, DataFormatError
@@ -117,14 +116,9 @@ def rl_callbacks(policy, tokenizer, eval_prompts: list[str], scorer, rl_args: RL
 
 
 def policy_card(recipe: str, rl_args: RLHFArguments, prompts: datasets.Dataset) -> ModelCardInfo:
-    if rl_args.dataset_name:
-        hub_id = None if os.path.exists(rl_args.dataset_name) else rl_args.dataset_name
-        data = {"dataset_id": hub_id, "dataset_config": rl_args.dataset_config_name,
-                "data_files": {} if hub_id else {"prompts": rl_args.dataset_name}}
-    else:
-        data = {"data_files": {"prompts": rl_args.prompts_file}}
+    data = {"prompts": DataSplit(prompts, rl_args.prompts_file, rl_args.prompts_file)}  # or the dataset's
     return ModelCardInfo(recipe=recipe, pipeline_tag="text-generation", base_model=rl_args.policy_name_or_path,
-                         num_examples={"prompts": len(prompts)}, usage=USAGE, **data)
+                         num_examples={"prompts": len(prompts)}, usage=USAGE, **data_description(rl_args, data))
 
 
 def train_and_finish(trainer, tokenizer, samples: SampleGenerationCallback | None, num_prompts: int,
