@@ -192,11 +192,12 @@ def run_recipe_task(name: str, args: argparse.Namespace) -> list[dict]:
             runs.setdefault(variant, []).append({**m, "seed": seed, "length": length})
             print(f"  {name} {variant} seed {seed}: dev {task.metric} {m['dev']:.4f}, "
                   f"{m['train_samples/s']:.2f} train samples/s", flush=True)
-            save(f"{args.results_name}_{name}", {"args": vars(args), "runs": runs})
+            save(f"{args.results_name}_{name}_{length:g}", {"args": vars(args), "runs": runs})
     rows = [recipe_mean_row(name, v, r, runs.get("previous_defaults")) for v, r in runs.items()]
     print()
     print_table(rows, [(k, k) for k in rows[0]])
-    print("results saved to", save(f"{args.results_name}_{name}", {"args": vars(args), "runs": runs, "rows": rows},
+    print("results saved to", save(f"{args.results_name}_{name}_{length:g}", {"args": vars(args), "runs": runs,
+                                                                             "rows": rows},
                                    table=rows), flush=True)
     return rows
 
@@ -208,7 +209,7 @@ def mean_row(task: str, variant: str, runs: list[dict], base: float | None) -> d
     f1s = [float(r["dev_F1"]) for r in runs]
     spread = f" (sd {statistics.stdev(f1s):.4f})" if len(f1s) > 1 else ""
     return {
-        "task": task, "run": variant, "seeds": " ".join(str(r["seed"]) for r in runs),
+        "task": task, "run": variant, "epochs": runs[0]["epochs"], "seeds": " ".join(str(r["seed"]) for r in runs),
         "dev_F1_by_seed": " / ".join(f"{f:.4f}" for f in f1s), "dev_F1_mean": f"{mean('dev_F1'):.4f}{spread}",
         "dev_P": f"{mean('dev_P'):.4f}", "dev_R": f"{mean('dev_R'):.4f}",
         "process_samples/s": f"{mean('process_samples/s'):.2f}",
@@ -228,7 +229,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[42])
     parser.add_argument("--full", action="store_true", help="The full run: seeds 42 43 44 (and 6 epochs for classification and matching).")
     parser.add_argument("--only", nargs="+", choices=["reference", *VARIANTS], help="Run only these.")
-    parser.add_argument("--results_name", default="defaults", help="bench/results/<name>_<task>.json")
+    parser.add_argument("--results_name", default="defaults",
+                        help="bench/results/<name>_<task>_<length>.json (and bench/tables/ the same): each length "
+                             "keeps a table of its own")
     args = parser.parse_args()
     if args.full:
         args.epochs, args.seeds = 6, [42, 43, 44]
@@ -249,17 +252,17 @@ def main() -> None:
                     m = run_reference(task, args.epochs, lr, args.batch_size, seed)
                 else:
                     m = run_variant(task, variant, model, data, args.epochs, lr, args.batch_size, seed)
-                runs.setdefault(variant, []).append({**m, "seed": seed})
+                runs.setdefault(variant, []).append({**m, "seed": seed, "epochs": args.epochs})
                 print(f"  {task} {variant} seed {seed}: dev F1 {m['dev_F1']}, "
                       f"{m['process_samples/s']:.2f} process samples/s", flush=True)
-                save(f"{args.results_name}_{task}", {"args": vars(args), "runs": runs})
+                save(f"{args.results_name}_{task}_{args.epochs}ep", {"args": vars(args), "runs": runs})
         base = None
         if "reference" in runs:
             base = sum(r["process_samples/s"] for r in runs["reference"]) / len(runs["reference"])
         rows += [mean_row(task, variant, task_runs, base) for variant, task_runs in runs.items()]
         print()
         print_table([r for r in rows if r["task"] == task], [(k, k) for k in rows[0]])
-        print("results saved to", save(f"{args.results_name}_{task}", {"args": vars(args), "runs": runs,
+        print("results saved to", save(f"{args.results_name}_{task}_{args.epochs}ep", {"args": vars(args), "runs": runs,
                                                                          "rows": rows},
                                        table=[r for r in rows if r["task"] == task]), flush=True)
     if not rows:
