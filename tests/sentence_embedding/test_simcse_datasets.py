@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import logging
 import types
 
 import datasets
@@ -112,6 +113,11 @@ def test_distinct_sentences_are_counted_chunk_by_chunk_as_arrow_counts_them(capl
         assert count_distinct_texts(column, chunk_size) == pc.count_distinct(column).as_py() == 8
     assert count_distinct_texts(pa.chunked_array([], pa.string())) == 0
     split = DataSplit(datasets.Dataset.from_dict({"text": ["甲", "乙", "甲"]}), "corpus.txt", "corpus.txt")
-    with caplog.at_level("INFO"):
-        pairs = sentence_pairs(split, data_args=types.SimpleNamespace(preprocessing_num_workers=None))
+    log = logging.getLogger("plm_recipes.sentence_embedding.data")
+    log.addHandler(caplog.handler)  # a recipe's logging setup, in an earlier test, stops plm_recipes at its own
+    try:
+        with caplog.at_level("INFO", logger=log.name):
+            pairs = sentence_pairs(split, data_args=types.SimpleNamespace(preprocessing_num_workers=None))
+    finally:
+        log.removeHandler(caplog.handler)
     assert "corpus.txt: 3 sentences (2 distinct)" in caplog.text and pairs["anchor"] == pairs["positive"]
