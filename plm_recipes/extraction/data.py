@@ -26,6 +26,7 @@ import torch
 from ..data import read_json_lines
 from ..errors import ArgumentError, DataFormatError
 from .losses import IGNORE_INDEX
+from .windows import WindowEncoder, padded_offsets
 
 logger = logging.getLogger(__name__)
 
@@ -106,8 +107,9 @@ class EncodedExamples:
     """Model inputs for a list of examples, one row per window, and what maps each row back to its text.
 
     Attributes:
-        inputs: column name -> one list per window (``input_ids``, ``attention_mask``, ``token_type_ids`` when
-            the tokenizer makes them, ``start_labels`` / ``end_labels`` when the examples carry spans).
+        inputs: column name -> one list per window (``input_ids``, ``token_type_ids`` when the tokenizer makes
+            them, ``start_labels`` / ``end_labels`` when the examples carry spans). No attention mask: it is all
+            ones before padding, and the padding collator (``tokenizer.pad``) writes it.
         example_index: the example each window comes from.
         offsets: per window, ``(start, end)`` character offsets into the example's text for each token, and
             ``None`` for tokens that are not text (special tokens, the prompt).
@@ -146,92 +148,34 @@ def check_window_settings(tokenizer, prompts: Sequence[str], max_seq_length: int
 def encode_examples(examples: Sequence[UIEExample], tokenizer, max_seq_length: int, doc_stride: int,
                     with_labels: bool = True, batch_size: int = 1000) -> EncodedExamples:
     """Tokenize ``prompt`` + ``content`` pairs, cutting long texts into windows that overlap by ``doc_stride``
-    tokens, and mark the tokens where gold spans start and end (``with_labels``).
+    tokens, and mark the tokens where gold spans start and end (``with_labels``;
+    :class:`~plm_recipes.extraction.windows.WindowEncoder`, whose batches the ``Dataset.map`` of :mod:`.dataset`
+    writes as they are).
 
     A span is a target of every window that holds it whole; a window that holds part of it does not learn it as
     an answer (its start labels are 0 there), and a span no window holds whole is counted in ``unreachable``.
     """
     check_fast(tokenizer)
     check_window_settings(tokenizer, [e.prompt for e in examples], max_seq_length, doc_stride)
+    encode = WindowEncoder(tokenizer, max_seq_length, doc_stride)
     encoded = EncodedExamples()
     for first in range(0, len(examples), batch_size):
-        batch = examples[first:first + batch_size]
-        part = encode_windows([e.prompt for e in batch], [e.content for e in batch], [e.spans for e in batch],
-                              tokenizer, max_seq_length, doc_stride, with_labels)
-        for name, rows in part.inputs.items():
-            encoded.inputs.setdefault(name, []).extend(rows)
-        encoded.example_index.extend(first + index for index in part.example_index)
-        encoded.offsets.extend(part.offsets)
-        encoded.unreachable += part.unreachable
-        encoded.inexact += part.inexact
+        examples_ = examples[first:first + batch_size]
+        batch = encode([e.prompt for e in examples_], [e.content for e in examples_], [e.spans for e in examples_],
+                       with_labels)
+        for name in batch.columns:
+            encoded.inputs.setdefault(name, []).extend(batch.rows(name))
+        encoded.example_index.extend(first + index for index in batch.example_index)
+        encoded.offsets.extend(padded_offsets(start, text, length) for start, text, length in
+                               zip(batch.text_start, batch.rows("text_offsets"), batch.lengths))
+        encoded.unreachable += batch.unreachable
+        encoded.inexact += batch.inexact
     return encoded
 
 
 def check_fast(tokenizer) -> None:
     if not getattr(tokenizer, "is_fast", False):
         raise ArgumentError(f"UIE needs a fast tokenizer (for character offsets); {type(tokenizer).__name__} is not")
-
-
-def encode_windows(prompts: Sequence[str], contents: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]],
-                   tokenizer, max_seq_length: int, doc_stride: int, with_labels: bool = True) -> EncodedExamples:
-    """:func:`encode_examples` of one batch, in one tokenizer call (``example_index`` counts from 0 in the batch):
-    one example gives as many rows as it has windows (the ``Dataset.map`` of :mod:`.dataset` writes them)."""
-    encoded = EncodedExamples()
-    reached: list[set[tuple[int, int]]] = [set() for _ in prompts]
-    edges: list[set[int]] = [set() for _ in prompts]  # character offsets where some token starts or ends
-    tokens = tokenizer(
-        list(prompts), list(contents), truncation="only_second", max_length=max_seq_length, stride=doc_stride,
-        return_overflowing_tokens=True, return_offsets_mapping=True,
-    )
-    for row, index in enumerate(tokens["overflow_to_sample_mapping"]):
-        sequence_ids = tokens.sequence_ids(row)
-        offsets = [tuple(o) if s == 1 else None for o, s in zip(tokens["offset_mapping"][row], sequence_ids)]
-        for name in tokens.keys():
-            if name not in ("offset_mapping", "overflow_to_sample_mapping"):
-                encoded.inputs.setdefault(name, []).append(tokens[name][row])
-        encoded.example_index.append(index)
-        encoded.offsets.append(offsets)
-        if with_labels:
-            edges[index].update(edge for o in offsets if o is not None for edge in o)
-            starts, ends, found = span_labels(offsets, spans[index])
-            encoded.inputs.setdefault("start_labels", []).append(starts)
-            encoded.inputs.setdefault("end_labels", []).append(ends)
-            reached[index].update(found)
-    if with_labels:
-        for example_spans, found in zip(spans, reached):
-            encoded.unreachable += len(set(example_spans) - found)
-        encoded.inexact = sum(start not in found or end not in found
-                              for example_spans, found in zip(spans, edges) for start, end in example_spans)
-    return encoded
-
-
-def span_labels(offsets: Sequence[tuple[int, int] | None], spans: Sequence[tuple[int, int]]
-                ) -> tuple[list[float], list[float], set[tuple[int, int]]]:
-    """Start and end labels of one window: 1.0 at the token holding a span's first (last) character, 0.0 at the
-    other text tokens, ``-100`` at tokens that are not text. Returns them and the spans the window holds whole.
-
-    >>> offsets = [None, None, None, (0, 2), (2, 3), (3, 5), None]  # [CLS] prompt [SEP] three text tokens [SEP]
-    >>> span_labels(offsets, [(2, 5)])
-    ([-100, -100, -100, 0.0, 1.0, 0.0, -100], [-100, -100, -100, 0.0, 0.0, 1.0, -100], {(2, 5)})
-    """
-    starts = [0.0 if o is not None else IGNORE_INDEX for o in offsets]
-    ends = list(starts)
-    text = [(i, o) for i, o in enumerate(offsets) if o is not None and o[1] > o[0]]
-    found = set()
-    if not text:
-        return starts, ends, found
-    first_char, last_char = text[0][1][0], text[-1][1][1]
-    for start, end in spans:
-        if start < first_char or end > last_char:  # not whole in this window
-            continue
-        start_token = next((i for i, o in text if o[1] > start), None)
-        end_token = next((i for i, o in reversed(text) if o[0] < end), None)
-        if start_token is None or end_token is None or end_token < start_token:
-            continue
-        starts[start_token] = 1.0
-        ends[end_token] = 1.0
-        found.add((start, end))
-    return starts, ends, found
 
 
 LABEL_NAMES = ("start_labels", "end_labels")

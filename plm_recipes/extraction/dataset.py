@@ -14,8 +14,9 @@ folder, a ``save_to_disk`` folder) needs the same three columns (``--content_col
 rows are checked as they are encoded, an error naming the row.
 
 :func:`encode_split` turns each example into its windows (one row in, one row per window out, batched): the model
-inputs, ``example_index`` (the example's row) and ``offsets`` (each token's character offsets, null where a token is
-not text), which :func:`decode_split` reads back in order to turn the logits of the windows into spans.
+inputs, ``example_index`` (the example's row), ``text_start`` (the position of the window's first text token) and
+``text_offsets`` (the text tokens' character offsets, flat: start, end, start, end, ...), which :func:`window_offsets`
+reads back in order to turn the logits of the windows into spans.
 """
 
 from __future__ import annotations
@@ -26,13 +27,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import datasets
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..args import requested_splits
 from ..data import LENGTH_COLUMN, LINE_COLUMN, DataSplit, generated_dataset, iter_json_lines, load_splits, map_split
 from ..data.sources import main_process_first
 from ..errors import ArgumentError, DataFormatError
-from .data import check_example, check_fast, check_window_settings, encode_windows
+from .data import check_example, check_fast, check_window_settings
+from .windows import WindowEncoder, padded_offsets
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +44,7 @@ RESULT = {"text": datasets.Value("string"), "start": datasets.Value("int64"), "e
 FEATURES = datasets.Features({"content": datasets.Value("string"), "prompt": datasets.Value("string"),
                               "result_list": datasets.List(RESULT), LINE_COLUMN: datasets.Value("int64")})
 # the columns encode_split adds beside the model inputs: what decoding and the log read, not the model
-WINDOW_COLUMNS = ("example_index", "offsets", "unreachable", "inexact")
+WINDOW_COLUMNS = ("example_index", "text_start", "text_offsets", "unreachable", "inexact")
 
 
 def _rows(path: str, stamp: tuple[int, int]) -> Iterator[dict[str, Any]]:
@@ -128,7 +131,7 @@ def require_spans(split: DataSplit) -> None:
 
 def encode_split(split: DataSplit, tokenizer, max_seq_length: int, doc_stride: int, *, with_labels: bool,
                  data_args: Any, training_args: Any = None, desc: str) -> DataSplit:
-    """The windows of every example of ``split`` (:func:`~plm_recipes.extraction.data.encode_windows` in a
+    """The windows of every example of ``split`` (:class:`~plm_recipes.extraction.windows.WindowEncoder` in a
     batched, cached ``Dataset.map``): the model inputs plus :data:`WINDOW_COLUMNS` (and the windows' lengths under
     ``--train_sampling_strategy group_by_length``). A dataset's rows are checked here, as a file's lines were when
     it was read."""
@@ -137,8 +140,9 @@ def encode_split(split: DataSplit, tokenizer, max_seq_length: int, doc_stride: i
     check_window_settings(tokenizer, [p.strip() for p in pc.unique(split.dataset.with_format("arrow")["prompt"])
                                       .to_pylist()], max_seq_length, doc_stride)
     where, check = split.where, split.path is None  # plain values: the function is hashed for the cache
+    encode_windows = WindowEncoder(tokenizer, max_seq_length, doc_stride)
 
-    def encode(batch: dict[str, list], indices: list[int]) -> dict[str, list]:
+    def encode(batch: dict[str, list], indices: list[int]) -> pa.Table:
         if check:
             checked = []
             rows = [dict(zip(FIELDS, values)) for values in zip(*(batch[f] for f in FIELDS))]
@@ -151,16 +155,13 @@ def encode_split(split: DataSplit, tokenizer, max_seq_length: int, doc_stride: i
         else:
             prompts, contents = batch["prompt"], batch["content"]
             spans = [[(r["start"], r["end"]) for r in results] for results in batch["result_list"]]
-        encoded = encode_windows(prompts, contents, spans, tokenizer, max_seq_length, doc_stride, with_labels)
-        columns = dict(encoded.inputs)
-        columns["example_index"] = [indices[i] for i in encoded.example_index]
-        columns["offsets"] = [[None if o is None else list(o) for o in offsets] for offsets in encoded.offsets]
+        windows = encode_windows(prompts, contents, spans, with_labels)
         # the batch's counts on its first window (summed over the split for the log)
-        columns["unreachable"] = [encoded.unreachable] + [0] * (len(encoded) - 1)
-        columns["inexact"] = [encoded.inexact] + [0] * (len(encoded) - 1)
+        extra = {"unreachable": [windows.unreachable] + [0] * (len(windows) - 1),
+                 "inexact": [windows.inexact] + [0] * (len(windows) - 1)}
         if add_length:  # the length-grouped sampler reads this column instead of every row
-            columns[LENGTH_COLUMN] = [len(ids) for ids in columns["input_ids"]]
-        return columns
+            extra[LENGTH_COLUMN] = windows.lengths
+        return windows.table(indices, extra)
 
     return map_split(split, encode, data_args=data_args, training_args=training_args, with_indices=True,
                      remove_columns=[*FIELDS, LINE_COLUMN], desc=desc)
@@ -172,10 +173,13 @@ def model_inputs(windows: DataSplit) -> datasets.Dataset:
 
 
 def window_offsets(windows: DataSplit) -> Iterator[list[tuple[int, int] | None]]:
-    """The ``offsets`` of each window, in order, read a batch at a time."""
-    for batch in windows.dataset.select_columns(["offsets"]).iter(batch_size=1000):
-        for offsets in batch["offsets"]:
-            yield [None if o is None else (o[0], o[1]) for o in offsets]
+    """The offsets of each window, in order, token by token (``None`` where a token is not text), read a batch at
+    a time."""
+    columns = windows.dataset.select_columns(["input_ids", "text_start", "text_offsets"]).with_format("arrow")
+    for batch in columns.iter(batch_size=1000):
+        lengths = pc.list_value_length(batch["input_ids"]).to_pylist()
+        for start, flat, length in zip(batch["text_start"].to_pylist(), batch["text_offsets"].to_pylist(), lengths):
+            yield padded_offsets(start, flat, length)
 
 
 def log_windows(name: str, split: DataSplit, windows: DataSplit, doc_stride: int) -> None:

@@ -57,7 +57,7 @@ def encode_prompts(
 
     Masked LMs: ``input_ids`` (the whole input, ``blank_length`` mask tokens at the blank), ``soft_mask``,
     ``blank_positions``. Causal LMs: ``input_ids`` / ``soft_mask`` up to the blank, ``suffix_ids`` after it.
-    ``labels`` when every record has one.
+    ``labels`` when every record has one. ``soft_mask`` only for a template with ``{soft}`` vectors.
     """
     columns = prompt_columns([r["text"] for r in records], [r["text_b"] for r in records], template, tokenizer,
                              lm_type=lm_type, blank_length=blank_length, max_length=max_length)
@@ -74,7 +74,8 @@ def prompt_columns(texts: Sequence[str], texts_b: Sequence[str | None], template
                    lm_type: str, blank_length: int, max_length: int) -> dict[str, list[Any]]:
     """:func:`encode_prompts`' columns of a batch of texts, and ``truncated`` (whether each text was cut)."""
     placeholder = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    columns: dict[str, list[Any]] = {"input_ids": [], "soft_mask": []}
+    soft = template.num_soft_tokens > 0  # else no soft_mask: it would be all 0, which the collator leaves out
+    columns: dict[str, list[Any]] = {"input_ids": [], **({"soft_mask": []} if soft else {})}
     if lm_type == "masked":
         columns["blank_positions"] = []
         if tokenizer.mask_token_id is None:
@@ -83,17 +84,19 @@ def prompt_columns(texts: Sequence[str], texts_b: Sequence[str | None], template
     else:
         columns["suffix_ids"] = []
     columns["truncated"] = []
-    for encoded in template.encode_batch(tokenizer, texts, texts_b, blank_length=blank_length,
+    for encoded in template.iter_batch(tokenizer, texts, texts_b, blank_length=blank_length,
                                          max_length=max_length, placeholder_id=placeholder):
         columns["truncated"].append(encoded.truncated)
         if lm_type == "masked":
             start = len(encoded.prefix)
             columns["input_ids"].append(encoded.prefix + [tokenizer.mask_token_id] * blank_length + encoded.suffix)
-            columns["soft_mask"].append(encoded.prefix_soft + [0] * blank_length + encoded.suffix_soft)
+            if soft:
+                columns["soft_mask"].append(encoded.prefix_soft + [0] * blank_length + encoded.suffix_soft)
             columns["blank_positions"].append(list(range(start, start + blank_length)))
         else:
             columns["input_ids"].append(encoded.prefix)
-            columns["soft_mask"].append(encoded.prefix_soft)
+            if soft:
+                columns["soft_mask"].append(encoded.prefix_soft)
             columns["suffix_ids"].append(encoded.suffix)
     return columns
 
@@ -115,7 +118,7 @@ class PromptCollator:
             "input_ids": _pad([f["input_ids"] for f in features], self.pad_token_id, left),
             "attention_mask": _pad([[1] * len(f["input_ids"]) for f in features], 0, left),
         }
-        if any(any(f["soft_mask"]) for f in features):
+        if any(any(f.get("soft_mask", ())) for f in features):
             batch["soft_mask"] = _pad([f["soft_mask"] for f in features], 0, left)
         if self.lm_type == "masked":
             batch["blank_positions"] = torch.tensor([f["blank_positions"] for f in features], dtype=torch.long)

@@ -19,11 +19,16 @@ A template string mixes literal text with placeholders:
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from ..errors import ArgumentError
-from .template_pieces import batch_piece_ids, encode_prompts, piece_ids  # noqa: F401 (their names here too)
+from .template_pieces import (  # noqa: F401 (their names here too)
+    batch_piece_ids,
+    encode_prompts,
+    iter_prompts,
+    piece_ids,
+)
 
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _TEXT_FIELDS = ("textA", "textB")
@@ -144,15 +149,29 @@ class Template:
     ) -> list[EncodedPrompt]:
         """:meth:`encode` of many examples: the texts in one tokenizer call each (the template's own pieces
         once), as ``Dataset.map`` calls it on a batch."""
+        return list(self.iter_batch(tokenizer, texts_a, texts_b, blank_length=blank_length, max_length=max_length,
+                                    placeholder_id=placeholder_id))
+
+    def iter_batch(
+        self,
+        tokenizer,
+        texts_a: Sequence[str],
+        texts_b: Sequence[str | None] | None = None,
+        *,
+        blank_length: int,
+        max_length: int,
+        placeholder_id: int,
+    ) -> Iterator[EncodedPrompt]:
+        """:meth:`encode_batch` one example at a time (:func:`iter_prompts`; errors at the call)."""
         texts_b = [None] * len(texts_a) if texts_b is None else list(texts_b)
         if "textB" in self.texts and any(text_b is None for text_b in texts_b):
             raise ArgumentError(f"template {self.template!r} has {{textB}} but the example has no second text")
         try:
-            encoded = encode_prompts(tokenizer, self.template, list(texts_a), texts_b, blank_length=blank_length,
-                                     max_length=max_length, placeholder_id=placeholder_id)
+            encoded = iter_prompts(tokenizer, self.template, list(texts_a), texts_b, blank_length=blank_length,
+                                   max_length=max_length, placeholder_id=placeholder_id)
         except ValueError as error:  # no room for the text, a tokenizer whose special tokens cannot be found
             raise ArgumentError(str(error)) from None
-        return [EncodedPrompt(*fields) for fields in encoded]
+        return (EncodedPrompt(*fields) for fields in encoded)
 
 
 def _placeholder(name: str, template: str) -> TemplatePart:

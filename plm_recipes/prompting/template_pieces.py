@@ -10,6 +10,7 @@ The template syntax and its checks are :class:`~plm_recipes.prompting.template.T
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 # sentencepiece's word-start marker: XLM-R's tokenizer gives a piece written on its own a bare "▁" token first.
 _WORD_START = "\u2581"
@@ -48,6 +49,16 @@ def encode_prompts(tokenizer, template: str, texts_a: list[str], texts_b: list[s
                    ) -> list[tuple[list[int], list[int], list[int], list[int], bool]]:
     """:func:`encode_prompt` of many examples: each text field in one tokenizer call, the template's own pieces
     once (as ``Dataset.map`` calls it on a batch)."""
+    return list(iter_prompts(tokenizer, template, texts_a, texts_b, blank_length=blank_length, max_length=max_length,
+                             placeholder_id=placeholder_id))
+
+
+def iter_prompts(tokenizer, template: str, texts_a: list[str], texts_b: list[str | None] | None = None, *,
+                 blank_length: int, max_length: int, placeholder_id: int
+                 ) -> Iterator[tuple[list[int], list[int], list[int], list[int], bool]]:
+    """:func:`encode_prompts` one example at a time (the texts tokenized, and the template checked, at the call):
+    a batch's examples need not all be held at once. Each example's lists, kept until the batch is written,
+    would outlive the garbage collector's young generations, and have it walk the whole process again and again."""
     parts = template_parts(template)
     fields = [kind for kind, _ in parts if kind in ("textA", "textB")]
     pieces = [(kind, piece_ids(tokenizer, value) if kind == "text" else [placeholder_id] * value if kind == "soft"
@@ -61,10 +72,16 @@ def encode_prompts(tokenizer, template: str, texts_a: list[str], texts_b: list[s
     texts_b = [None] * len(texts_a) if texts_b is None else texts_b
     ids = {"textA": batch_piece_ids(tokenizer, texts_a),
            "textB": batch_piece_ids(tokenizer, [t or "" for t in texts_b]) if "textB" in fields else None}
-    encoded = []
+    return _assembled(texts_a, fields, pieces, ids, first, last, max_length - fixed)
+
+
+def _assembled(texts_a: list[str], fields: list[str], pieces: list[tuple[str, list[int]]],
+               ids: dict[str, list[list[int]] | None], first: list[int], last: list[int], room: int
+               ) -> Iterator[tuple[list[int], list[int], list[int], list[int], bool]]:
+    """Each example written into the template's ``pieces`` (:func:`iter_prompts`), its texts cut to ``room``."""
     for i in range(len(texts_a)):
         texts = {kind: ids[kind][i] for kind in fields}
-        lengths = truncated_lengths({kind: len(texts[kind]) for kind in texts}, max_length - fixed)
+        lengths = truncated_lengths({kind: len(texts[kind]) for kind in texts}, room)
         prefix, suffix, prefix_soft, suffix_soft = list(first), [], [0] * len(first), []
         out, soft = prefix, prefix_soft
         for kind, piece in pieces:
@@ -76,8 +93,7 @@ def encode_prompts(tokenizer, template: str, texts_a: list[str], texts_b: list[s
             soft.extend([1 if kind == "soft" else 0] * len(piece))
         suffix.extend(last)
         suffix_soft.extend([0] * len(last))
-        encoded.append((prefix, suffix, prefix_soft, suffix_soft, any(lengths[k] < len(texts[k]) for k in lengths)))
-    return encoded
+        yield prefix, suffix, prefix_soft, suffix_soft, any(lengths[k] < len(texts[k]) for k in lengths)
 
 
 def piece_ids(tokenizer, text: str) -> list[int]:
@@ -100,14 +116,18 @@ def batch_piece_ids(tokenizer, texts: list[str]) -> list[list[int]]:
     """:func:`piece_ids` of each text, in one tokenizer call."""
     if not texts:
         return []
-    batch = tokenizer([t or "" for t in texts], add_special_tokens=False)["input_ids"]
+    batch = tokenizer([t or "" for t in texts], add_special_tokens=False, return_attention_mask=False,
+                      return_token_type_ids=False)["input_ids"]  # the ids alone: the rest costs as much again
+    word_start = tokenizer.convert_tokens_to_ids(_WORD_START)  # its id, asked once, not of every text's first token
+    if tokenizer.convert_ids_to_tokens(word_start) != _WORD_START:
+        word_start = None  # not in the vocabulary (the unknown token's id came back)
     out = []
     for text, ids in zip(texts, batch):
         if not text:
             ids = []
-        elif len(ids) > 1 and tokenizer.convert_ids_to_tokens(ids[0]) == _WORD_START and not text[0].isspace():
+        elif len(ids) > 1 and ids[0] == word_start and not text[0].isspace():
             ids = ids[1:]
-        out.append(list(ids))
+        out.append(ids if isinstance(ids, list) else list(ids))
     return out
 
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from ..data import data_format, iter_json_lines, iter_lines
+from ..data import collator_rebuilds, data_format, iter_json_lines, iter_lines
 from ..errors import DataFormatError
 
 # The keys a JSON line may name its better / worse text by (TRL's names first, then the older project's).
@@ -190,16 +190,17 @@ def count_pairs(lists: Iterable[RankList]) -> int:
 
 
 def encode_rank_lists(lists: Sequence[RankList], tokenizer, max_length: int) -> dict[str, list]:
-    """Tokenize each list's texts (truncated to ``max_length`` tokens, never dropped): columns ``input_ids`` (and
-    ``attention_mask``, ``token_type_ids`` when the tokenizer makes them), each a list of ``K`` token lists per
-    rank list, for :class:`RankListCollator`."""
+    """Tokenize each list's texts (truncated to ``max_length`` tokens, never dropped): column ``input_ids`` (and
+    ``token_type_ids`` when the tokenizer's say something for one text), a list of ``K`` token lists per rank list,
+    for :class:`RankListCollator`, whose padding writes the attention mask (and the model defaults all-0 token
+    types: :func:`~plm_recipes.data.collator_rebuilds`)."""
     return encode_text_lists([r.texts for r in lists], tokenizer, max_length)
 
 
 def encode_text_lists(lists: Sequence[Sequence[str]], tokenizer, max_length: int) -> dict[str, list]:
     """:func:`encode_rank_lists` of lists of texts (a batch of a dataset's ``texts`` column)."""
     flat = [t for texts in lists for t in texts]
-    encoded = tokenizer(flat, truncation=True, max_length=max_length)
+    encoded = tokenizer(flat, truncation=True, max_length=max_length, **collator_rebuilds(tokenizer))
     columns: dict[str, list] = {}
     for key, values in encoded.items():
         column, start = [], 0

@@ -141,6 +141,29 @@ def test_long_texts_are_read_in_windows_and_spans_map_back_exactly(wordpiece):
     assert [(s.start, s.end) for s in merged[0]] == sorted(spans)
 
 
+def test_the_windows_are_those_of_the_transformers_call(wordpiece):
+    """The windows are read from the tokenizer's backend (tokenizers) directly: the same ids, token types and
+    offsets as the transformers call on the pairs, window for window; the attention mask (all ones) is left to
+    the collator, which writes it."""
+    long_text = "".join(f"第{i}段：Apple在Cupertino发布了iPhone {i}，起售价5499元。" for i in range(12))
+    examples = [UIEExample(MIXED, "实体"), UIEExample(long_text, "产品名称"), UIEExample("张三", "人物"),
+                UIEExample(long_text[:90], "价格")]
+    encoded = encode_examples(examples, wordpiece, max_seq_length=48, doc_stride=8, with_labels=False)
+    tokens = wordpiece([e.prompt for e in examples], [e.content for e in examples], truncation="only_second",
+                       max_length=48, stride=8, return_overflowing_tokens=True, return_offsets_mapping=True)
+    assert len(encoded) > len(examples) + 5  # the long texts in several windows
+    assert encoded.example_index == tokens["overflow_to_sample_mapping"]
+    assert encoded.inputs.keys() == {"input_ids", "token_type_ids"}
+    assert encoded.inputs["input_ids"] == tokens["input_ids"]
+    assert encoded.inputs["token_type_ids"] == tokens["token_type_ids"]
+    assert encoded.offsets == [[tuple(o) if s == 1 else None for o, s in zip(row, tokens.sequence_ids(i))]
+                               for i, row in enumerate(tokens["offset_mapping"])]
+    rows = [{k: v[i] for k, v in encoded.inputs.items()} for i in range(len(encoded))]
+    batch = SpanCollator(wordpiece)(rows)
+    assert batch["attention_mask"].sum(1).tolist() == [len(ids) for ids in tokens["input_ids"]]
+    assert wordpiece("一", "二", truncation=True).keys() >= {"attention_mask"}  # the tokenizer's call untouched
+
+
 def test_a_prompt_that_leaves_no_room_for_text_is_refused(wordpiece):
     with pytest.raises(ArgumentError, match="leaves .* tokens of text per window"):
         encode_examples([UIEExample("张三在北京", "人物" * 40)], wordpiece, max_seq_length=64, doc_stride=16)

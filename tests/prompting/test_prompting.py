@@ -72,6 +72,25 @@ def test_template_puts_the_blank_and_the_text_where_the_template_says(tokenizer)
     assert not encoded.truncated and not any(encoded.prefix_soft + encoded.suffix_soft)
 
 
+def test_a_template_without_vectors_stores_no_soft_mask_and_batches_the_same(tokenizer):
+    records = [Record("x", 1, {"label": "水果", "text": "苹果很甜", "text_b": None}),
+               Record("x", 2, {"label": "电脑", "text": "这台笔记本开机很快" * 9, "text_b": None})]
+    template = Template("这是一条{MASK}评论：{textA}。")
+    columns = encode_prompts(records, template, tokenizer, lm_type="masked", blank_length=2, max_length=32,
+                             label_map=LabelMap(["水果", "电脑"]))
+    assert set(columns) == {"input_ids", "blank_positions", "labels"}  # an all-0 soft_mask is not stored
+    rows = [dict(zip(columns, values)) for values in zip(*columns.values())]
+    # the rows are those the template writes one example at a time (the batched path keeps no example's lists)
+    for row, record in zip(rows, records):
+        one = template.encode(tokenizer, record["text"], blank_length=2, max_length=32, placeholder_id=0)
+        assert row["input_ids"] == one.prefix + [tokenizer.mask_token_id] * 2 + one.suffix
+    collate = PromptCollator(tokenizer.pad_token_id, "masked")
+    with_mask = collate([{**row, "soft_mask": [0] * len(row["input_ids"])} for row in rows])
+    assert {k: v.tolist() for k, v in collate(rows).items()} == {k: v.tolist() for k, v in with_mask.items()}
+    assert "soft_mask" in encode_prompts(records, Template("{soft:2}{textA}是{MASK}"), tokenizer, lm_type="masked",
+                                         blank_length=2, max_length=32)
+
+
 def test_truncation_cuts_the_text_never_the_template(tokenizer):
     template = Template("这是一条{MASK}评论：{textA}。")
     # [CLS] 这是一条 (4) [MASK][MASK] 评论： (3) 。 [SEP]: 12 fixed tokens, so max_length 15 leaves 3 for the text

@@ -131,6 +131,10 @@ def test_collator_flattens_lists_of_different_lengths(tiny_bert):
     batch = RankListCollator(tokenizer)(features)
     assert batch["input_ids"].shape[0] == 5 and batch["list_lengths"].tolist() == [3, 2]
     assert tokenizer.decode(batch["input_ids"][3], skip_special_tokens=True).replace(" ", "") == "好评"
+    # only the token ids are stored: the padding writes the attention mask, the model defaults BERT's 0 types
+    assert set(columns) == {"input_ids"}
+    texts = [t for r in lists for t in r.texts]
+    assert batch["attention_mask"].tolist() == tokenizer(texts, padding=True)["attention_mask"]
 
 
 # --- the reward model recipe ----------------------------------------------------------------------------

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import logging
 import types
 
 import datasets
@@ -97,3 +98,26 @@ def test_a_cached_corpus_keeps_the_line_errors_and_refuses_one_sentence(tmp_path
     assert split.dataset["text"] == ["同一句", "同一句"]
     with pytest.raises(DataFormatError, match=r"corpus\.tsv: 1 distinct sentence \('同一句'\)"):
         sentence_pairs(split, data_args=data_args)
+
+
+def test_distinct_sentences_are_counted_chunk_by_chunk_as_arrow_counts_them(caplog):
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from plm_recipes.data import DataSplit
+    from plm_recipes.sentence_embedding.data import count_distinct_texts
+
+    texts = [f"第{i % 7}句" for i in range(50)] + [None, "", "第1句"]
+    column = pa.chunked_array([texts[:20], texts[20:]])
+    for chunk_size in (1, 3, 64):  # chunks that cross Arrow's own
+        assert count_distinct_texts(column, chunk_size) == pc.count_distinct(column).as_py() == 8
+    assert count_distinct_texts(pa.chunked_array([], pa.string())) == 0
+    split = DataSplit(datasets.Dataset.from_dict({"text": ["甲", "乙", "甲"]}), "corpus.txt", "corpus.txt")
+    log = logging.getLogger("plm_recipes.sentence_embedding.data")
+    log.addHandler(caplog.handler)  # a recipe's logging setup, in an earlier test, stops plm_recipes at its own
+    try:
+        with caplog.at_level("INFO", logger=log.name):
+            pairs = sentence_pairs(split, data_args=types.SimpleNamespace(preprocessing_num_workers=None))
+    finally:
+        log.removeHandler(caplog.handler)
+    assert "corpus.txt: 3 sentences (2 distinct)" in caplog.text and pairs["anchor"] == pairs["positive"]
