@@ -38,6 +38,7 @@ the trainer's train samples/s (with and without its evaluations during training)
                              [--only defaults reference ...] [--length N] [--results_name NAME]
     python bench/defaults.py --task classification --full   # the full run: 6 epochs, seeds 42 43 44
     python bench/defaults.py --task pet p_tuning --full     # documented lengths, seeds 42 43 44
+    python bench/defaults.py --task pet --full --resume      # only the runs bench/results/ does not hold yet
 
 The issue's targets (#32): at 6 epochs with the defaults, text classification's dev macro F1 no lower than the
 recipe before the fast defaults (``whole_batches``) within seed noise (3 seeds), at >= 1.5x the older script's
@@ -157,6 +158,21 @@ def run_recipe_variant(name: str, variant: str, length: float, seed: int) -> dic
             "peak_rss_MiB": m["peak_rss_mib"], "process_s": m["process_s"], "log": str(out / "bench.log")}
 
 
+def earlier_runs(name: str, resume: bool) -> dict[str, list[dict]]:
+    """The runs already in ``bench/results/<name>.json`` when ``--resume`` asks for them: a full-length
+    measurement is hours of CPU here, and one cut short (or run a seed at a time) goes on where it stopped."""
+    path = RESULTS / f"{name}.json"
+    if not resume or not path.is_file():
+        return {}
+    runs = json.loads(path.read_text(encoding="utf-8")).get("runs", {})
+    print(f"--resume: {sum(len(r) for r in runs.values())} runs read from {path}", flush=True)
+    return runs
+
+
+def already_run(runs: dict[str, list[dict]], variant: str, seed: int, length: float, key: str) -> bool:
+    return any(r["seed"] == seed and r[key] == length for r in runs.get(variant, []))
+
+
 def recipe_mean_row(name: str, variant: str, runs: list[dict], before: list[dict] | None) -> dict:
     """One table row over a recipe variant's seeds: the dev metric's mean (sd) and each seed's, speeds as means and
     their ratio to ``previous_defaults``."""
@@ -185,14 +201,18 @@ def run_recipe_task(name: str, args: argparse.Namespace) -> list[dict]:
     if not variants:
         print(f"{name}: none of --only {' '.join(args.only)} is a variant of this recipe ({', '.join(RECIPE_VARIANTS)})")
         return []
-    runs: dict[str, list[dict]] = {}
+    runs = earlier_runs(f"{args.results_name}_{name}_{length:g}", args.resume)
     for seed in args.seeds:
         for variant in variants:
+            if already_run(runs, variant, seed, length, "length"):
+                continue
             m = run_recipe_variant(name, variant, length, seed)
             runs.setdefault(variant, []).append({**m, "seed": seed, "length": length})
             print(f"  {name} {variant} seed {seed}: dev {task.metric} {m['dev']:.4f}, "
                   f"{m['train_samples/s']:.2f} train samples/s", flush=True)
             save(f"{args.results_name}_{name}_{length:g}", {"args": vars(args), "runs": runs})
+    for variant_runs in runs.values():
+        variant_runs.sort(key=lambda r: r["seed"])
     rows = [recipe_mean_row(name, v, r, runs.get("previous_defaults")) for v, r in runs.items()]
     print()
     print_table(rows, [(k, k) for k in rows[0]])
@@ -232,6 +252,9 @@ def main() -> None:
     parser.add_argument("--results_name", default="defaults",
                         help="bench/results/<name>_<task>_<length>.json (and bench/tables/ the same): each length "
                              "keeps a table of its own")
+    parser.add_argument("--resume", action="store_true",
+                        help="Keep the runs already saved under the same results name (same variant, seed and "
+                             "length) and run only the others.")
     args = parser.parse_args()
     if args.full:
         args.epochs, args.seeds = 6, [42, 43, 44]
@@ -243,10 +266,12 @@ def main() -> None:
     for task in [t for t in tasks if t in TASKS]:
         folder, _, lr = TASKS[task]
         model, data = require("multilingual-e5-small", folder)
-        runs: dict[str, list[dict]] = {}
+        runs = earlier_runs(f"{args.results_name}_{task}_{args.epochs}ep", args.resume)
         for seed in args.seeds:  # seed by seed: a run cut short still has every variant of its first seeds
             for variant in ["reference", *VARIANTS]:
                 if (args.only and variant not in args.only) or (not args.only and variant in OPT_IN):
+                    continue
+                if already_run(runs, variant, seed, args.epochs, "epochs"):
                     continue
                 if variant == "reference":
                     m = run_reference(task, args.epochs, lr, args.batch_size, seed)
@@ -256,6 +281,8 @@ def main() -> None:
                 print(f"  {task} {variant} seed {seed}: dev F1 {m['dev_F1']}, "
                       f"{m['process_samples/s']:.2f} process samples/s", flush=True)
                 save(f"{args.results_name}_{task}_{args.epochs}ep", {"args": vars(args), "runs": runs})
+        for variant_runs in runs.values():
+            variant_runs.sort(key=lambda r: r["seed"])
         base = None
         if "reference" in runs:
             base = sum(r["process_samples/s"] for r in runs["reference"]) / len(runs["reference"])
