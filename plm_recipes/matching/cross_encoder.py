@@ -67,8 +67,8 @@ def cross_encoder_from(model: torch.nn.Module, model_args: ModelArguments, max_s
 
 class CrossEncoderMatchEvaluator(BaseEvaluator):
     """Evaluates a cross-encoder on labelled pairs: its match probability as the score, then
-    :class:`~plm_recipes.pairs.metrics.BinaryMatchMetrics` (P/R/F1 at ``threshold``, spearman, best F1), named as the
-    trainer's ``eval_f1`` ... were before.
+    :class:`~plm_recipes.pairs.metrics.BinaryMatchMetrics` (P/R/F1 at ``threshold``, spearman, best F1); the trainer
+    reports them as ``eval_f1``, ``eval_spearman`` ..., the names the recipe's metrics had on a plain ``Trainer``.
 
     Args:
         text_a, text_b, labels: the pairs and their 0/1 labels.
