@@ -156,8 +156,12 @@ def test_pointwise_loss_in_pieces_equals_the_whole_batch(tiny_bert):
     inputs, labels = [pairs["text_a"], pairs["text_b"]], torch.tensor(pairs["label"])
     assert len({len(a) + len(b) for a, b in zip(*inputs)}) > 4  # pairs of several lengths: the pieces differ
     whole, whole_grads = loss_and_gradients(BinaryCrossEntropyLoss(model), inputs, labels)
+    calls = []
+    model.model.register_forward_hook(lambda module, args, kwargs_or_output: calls.append(1))
     for pieces in (1, 4, 16):
+        calls.clear()
         value, grads = loss_and_gradients(PointwiseMatchingLoss(model, pieces=pieces), inputs, labels)
+        assert len(calls) == pieces  # the model ran on that many pieces
         assert torch.allclose(value, whole, atol=1e-6), pieces
         assert grads.keys() == whole_grads.keys()
         assert all(torch.allclose(grads[n], whole_grads[n], atol=1e-6) for n in grads), pieces
@@ -241,6 +245,12 @@ def test_pointwise_end_to_end_and_reload(pointwise):
     matcher = Matcher.from_pretrained(str(out), device="cpu")
     assert isinstance(matcher, CrossEncoderMatcher)
     assert np.allclose(matcher.score_pairs(text_a, text_b), before, atol=1e-5)
+    from transformers import pipeline  # the folder's root is a plain transformers classifier: a sigmoid on the logit
+
+    scores = pipeline("text-classification", model=str(out), device="cpu")(
+        [{"text": a, "text_pair": b} for a, b in zip(text_a[:4], text_b[:4])])
+    assert [s["label"] for s in scores] == ["match"] * 4
+    assert np.allclose([s["score"] for s in scores], before[:4], atol=1e-5)
 
 
 def test_dssm_end_to_end_and_reload(dssm):
