@@ -20,14 +20,15 @@ repository folder or a ``save_to_disk`` folder) whose columns those flags name, 
 
 The model is a sentence-transformers ``CrossEncoder`` (an ``AutoModelForSequenceClassification`` with one output)
 trained on sentence-transformers' ``CrossEncoderTrainer`` with its binary cross-entropy: the sigmoid of the logit is
-the match probability. What sentence-transformers lacks is kept as classes of its own: the loss runs each batch as
-length-sorted pieces (``--micro_batches_by_length``; the same loss and gradient, less padding) and adds the listwise
-term (:class:`plm_recipes.matching.losses.PointwiseMatchingLoss`). The new head starts as ``torch.nn.Linear``
+the match probability. What sentence-transformers lacks is kept as classes of its own: each batch runs as length-sorted
+pieces (``--micro_batches_by_length``; the same loss and gradient, less padding), and the loss adds the listwise
+term (:class:`plm_recipes.matching.cross_encoder.PointwiseMatchingTrainer`,
+:class:`plm_recipes.matching.losses.PointwiseMatchingLoss`). The new head starts as ``torch.nn.Linear``
 initialises itself (as the older script's did) and, with a pooler the checkpoint lacks, learns at
 ``--new_parameters_learning_rate`` (1e-3 by default; 0: the encoder's rate). It loads as
 ``CrossEncoder(output_dir)`` and in ``transformers.pipeline("text-classification")`` with no project code. Every
 (category, text) pair costs one encoder pass: the most accurate of the three matching recipes, and the slowest to
-rank many categories. It fine-tunes a pretrained encoder (``--config_name`` alone is refused).
+rank many categories.
 
 Training options beyond the pairs in the file: ``--categories_file types_desc.txt --negatives_per_positive 3``
 adds pairs of each matched text with other categories; ``--listwise_weight 1`` adds a softmax loss that ranks
@@ -37,6 +38,7 @@ each text's categories against each other (:func:`plm_recipes.matching.losses.li
 
 from __future__ import annotations
 
+import itertools
 import os
 
 import numpy as np
@@ -45,7 +47,6 @@ from transformers import AutoModelForSequenceClassification, set_seed
 
 from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments
 from plm_recipes.data import data_description
-from plm_recipes.errors import ArgumentError
 from plm_recipes.loading import capped_max_seq_length, load_config, load_model, load_tokenizer
 from plm_recipes.matching import PairDataArguments, PointwiseMatchingConfig
 from plm_recipes.matching.cross_encoder import (
@@ -96,8 +97,6 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     setup_logging(training_args)
     set_seed(training_args.seed)
     threshold = 0.5 if data_args.threshold is None else data_args.threshold
-    if model_args.from_scratch:
-        raise ArgumentError("the pointwise cross-encoder fine-tunes a pretrained encoder: pass --model_name_or_path")
 
     # --- data: text_a, text_b, label (0/1) per split, from the data files or --dataset_name -----------------
     pairs = load_pair_splits(data_args, training_args, seed=training_args.seed)
@@ -109,12 +108,15 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
 
     # --- model: one logit, sigmoid = match probability; the new head starts as torch.nn.Linear does ---------
     config = load_config(model_args, **MATCH_CONFIG)
-    tokenizer = load_tokenizer(model_args)
+    train_texts = None
+    if "train" in pairs:  # read only when a tokenizer is trained on the data (--train_tokenizer_vocab_size)
+        train_texts = itertools.chain(pairs["train"].dataset["text_a"], pairs["train"].dataset["text_b"])
+    tokenizer = load_tokenizer(model_args, train_texts=train_texts)
     model, new_parameters = load_model(AutoModelForSequenceClassification, model_args, config, tokenizer)
     init_new_output_layer(model, new_parameters)
     max_seq_length = capped_max_seq_length(data_args.max_seq_length, tokenizer, model.config)
-    model, new_parameters = cross_encoder_from(model, model_args, max_seq_length, new_parameters,
-                                               tokenizer=tokenizer if model_args.tokenizer_name else None)
+    model, new_parameters = cross_encoder_from(model, tokenizer, max_seq_length, new_parameters,
+                                               trust_remote_code=model_args.trust_remote_code)
 
     # --- loss, evaluator, trainer --------------------------------------------------------------------
     loss = PointwiseMatchingLoss(model, listwise_weight=training_args.listwise_weight)

@@ -11,20 +11,20 @@ curves, model card and run record) with :class:`~plm_recipes.matching.losses.Poi
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections.abc import Iterator, Sequence
 
 import numpy as np
-import torch
 from datasets import IterableDataset
 from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
 from sentence_transformers.base.sampler import BatchSamplers
 from sentence_transformers.cross_encoder import CrossEncoder, CrossEncoderTrainer
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from ..args import ModelArguments
-from ..errors import ArgumentError
-from ..loading import load_or_explain
+from ..batching import training_step_in_pieces
 from ..pairs.bi_encoder import LengthGroupedBatchSampler
 from ..pairs.metrics import BinaryMatchMetrics
+from ..parameters import input_embeddings
 from ..trainer import RecipeTrainerMixin
 from .losses import PointwiseMatchingLoss
 
@@ -35,29 +35,24 @@ MATCH_CONFIG = {"num_labels": 1, "id2label": {0: "match"}, "label2id": {"match":
                 "problem_type": "multi_label_classification"}
 
 
-def cross_encoder_from(model: torch.nn.Module, model_args: ModelArguments, max_seq_length: int,
-                       new_parameters: Sequence[str] = (), tokenizer=None) -> tuple[CrossEncoder, list[str]]:
-    """A sentence-transformers ``CrossEncoder`` of ``model_args.model_name_or_path`` holding the weights of ``model``
-    (the transformers sequence classifier the recipe loaded and initialised), and the names, in the CrossEncoder,
-    of ``new_parameters`` (``model``'s names of the weights the checkpoint lacked).
+def cross_encoder_from(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, max_seq_length: int,
+                       new_parameters: Sequence[str] = (), trust_remote_code: bool = False
+                       ) -> tuple[CrossEncoder, list[str]]:
+    """A sentence-transformers ``CrossEncoder`` of ``model`` (the transformers sequence classifier the recipe loaded
+    and initialised) and ``tokenizer``, and the names, in the CrossEncoder, of ``new_parameters`` (``model``'s names
+    of the weights the checkpoint lacked).
 
-    The CrossEncoder reads the checkpoint itself (a second read of its weights, then replaced by ``model``'s):
-    transformers' ``from_pretrained`` takes a ``state_dict`` only without a checkpoint name, and sentence-transformers'
-    ``Transformer`` module only loads from a name. ``tokenizer`` (``--tokenizer_name``) replaces the checkpoint's.
+    sentence-transformers builds a CrossEncoder from a folder, so the two are written to a temporary one and read
+    back: whatever the recipe loaded becomes the same CrossEncoder, whether a hub checkpoint given a new head, a
+    sentence-transformers bi-encoder folder (whose ``modules.json`` would otherwise be read as its modules), a model
+    from ``--config_name`` or a tokenizer trained on the data.
     """
-    if model_args.from_scratch:
-        raise ArgumentError("the pointwise cross-encoder fine-tunes a pretrained encoder: pass --model_name_or_path")
-    name = model_args.model_name_or_path
-    cross_encoder = load_or_explain(
-        lambda: CrossEncoder(name, device="cpu", cache_folder=model_args.cache_dir, revision=model_args.model_revision,
-                             trust_remote_code=model_args.trust_remote_code, config_kwargs=dict(MATCH_CONFIG)),
-        name,
-    )
-    cross_encoder.model.load_state_dict(model.state_dict())
+    with tempfile.TemporaryDirectory(prefix="plm-cross-encoder-") as folder:
+        model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+        cross_encoder = CrossEncoder(folder, device="cpu", trust_remote_code=trust_remote_code)
     # for sentence-transformers before 6, which read the activation from config.json
     cross_encoder.model.config.sentence_transformers = {"activation_fn": "torch.nn.modules.activation.Sigmoid"}
-    if tokenizer is not None:
-        cross_encoder.tokenizer = tokenizer
     cross_encoder.max_seq_length = max_seq_length
     inner = dict(cross_encoder.model.named_parameters())  # the same architecture as ``model``: the same names
     new = {id(inner[name]) for name in new_parameters if name in inner}
@@ -107,20 +102,36 @@ class PointwiseMatchingTrainer(RecipeTrainerMixin, CrossEncoderTrainer):
     folder out) with :class:`~plm_recipes.trainer.RecipeTrainerMixin`'s progress lines, curves, model card, run record,
     learning rate for new weights and pickle-free output folder.
 
-    ``--micro_batches_by_length`` (unset: 4 in one process on a CPU) becomes the loss's ``pieces``
-    (:class:`~plm_recipes.matching.losses.PointwiseMatchingLoss`: sentence-transformers' batches hold texts, tokenized
-    in the loss); several processes, DeepSpeed and FSDP run whole batches. ``--train_sampling_strategy
-    group_by_length`` batches rows of similar length (:class:`~plm_recipes.pairs.bi_encoder.LengthGroupedBatchSampler`,
-    on the rows' text columns)."""
+    ``--micro_batches_by_length`` (unset: 4 in one process on a CPU) runs each batch as length-sorted pieces
+    (sentence-transformers' batches hold texts, tokenized in the loss): a batch of pairs as the other recipes do, a
+    forward and backward pass per piece (:meth:`PointwiseMatchingLoss.split_rows`,
+    :func:`~plm_recipes.batching.training_step_in_pieces`, sparse word-embedding gradients across the pieces); rows
+    that hold a text's pairs (``--listwise_weight``) inside the loss, whose listwise term ranks them together
+    (:class:`~plm_recipes.matching.losses.PointwiseMatchingLoss`'s ``pieces``, one backward pass). Several processes,
+    DeepSpeed and FSDP run whole batches. ``--train_sampling_strategy group_by_length`` batches rows of similar
+    length (:class:`~plm_recipes.pairs.bi_encoder.LengthGroupedBatchSampler`, on the rows' text columns)."""
 
     applies_learning_rate_mapping = False  # sentence-transformers' trainer does, over the loss's parameters too
 
     def __init__(self, *args, **kwargs):
-        # the loss splits its batches itself, whichever objective: its one backward pass is the whole batch's
         super().__init__(*args, row_mean_loss=True, **kwargs)
+        self.pair_pieces = 1  # pieces this trainer's training step runs (rows of pairs)
         if isinstance(self.loss, PointwiseMatchingLoss):
             split = self._can_split_batches() and self.args.world_size <= 1
-            self.loss.pieces = self._micro_batches() if split else 1
+            pieces = self._micro_batches() if split else 1
+            if self.loss.listwise_weight:
+                self.loss.pieces = pieces
+            else:
+                self.loss.pieces, self.pair_pieces = 1, pieces
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        if self.pair_pieces > 1:
+            split = self.loss.split_rows(inputs, self.pair_pieces)
+            if split is not None:
+                found = input_embeddings(model)
+                return training_step_in_pieces(self, model, split, num_items_in_batch,
+                                               word_embeddings=found[0] if found else None)
+        return super().training_step(model, inputs, num_items_in_batch)
 
     def get_batch_sampler(self, dataset, batch_size, drop_last, valid_label_columns=None, generator=None, seed=0):
         if (self.args.train_sampling_strategy == "group_by_length"

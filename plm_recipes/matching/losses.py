@@ -75,6 +75,31 @@ class PointwiseMatchingLoss(BinaryCrossEntropyLoss):
         order = torch.argsort(torch.cat(rows)).to(logits[0].device)
         return torch.cat(logits)[order]
 
+    def split_rows(self, batch: dict, pieces: int) -> list[dict] | None:
+        """The rows of ``batch`` (a ``CrossEncoderDataCollator`` batch of pairs: two text columns as lists, a
+        ``label`` tensor, perhaps ``prompt`` / ``task``) as at most ``pieces`` batches of pairs of similar tokenized
+        length (:func:`plm_recipes.batching.split_by_length`'s rule), each a batch of the same form, for a training
+        step that runs them one at a time; ``None`` for rows that hold a text's pairs (the listwise term ranks them
+        together) or fewer than two rows. The pairs are tokenized here to measure them, and again by this loss."""
+        columns = [key for key, value in batch.items() if key not in ("label", "prompt", "task", "dataset_name")
+                   and isinstance(value, list)]
+        if len(columns) != 2 or not batch[columns[0]] or isinstance(batch[columns[0]][0], list | tuple):
+            return None
+        text_a, text_b = (batch[key] for key in columns)
+        n = len(text_a)
+        features = self.model.preprocess(list(zip(text_a, text_b)), prompt=batch.get("prompt"), task=batch.get("task"))
+        split = split_by_length({"attention_mask": features["attention_mask"], _ROW: torch.arange(n)}, pieces)
+        if split is None:
+            return None
+        out = []
+        for piece in split:
+            rows = piece[_ROW]
+            out.append({key: [value[i] for i in rows.tolist()] if isinstance(value, list)
+                        else value[rows] if isinstance(value, Tensor) and value.dim() > 0 and value.shape[0] == n
+                        else value
+                        for key, value in batch.items()})
+        return out
+
     def get_config_dict(self):
         return {**super().get_config_dict(), "listwise_weight": self.listwise_weight}
 

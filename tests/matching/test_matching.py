@@ -14,7 +14,7 @@ import pytest
 import torch
 from helpers import DATA, load_recipe
 from sentence_transformers import CrossEncoder, SentenceTransformer
-from transformers import AutoModelForSequenceClassification
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from plm_recipes import cli
 from plm_recipes.pairs import read_pairs
@@ -189,6 +189,53 @@ def test_pointwise_loss_adds_the_listwise_term_on_grouped_rows(tiny_bert):
             assert loss(*rows).item() == pytest.approx(expected.item(), rel=1e-5)
 
 
+def test_pointwise_trainer_runs_pairs_in_pieces_with_the_whole_batch_gradient(tiny_bert, tmp_path):
+    """Rows of pairs: the trainer splits sentence-transformers' batch of texts by tokenized length
+    (PointwiseMatchingLoss.split_rows) and runs a forward and backward pass per piece, the word embeddings' sparse
+    gradients made dense after the last: the loss and every gradient are the whole batch's. Grouped rows (the
+    listwise term) are left to the loss."""
+    from sentence_transformers.cross_encoder.data_collator import CrossEncoderDataCollator
+
+    from plm_recipes.matching import PointwiseMatchingConfig
+    from plm_recipes.matching.cross_encoder import PointwiseMatchingTrainer
+    from plm_recipes.matching.losses import PointwiseMatchingLoss
+
+    pairs = read_pairs(M / "train.txt").select(range(16)).select_columns(["text_a", "text_b", "label"])
+    loss = PointwiseMatchingLoss(tiny_cross_encoder(tiny_bert))
+    batch = CrossEncoderDataCollator(preprocess_fn=loss.model.preprocess)(list(pairs))  # the trainer's collator
+    split = loss.split_rows(dict(batch), 4)
+    lengths = [[len(a) + len(b) for a, b in zip(piece["text_a"], piece["text_b"])] for piece in split]
+    assert [len(piece) for piece in lengths] == [4, 4, 4, 4] and min(lengths[0]) >= max(lengths[3])
+    assert sorted(sum((piece["label"].tolist() for piece in split), [])) == sorted(pairs["label"])
+    assert loss.split_rows({"text_a": [["a", "b"]], "text_b": ["c"], "label": [torch.tensor([1, 0])]}, 4) is None
+
+    results = {}
+    for pieces in (1, 4):
+        model = tiny_cross_encoder(tiny_bert)
+        for module in model.modules():
+            if isinstance(module, torch.nn.Dropout):
+                module.p = 0.0  # the same forward twice
+        args = PointwiseMatchingConfig(str(tmp_path / str(pieces)), micro_batches_by_length=pieces, use_cpu=True,
+                                       report_to="none")
+        trainer = PointwiseMatchingTrainer(model=model, args=args, train_dataset=pairs,
+                                           loss=PointwiseMatchingLoss(model))
+        assert (trainer.pair_pieces, trainer.loss.pieces) == (pieces, 1)
+        trainer.current_gradient_accumulation_steps = 1  # set by the training loop
+        value = trainer.training_step(model, dict(batch))
+        embedding = model.model.get_input_embeddings()
+        assert not embedding.sparse and not embedding.weight.grad.is_sparse
+        results[pieces] = value.item(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    (whole_loss, whole), (split_loss, split) = results[1], results[4]
+    assert split_loss == pytest.approx(whole_loss, rel=1e-5)
+    assert whole.keys() == split.keys() and "0.model.bert.embeddings.word_embeddings.weight" in whole
+    for name in whole:
+        torch.testing.assert_close(split[name], whole[name], rtol=1e-4, atol=1e-6, msg=name)
+
+    listwise = PointwiseMatchingTrainer(model=model, args=args, train_dataset=pairs,
+                                        loss=PointwiseMatchingLoss(model, listwise_weight=1.0))
+    assert (listwise.pair_pieces, listwise.loss.pieces) == (1, 4)
+
+
 # --- the recipes ------------------------------------------------------------------------------------------
 
 
@@ -251,6 +298,27 @@ def test_pointwise_end_to_end_and_reload(pointwise):
         [{"text": a, "text_pair": b} for a, b in zip(text_a[:4], text_b[:4])])
     assert [s["label"] for s in scores] == ["match"] * 4
     assert np.allclose([s["score"] for s in scores], before[:4], atol=1e-5)
+
+
+def test_pointwise_from_scratch_and_its_checkpoints_are_cross_encoders(tiny_bert, tmp_path):
+    """--config_name with a tokenizer learned from the pairs trains a cross-encoder too; a checkpoint (no
+    matching_config.json yet) is read as the cross-encoder it is, a sentence-transformers bi-encoder as a bi-encoder."""
+    from plm_recipes.pairs.model_files import load_matching_config
+
+    out = tmp_path / "model"
+    load_recipe("matching_pointwise").main([
+        "--config_name", "bert", "--config_overrides", "hidden_size=32,num_hidden_layers=1,num_attention_heads=2,"
+        "intermediate_size=64", "--train_tokenizer_vocab_size", "300", "--train_file", str(M / "train.txt"),
+        "--do_train", "--output_dir", str(out), "--max_steps", "2", "--save_strategy", "steps", "--save_steps", "1",
+        "--save_total_limit", "2", "--eval_strategy", "no", "--load_best_model_at_end", "false", "--use_cpu",
+        "--disable_tqdm", "true", "--per_device_train_batch_size", "8"])
+    for folder in (out / "checkpoint-1", out / "checkpoint-2", out):
+        assert (folder / "modules.json").is_file()
+        assert load_matching_config(str(folder))["kind"] == "cross-encoder", folder
+    assert CrossEncoder(str(out), device="cpu").predict([("水果", "苹果很甜")]).shape == (1,)
+    encoder = tmp_path / "bi-encoder"
+    SentenceTransformer(str(tiny_bert), device="cpu").save(str(encoder))
+    assert load_matching_config(str(encoder)) == {"kind": "bi-encoder", "threshold": 0.5}
 
 
 def test_dssm_end_to_end_and_reload(dssm):
@@ -434,10 +502,9 @@ def test_pointwise_head_starts_as_torch_linear_and_a_trained_head_is_kept(tiny_b
 def test_pointwise_trains_on_sentence_transformers_with_the_new_head_and_its_rate(tiny_bert, tmp_path):
     """The recipe's model is a CrossEncoder holding the transformers model it initialised (the head reset as
     torch.nn.Linear does), trained by a CrossEncoderTrainer whose optimizer gives the new weights their own rate and
-    whose loss runs 4 pieces on a CPU; one step changes every trainable parameter."""
+    whose training step runs 4 pieces on a CPU; one step changes every trainable parameter."""
     from sentence_transformers.cross_encoder import CrossEncoderTrainer
 
-    from plm_recipes.args import ModelArguments
     from plm_recipes.matching import PointwiseMatchingConfig
     from plm_recipes.matching.cross_encoder import MATCH_CONFIG, PointwiseMatchingTrainer, cross_encoder_from
     from plm_recipes.matching.losses import PointwiseMatchingLoss
@@ -448,7 +515,8 @@ def test_pointwise_trains_on_sentence_transformers_with_the_new_head_and_its_rat
                                                                      **MATCH_CONFIG)
     new = sorted(info["missing_keys"])
     recipe.init_new_output_layer(model, new)
-    cross_encoder, names = cross_encoder_from(model, ModelArguments(model_name_or_path=str(tiny_bert)), 64, new)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+    cross_encoder, names = cross_encoder_from(model, tokenizer, 64, new)
     assert sorted(names) == sorted(f"0.model.{n}" for n in new)  # the same weights under the CrossEncoder's names
     assert torch.equal(cross_encoder.model.classifier.weight, model.classifier.weight)
     assert cross_encoder.max_seq_length == 64 and cross_encoder.num_labels == 1
@@ -459,7 +527,7 @@ def test_pointwise_trains_on_sentence_transformers_with_the_new_head_and_its_rat
     train = read_pairs(M / "train.txt").select_columns(["text_a", "text_b", "label"])
     trainer = PointwiseMatchingTrainer(model=cross_encoder, args=args, train_dataset=train,
                                        loss=PointwiseMatchingLoss(cross_encoder), new_parameters=names)
-    assert isinstance(trainer, CrossEncoderTrainer) and trainer.loss.pieces == 4
+    assert isinstance(trainer, CrossEncoderTrainer) and (trainer.pair_pieces, trainer.loss.pieces) == (4, 1)
     by_lr = {}
     for group in trainer.create_optimizer().param_groups:
         by_lr.setdefault(group["lr"], set()).update(id(p) for p in group["params"])
