@@ -45,11 +45,14 @@ def cross_encoder_from(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBas
     sentence-transformers builds a CrossEncoder from a folder, so the two are written to a temporary one and read
     back: whatever the recipe loaded becomes the same CrossEncoder, whether a hub checkpoint given a new head, a
     sentence-transformers bi-encoder folder (whose ``modules.json`` would otherwise be read as its modules), a model
-    from ``--config_name`` or a tokenizer trained on the data.
+    from ``--config_name`` or a tokenizer trained on the data. ``model`` is emptied once written (its weights moved
+    to the meta device), so that the process never holds two copies of them: use the CrossEncoder.
     """
+    new_parameters = list(new_parameters)
     with tempfile.TemporaryDirectory(prefix="plm-cross-encoder-") as folder:
         model.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
+        model.to("meta")
         cross_encoder = CrossEncoder(folder, device="cpu", trust_remote_code=trust_remote_code)
     # for sentence-transformers before 6, which read the activation from config.json
     cross_encoder.model.config.sentence_transformers = {"activation_fn": "torch.nn.modules.activation.Sigmoid"}

@@ -516,9 +516,12 @@ def test_pointwise_trains_on_sentence_transformers_with_the_new_head_and_its_rat
     new = sorted(info["missing_keys"])
     recipe.init_new_output_layer(model, new)
     tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+    weights = {n: p.detach().clone() for n, p in model.state_dict().items()}
     cross_encoder, names = cross_encoder_from(model, tokenizer, 64, new)
     assert sorted(names) == sorted(f"0.model.{n}" for n in new)  # the same weights under the CrossEncoder's names
-    assert torch.equal(cross_encoder.model.classifier.weight, model.classifier.weight)
+    assert {n: torch.equal(p, weights[n]) for n, p in cross_encoder.model.state_dict().items()} == \
+        dict.fromkeys(weights, True)
+    assert model.classifier.weight.is_meta  # emptied: the CrossEncoder holds the only copy
     assert cross_encoder.max_seq_length == 64 and cross_encoder.num_labels == 1
 
     args = PointwiseMatchingConfig(str(tmp_path), learning_rate=1e-5, new_parameters_learning_rate=1e-3, use_cpu=True,
