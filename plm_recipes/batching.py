@@ -77,6 +77,19 @@ def split_by_length(
     return out
 
 
+def batch_rows(batch: Mapping[str, Any]) -> int:
+    """The number of rows of ``batch``: its attention mask's, or its labels' for a batch of texts that its loss
+    tokenizes (sentence-transformers' cross-encoder batches)."""
+    for key in ("attention_mask", "input_ids", "label", "labels"):
+        value = batch.get(key)
+        if isinstance(value, torch.Tensor) and value.dim() > 0:
+            return value.shape[0]
+        if isinstance(value, list):
+            return len(value)
+    raise ValueError(f"cannot count the rows of a batch with keys {sorted(batch)}: "
+                     "expected an attention_mask or labels")
+
+
 def training_step_in_pieces(
     trainer,
     model: torch.nn.Module,
@@ -85,8 +98,9 @@ def training_step_in_pieces(
     word_embeddings: torch.nn.Module | None = None,
 ) -> torch.Tensor:
     """One training step of ``trainer`` (a ``transformers.Trainer`` whose ``compute_loss`` returns the mean of
-    per-row losses) on a batch split by :func:`split_by_length`: a forward and backward pass per piece, its loss
-    weighted by the piece's share of the batch's rows, so that the gradients add up to the whole batch's. Returns
+    per-row losses) on a batch split by :func:`split_by_length` (or any split of its rows, :func:`batch_rows`): a
+    forward and backward pass per piece, its loss weighted by the piece's share of the batch's rows, so that the
+    gradients add up to the whole batch's. Returns
     the batch's loss as ``Trainer.training_step`` does, scaled for gradient accumulation by the same rule
     (``num_items_in_batch`` is only read for that rule: a row-mean loss does not use it). Under DDP the gradients
     are reduced once, after the last piece.
@@ -95,7 +109,7 @@ def training_step_in_pieces(
     gradient the size of the whole vocabulary (96M values for multilingual-e5-small) and add it to the last one;
     in a single process the pieces give it sparse gradients instead (the rows of their tokens), made dense once,
     after the last piece, for the optimizer and gradient clipping."""
-    rows = sum(piece["attention_mask"].shape[0] for piece in pieces)
+    rows = sum(batch_rows(piece) for piece in pieces)
     model.train()
     if callable(getattr(trainer.optimizer, "train", None)):
         trainer.optimizer.train()
@@ -126,7 +140,7 @@ def _pieces_forward_backward(trainer, model, pieces, rows: int, scaled_for_accum
         sync = contextlib.nullcontext() if last or trainer.args.world_size <= 1 else trainer.accelerator.no_sync(model)
         with sync:
             inputs = trainer._prepare_inputs(piece)
-            share = inputs["attention_mask"].shape[0] / rows
+            share = batch_rows(inputs) / rows
             with trainer.compute_loss_context_manager():
                 loss = trainer.compute_loss(model, inputs) * share
             if not scaled_for_accumulation:

@@ -133,12 +133,15 @@ class RecipeTrainerMixin:
         if self.optimizer is not None or not (rate or mapping):
             # transformers 5.2's create_optimizer takes no model argument (later ones do)
             return super().create_optimizer() if model is None else super().create_optimizer(model)
+        # these groups replace those sentence-transformers' trainer passes (``optimizer_dict``, its mapping applied)
+        mapping = getattr(self.args, "learning_rate_mapping", None) or {}
         param_groups = learning_rate_groups(opt_model, set(self.get_decay_parameter_names(opt_model)),
                                             self.args.weight_decay, mapping, self.new_parameters, rate)
         optimizer_cls, optimizer_kwargs = (
             self.optimizer_cls_and_kwargs or self.get_optimizer_cls_and_kwargs(self.args, opt_model)
         )
-        self.optimizer = optimizer_cls(param_groups, **optimizer_kwargs)
+        self.optimizer = optimizer_cls(param_groups, **{k: v for k, v in optimizer_kwargs.items()
+                                                        if k not in ("params", "model", "optimizer_dict")})
         return self.optimizer
 
     # --- training step -------------------------------------------------------------------------------------

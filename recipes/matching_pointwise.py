@@ -18,12 +18,17 @@ Data: ``text_a<TAB>text_b<TAB>0/1`` lines (the seed's ``description<TAB>comment<
 repository folder or a ``save_to_disk`` folder) whose columns those flags name, e.g.
 ``--dataset_name C-MTEB/LCQMC --text_a_column sentence1 --text_b_column sentence2 --label_column score``.
 
-The model is ``AutoModelForSequenceClassification`` with one output, trained with binary cross-entropy: its
-sigmoid is the match probability. The new head starts as ``torch.nn.Linear`` initialises itself (as the older
-script's did) and, with a pooler the checkpoint lacks, learns at ``--new_parameters_learning_rate`` (1e-3 by
-default; 0: the encoder's rate). It loads as a sentence-transformers ``CrossEncoder(output_dir)`` and in
-``transformers.pipeline("text-classification")`` with no project code. Every (category, text) pair costs one
-encoder pass: the most accurate of the three matching recipes, and the slowest to rank many categories.
+The model is a sentence-transformers ``CrossEncoder`` (an ``AutoModelForSequenceClassification`` with one output)
+trained on sentence-transformers' ``CrossEncoderTrainer`` with its binary cross-entropy: the sigmoid of the logit is
+the match probability. What sentence-transformers lacks is kept as classes of its own: each batch runs as length-sorted
+pieces (``--micro_batches_by_length``; the same loss and gradient, less padding), and the loss adds the listwise
+term (:class:`plm_recipes.matching.cross_encoder.PointwiseMatchingTrainer`,
+:class:`plm_recipes.matching.losses.PointwiseMatchingLoss`). The new head starts as ``torch.nn.Linear``
+initialises itself (as the older script's did) and, with a pooler the checkpoint lacks, learns at
+``--new_parameters_learning_rate`` (1e-3 by default; 0: the encoder's rate). It loads as
+``CrossEncoder(output_dir)`` and in ``transformers.pipeline("text-classification")`` with no project code. Every
+(category, text) pair costs one encoder pass: the most accurate of the three matching recipes, and the slowest to
+rank many categories.
 
 Training options beyond the pairs in the file: ``--categories_file types_desc.txt --negatives_per_positive 3``
 adds pairs of each matched text with other categories; ``--listwise_weight 1`` adds a softmax loss that ranks
@@ -38,21 +43,26 @@ import os
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from transformers import AutoModelForSequenceClassification, EvalPrediction, set_seed
+from transformers import AutoModelForSequenceClassification, set_seed
 
 from plm_recipes.args import TRAINING_DEFAULTS, ModelArguments
-from plm_recipes.data import data_description, map_split
+from plm_recipes.data import data_description
 from plm_recipes.loading import capped_max_seq_length, load_config, load_model, load_tokenizer
 from plm_recipes.matching import PairDataArguments, PointwiseMatchingConfig
-from plm_recipes.matching.data import PairGroupCollator, group_pairs, load_pair_splits
-from plm_recipes.matching.losses import listwise_softmax_loss
+from plm_recipes.matching.cross_encoder import (
+    MATCH_CONFIG,
+    CrossEncoderMatchEvaluator,
+    PointwiseMatchingTrainer,
+    cross_encoder_from,
+    iter_pair_scores,
+)
+from plm_recipes.matching.data import group_pairs, load_pair_splits
+from plm_recipes.matching.losses import PointwiseMatchingLoss
 from plm_recipes.modelcard import ModelCardInfo
 from plm_recipes.pairs.metrics import BinaryMatchMetrics
 from plm_recipes.pairs.model_files import save_matching_config, write_pair_predictions
 from plm_recipes.parsing import parse_args
 from plm_recipes.run_config import RunConfig
-from plm_recipes.trainer import RecipeTrainer
 from plm_recipes.utils import run_cli, setup_logging
 
 RECIPE_DEFAULTS = {
@@ -76,21 +86,6 @@ Rank categories for a comment: `plm-recipes predict matching --model {model} --l
 """
 
 
-class PointwiseMatchingTrainer(RecipeTrainer):
-    """Binary cross-entropy on each pair's logit, plus ``args.listwise_weight`` times
-    :func:`~plm_recipes.matching.losses.listwise_softmax_loss` over the pairs of each text in the batch."""
-
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        labels = inputs.pop("labels").reshape(-1)
-        groups = inputs.pop("group_index")
-        outputs = model(**inputs)
-        logits = outputs.logits.reshape(-1).float()
-        loss = F.binary_cross_entropy_with_logits(logits, labels)
-        if self.args.listwise_weight:
-            loss = loss + self.args.listwise_weight * listwise_softmax_loss(logits, labels, groups)
-        return (loss, outputs) if return_outputs else loss
-
-
 def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     """Run the recipe; returns the metrics of each stage (``train``, ``eval``, ``test``)."""
     # --- arguments -----------------------------------------------------------------------------------
@@ -105,47 +100,31 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
 
     # --- data: text_a, text_b, label (0/1) per split, from the data files or --dataset_name -----------------
     pairs = load_pair_splits(data_args, training_args, seed=training_args.seed)
+    train = pairs["train"].dataset.select_columns(["text_a", "text_b", "label"]) if "train" in pairs else None
+    if train is not None and training_args.listwise_weight:  # a training row: a text with all its categories
+        with training_args.main_process_first(desc="grouping the training pairs"):
+            train = group_pairs(train, num_proc=data_args.preprocessing_num_workers,
+                                load_from_cache_file=not data_args.overwrite_cache, desc="Grouping the pairs by text")
 
-    # --- model: one logit, sigmoid = match probability -----------------------------------------------
-    config = load_config(model_args, num_labels=1, id2label={0: "match"}, label2id={"match": 0})
-    config.problem_type = "multi_label_classification"  # pipelines apply a sigmoid to the one logit
-    config.sentence_transformers = {"activation_fn": "torch.nn.modules.activation.Sigmoid"}  # for CrossEncoder
+    # --- model: one logit, sigmoid = match probability; the new head starts as torch.nn.Linear does ---------
+    config = load_config(model_args, **MATCH_CONFIG)
     train_texts = None
     if "train" in pairs:  # read only when a tokenizer is trained on the data (--train_tokenizer_vocab_size)
         train_texts = itertools.chain(pairs["train"].dataset["text_a"], pairs["train"].dataset["text_b"])
     tokenizer = load_tokenizer(model_args, train_texts=train_texts)
     model, new_parameters = load_model(AutoModelForSequenceClassification, model_args, config, tokenizer)
     init_new_output_layer(model, new_parameters)
-
-    # --- preprocessing: tokenize each pair once; for the listwise loss, a training row is a text's pairs ----
-    padding = "max_length" if data_args.pad_to_max_length else False
     max_seq_length = capped_max_seq_length(data_args.max_seq_length, tokenizer, model.config)
+    model, new_parameters = cross_encoder_from(model, tokenizer, max_seq_length, new_parameters,
+                                               trust_remote_code=model_args.trust_remote_code)
 
-    def tokenize(batch):
-        encoded = tokenizer(batch["text_a"], batch["text_b"], truncation="longest_first",
-                            max_length=max_seq_length, padding=padding)
-        encoded["labels"] = batch["label"]
-        return encoded
-
-    datasets = {}
-    for split, data in pairs.items():
-        tokenized = map_split(data, tokenize, data_args=data_args, training_args=training_args,
-                              remove_columns=["text_a", "label"], desc=f"Tokenizing {split}")
-        listwise = split == "train" and training_args.listwise_weight > 0
-        with training_args.main_process_first(desc=f"grouping {split}"):
-            datasets[split] = group_pairs(tokenized.dataset, by_text=listwise,
-                                          num_proc=data_args.preprocessing_num_workers,
-                                          load_from_cache_file=not data_args.overwrite_cache,
-                                          desc=f"Grouping the pairs of {split}")
-    training_args.remove_unused_columns = False  # keeps the groups' length column for group_by_length
-
-    # --- trainer -------------------------------------------------------------------------------------
-    def compute_metrics(p: EvalPrediction) -> dict[str, float]:
-        logits = p.predictions[0] if isinstance(p.predictions, tuple) else p.predictions
-        return BinaryMatchMetrics(keep_in_memory=True).compute(
-            predictions=_sigmoid(logits), references=p.label_ids.reshape(-1).astype(int), threshold=threshold
-        )
-
+    # --- loss, evaluator, trainer --------------------------------------------------------------------
+    loss = PointwiseMatchingLoss(model, listwise_weight=training_args.listwise_weight)
+    evaluator = None
+    if "validation" in pairs:
+        dev = pairs["validation"].dataset
+        evaluator = CrossEncoderMatchEvaluator(dev["text_a"], dev["text_b"], dev["label"], threshold=threshold,
+                                               batch_size=training_args.per_device_eval_batch_size)
     card = ModelCardInfo(
         recipe="matching_pointwise", pipeline_tag="text-classification",
         base_model=model_args.model_name_or_path, config_name=model_args.config_name,
@@ -155,16 +134,13 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
     trainer = PointwiseMatchingTrainer(
         model=model,
         args=training_args,
-        train_dataset=datasets.get("train"),
-        eval_dataset=datasets.get("validation"),
-        processing_class=tokenizer,
-        data_collator=PairGroupCollator(tokenizer),
-        compute_metrics=compute_metrics,
+        train_dataset=train,
+        loss=loss,
+        evaluator=evaluator,
         model_card=card,
         run_config=run_config,
         headline_metrics=("precision", "recall", "f1", "spearman"),
         new_parameters=new_parameters,
-        row_mean_loss=not training_args.listwise_weight,  # binary cross-entropy alone: a mean over the pairs
     )
 
     # --- train / evaluate / predict ------------------------------------------------------------------
@@ -179,14 +155,16 @@ def main(args: list[str] | None = None) -> dict[str, dict[str, float]]:
                                  objective=objective)
     if training_args.do_eval:
         results["eval"] = trainer.evaluate_and_report(len(pairs["validation"].dataset))
-    if training_args.do_predict:
-        output = trainer.predict(datasets["test"], metric_key_prefix="test")
-        results["test"] = output.metrics
-        trainer.report("test", output.metrics)
-        if trainer.is_world_process_zero():  # the texts streamed from the dataset, in its order
-            test = pairs["test"].dataset
-            write_pair_predictions(os.path.join(training_args.output_dir, "predict_results.tsv"),
-                                   test["text_a"], test["text_b"], _sigmoid(output.predictions), threshold)
+    if training_args.do_predict and trainer.is_world_process_zero():  # scored chunk by chunk, in the data's order
+        test = pairs["test"].dataset
+        scores = np.fromiter(iter_pair_scores(model, test["text_a"], test["text_b"],
+                                              training_args.per_device_eval_batch_size), dtype=np.float64)
+        metrics = BinaryMatchMetrics(keep_in_memory=True).compute(predictions=scores, references=test["label"],
+                                                                  threshold=threshold)
+        results["test"] = {f"test_{name}": value for name, value in metrics.items()}
+        trainer.report("test", results["test"])
+        write_pair_predictions(os.path.join(training_args.output_dir, "predict_results.tsv"),
+                               test["text_a"], test["text_b"], scores, threshold)
 
     # --- model card / hub ----------------------------------------------------------------------------
     if training_args.do_train:
@@ -213,11 +191,6 @@ def init_new_output_layer(model: torch.nn.Module, new_parameters) -> list[str]:
             module.reset_parameters()
             reset.append(name)
     return reset
-
-
-def _sigmoid(logits) -> np.ndarray:
-    logits = logits[0] if isinstance(logits, tuple) else logits
-    return 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64).reshape(-1)))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..args import DataArguments, RecipeTrainingArguments
+from sentence_transformers.cross_encoder import CrossEncoderTrainingArguments
+
+from ..args import DataArguments, RecipeSettings
 from ..errors import ArgumentError
 from ..pairs.bi_encoder import BiEncoderConfig
 from ..pairs.data import PairColumnArguments
@@ -40,9 +42,10 @@ class PairDataArguments(PairColumnArguments, DataArguments):
 
 
 @dataclass
-class PointwiseMatchingConfig(RecipeTrainingArguments):
-    """Training configuration of ``recipes/matching_pointwise.py``: binary cross-entropy on each pair, plus an
-    optional listwise loss over the pairs of each text."""
+class PointwiseMatchingConfig(RecipeSettings, CrossEncoderTrainingArguments):
+    """Training configuration of ``recipes/matching_pointwise.py``: sentence-transformers' cross-encoder training
+    arguments with the recipes' shared settings; binary cross-entropy on each pair, plus an optional listwise loss
+    over the pairs of each text."""
 
     listwise_weight: float = field(
         default=0.0,

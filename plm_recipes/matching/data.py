@@ -5,13 +5,12 @@ from __future__ import annotations
 import logging
 import os
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import datasets
 import numpy as np
 import pyarrow.compute as pc
-import torch
 
 from ..data import DataSplit, distinct_values
 from ..data.readers import read_lines
@@ -124,20 +123,16 @@ def load_pair_splits(data_args, training_args, seed: int = 0) -> dict[str, DataS
     return pairs
 
 
-def group_pairs(pairs: datasets.Dataset, by_text: bool = True, key: str = "text_b", **map_kwargs) -> datasets.Dataset:
-    """Tokenized pairs regrouped for a listwise loss: one row per distinct ``key`` (the text whose categories are
-    ranked), in order of first appearance, each column holding that text's pairs as a list (``input_ids`` becomes
-    a list of token lists, ``labels`` a list of labels). ``by_text=False`` makes every pair a group of its own, in
-    dataset order. The ``key`` column is dropped; a ``length`` column (tokens of the group's longest pair) lets
-    ``--train_sampling_strategy group_by_length`` batch groups of similar size.
+def group_pairs(pairs: datasets.Dataset, key: str = "text_b", **map_kwargs) -> datasets.Dataset:
+    """Pairs regrouped for a listwise loss: one row per distinct ``key`` (the text whose categories are ranked), in
+    order of first appearance, with the key's value and, in each other column, the text's pairs as a list
+    (``text_a`` a list of categories, ``label`` a list of labels), columns in their order.
 
-    Both are a ``Dataset.map`` (``map_kwargs``: ``num_proc``, ``load_from_cache_file``, ``desc``), cached like the
-    tokenization: the groups are found by Arrow (each row's group number), the rows put in group order (an indices
-    mapping, not a copy), and each group read as one slice of them."""
-    columns = [name for name in pairs.column_names if name != key]
-    if not by_text or len(pairs) == 0:
-        return pairs.map(_single_groups, batched=True, remove_columns=pairs.column_names,
-                         fn_kwargs={"columns": columns}, **map_kwargs)
+    A ``Dataset.map`` (``map_kwargs``: ``num_proc``, ``load_from_cache_file``, ``desc``), cached: the groups are found
+    by Arrow (each row's group number), the rows put in group order (an indices mapping, not a copy), and each group
+    read as one slice of them."""
+    if len(pairs) == 0:
+        return pairs
     texts = pairs.with_format("arrow")[key]
     codes = pc.index_in(texts, value_set=pc.unique(texts)).to_numpy()  # group numbers in order of first appearance
     order = np.argsort(codes, kind="stable")
@@ -146,46 +141,16 @@ def group_pairs(pairs: datasets.Dataset, by_text: bool = True, key: str = "text_
     starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
     stops = np.r_[starts[1:], len(order)]
     return ordered.map(_gather_groups, batched=True, with_indices=True, remove_columns=ordered.column_names,
-                       fn_kwargs={"ordered": ordered.select_columns(columns), "starts": starts, "stops": stops},
-                       **map_kwargs)
+                       fn_kwargs={"ordered": ordered, "key": key, "starts": starts, "stops": stops}, **map_kwargs)
 
 
-def _single_groups(batch: dict[str, list], columns: list[str]) -> dict[str, list]:
-    rows = {name: [[value] for value in batch[name]] for name in columns}
-    rows["length"] = [len(ids) for ids in batch["input_ids"]]
-    return rows
-
-
-def _gather_groups(batch: dict[str, list], indices: list[int], ordered: datasets.Dataset, starts: np.ndarray,
-                   stops: np.ndarray) -> dict[str, list]:
+def _gather_groups(batch: dict[str, list], indices: list[int], ordered: datasets.Dataset, key: str,
+                   starts: np.ndarray, stops: np.ndarray) -> dict[str, list]:
     """The groups that start among ``indices`` (rows of ``ordered``), each read whole, past the batch if need be."""
     first, last = np.searchsorted(starts, [indices[0], indices[-1] + 1])
     rows: dict[str, list] = {name: [] for name in ordered.column_names}
     for start, stop in zip(starts[first:last], stops[first:last]):
         group = ordered[int(start):int(stop)]
         for name in rows:
-            rows[name].append(group[name])
-    rows["length"] = [max(len(ids) for ids in group) for group in rows["input_ids"]]
+            rows[name].append(group[name][0] if name == key else group[name])
     return rows
-
-
-class PairGroupCollator:
-    """Batches rows of :func:`group_pairs`: flattens the groups into one batch of pairs, pads it with the
-    tokenizer, and adds ``group_index`` (``(n_pairs,)``: which row of the batch each pair came from). ``labels``
-    come out as ``(n_pairs, 1)`` floats, the shape of a one-logit head."""
-
-    def __init__(self, tokenizer):
-        self.tokenizer = tokenizer
-
-    def __call__(self, rows: Sequence[Mapping]) -> dict:
-        pairs, labels, index = [], [], []
-        for i, row in enumerate(rows):
-            names = [name for name in row if name not in ("labels", "length")]
-            for j, label in enumerate(row["labels"]):
-                pairs.append({name: row[name][j] for name in names})
-                labels.append(float(label))
-                index.append(i)
-        batch = dict(self.tokenizer.pad(pairs, padding="longest", return_tensors="pt"))
-        batch["labels"] = torch.tensor(labels).unsqueeze(1)
-        batch["group_index"] = torch.tensor(index, dtype=torch.long)
-        return batch

@@ -1,9 +1,107 @@
-"""Listwise softmax cross-entropy: within each group of pairs that share a text, the matching pair should win."""
+"""The pointwise cross-encoder's loss: sentence-transformers' binary cross-entropy, run on length-sorted pieces of
+the batch (:class:`PointwiseMatchingLoss`), plus an optional listwise softmax cross-entropy within each group of pairs
+that share a text (:func:`listwise_softmax_loss`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
+from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
+from sentence_transformers.util import batch_to_device
 from torch import Tensor
+
+from ..batching import split_by_length
+
+_ROW = "__row__"  # the batch's row numbers, carried through split_by_length to put the scores back in order
+
+
+class PointwiseMatchingLoss(BinaryCrossEntropyLoss):
+    """sentence-transformers' :class:`~sentence_transformers.cross_encoder.losses.BinaryCrossEntropyLoss` on each
+    pair's logit, with what it lacks:
+
+    * ``pieces``: the batch's pairs are tokenized together (``model.preprocess``) and the model runs on up to
+      ``pieces`` length-sorted pieces of them, each cut to its own longest pair (:func:`plm_recipes.batching.
+      split_by_length`); their scores are put back in the batch's order before the loss, so the loss, and the
+      gradient of its one backward pass, are the whole batch's, with less padding (``--micro_batches_by_length``).
+    * ``listwise_weight``: adds that times :func:`listwise_softmax_loss` over the pairs of each text, computed on the
+      same scores (one forward). sentence-transformers' ``ListNetLoss`` is not that loss: its target is
+      ``softmax(labels)`` (0.58 / 0.21 / 0.21 for one match among three, where ours is 1 / 0 / 0), and it reads
+      ``(query, [documents])`` rows as ``(query, document)`` pairs, the other way round from this recipe's
+      ``(category, text)`` pairs.
+
+    Inputs: ``(text_a, text_b)`` pair rows with a 0/1 ``label``; with ``listwise_weight``, rows of one text_b with all
+    its categories, ``text_a`` a list and ``label`` a list as long (:func:`plm_recipes.matching.data.group_pairs`).
+    """
+
+    def __init__(self, model, listwise_weight: float = 0.0, pieces: int = 1, **kwargs):
+        super().__init__(model, **kwargs)
+        self.listwise_weight = listwise_weight
+        self.pieces = pieces
+
+    def forward(self, inputs: list[list], labels, prompt: str | None = None, task: str | None = None) -> Tensor:
+        if len(inputs) != 2:
+            raise ValueError(f"{type(self).__name__} expects two text columns (text_a, text_b), found {len(inputs)}")
+        text_a, text_b = inputs
+        groups = None
+        if text_a and isinstance(text_a[0], list | tuple):  # a text's pairs in one row
+            pairs = [(a, b) for row, b in zip(text_a, text_b) for a in row]
+            groups = torch.tensor([i for i, row in enumerate(text_a) for _ in row])
+            labels = torch.cat([torch.as_tensor(label).reshape(-1) for label in labels])
+        else:
+            pairs = list(zip(text_a, text_b))
+        logits = self.scores(pairs, prompt=prompt, task=task)
+        labels = torch.as_tensor(labels).reshape(-1).to(logits.device, torch.float32)
+        if labels.numel() != logits.numel():
+            raise ValueError(f"{type(self).__name__} expects one label per pair: {logits.numel()} pairs, "
+                             f"{labels.numel()} labels")
+        loss = self.bce_with_logits_loss(self.activation_fn(logits), labels)
+        if self.listwise_weight and groups is not None:
+            loss = loss + self.listwise_weight * listwise_softmax_loss(logits, labels, groups.to(logits.device))
+        return loss
+
+    def scores(self, pairs: Sequence[tuple[str, str]], prompt: str | None = None, task: str | None = None) -> Tensor:
+        """``(len(pairs),)`` logits of the model, run on length-sorted pieces of the tokenized pairs."""
+        features = self.model.preprocess(list(pairs), prompt=prompt, task=task)
+        features[_ROW] = torch.arange(len(pairs))
+        padding_side = getattr(self.model.tokenizer, "padding_side", "right")
+        pieces = split_by_length(features, self.pieces, padding_side) if self.pieces > 1 else None
+        rows, logits = [], []
+        for piece in pieces or [features]:
+            rows.append(piece.pop(_ROW))
+            logits.append(self.model(batch_to_device(piece, self.model.device))["scores"].reshape(-1).float())
+        if len(logits) == 1:
+            return logits[0]
+        order = torch.argsort(torch.cat(rows)).to(logits[0].device)
+        return torch.cat(logits)[order]
+
+    def split_rows(self, batch: dict, pieces: int) -> list[dict] | None:
+        """The rows of ``batch`` (a ``CrossEncoderDataCollator`` batch of pairs: two text columns as lists, a
+        ``label`` tensor, perhaps ``prompt`` / ``task``) as at most ``pieces`` batches of pairs of similar tokenized
+        length (:func:`plm_recipes.batching.split_by_length`'s rule), each a batch of the same form, for a training
+        step that runs them one at a time; ``None`` for rows that hold a text's pairs (the listwise term ranks them
+        together) or fewer than two rows. The pairs are tokenized here to measure them, and again by this loss."""
+        columns = [key for key, value in batch.items() if key not in ("label", "prompt", "task", "dataset_name")
+                   and isinstance(value, list)]
+        if len(columns) != 2 or not batch[columns[0]] or isinstance(batch[columns[0]][0], list | tuple):
+            return None
+        text_a, text_b = (batch[key] for key in columns)
+        n = len(text_a)
+        features = self.model.preprocess(list(zip(text_a, text_b)), prompt=batch.get("prompt"), task=batch.get("task"))
+        split = split_by_length({"attention_mask": features["attention_mask"], _ROW: torch.arange(n)}, pieces)
+        if split is None:
+            return None
+        out = []
+        for piece in split:
+            rows = piece[_ROW]
+            out.append({key: [value[i] for i in rows.tolist()] if isinstance(value, list)
+                        else value[rows] if isinstance(value, Tensor) and value.dim() > 0 and value.shape[0] == n
+                        else value
+                        for key, value in batch.items()})
+        return out
+
+    def get_config_dict(self):
+        return {**super().get_config_dict(), "listwise_weight": self.listwise_weight}
 
 
 def listwise_softmax_loss(logits: Tensor, labels: Tensor, groups: Tensor) -> Tensor:

@@ -38,8 +38,10 @@ def write_pair_predictions(path: str, text_a: Sequence[str], text_b: Sequence[st
 
 
 def load_matching_config(model_dir: str) -> dict | None:
-    """The folder's ``matching_config.json``; for a sentence-transformers folder without one, a bi-encoder at
-    threshold 0.5; ``None`` for any other folder (the caller decides whether it can match)."""
+    """The folder's ``matching_config.json``; for a sentence-transformers folder without one (a training
+    checkpoint, a model from the hub), its kind at threshold 0.5: a cross-encoder when its
+    ``config_sentence_transformers.json`` says ``CrossEncoder``, else a bi-encoder; ``None`` for any other folder (the
+    caller decides whether it can match)."""
     path = os.path.join(model_dir, MATCHING_CONFIG)
     if os.path.isfile(path):
         try:
@@ -55,5 +57,15 @@ def load_matching_config(model_dir: str) -> dict | None:
                                  f"found kind {kind!r}, threshold {threshold!r}")
         return config
     if os.path.isfile(os.path.join(model_dir, "modules.json")):
-        return {"kind": "bi-encoder", "threshold": 0.5}
+        return {"kind": _sentence_transformers_kind(model_dir), "threshold": 0.5}
     return None
+
+
+def _sentence_transformers_kind(model_dir: str) -> str:
+    path = os.path.join(model_dir, "config_sentence_transformers.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            model_type = json.load(f).get("model_type")
+    except (OSError, ValueError, AttributeError):
+        model_type = None  # written before sentence-transformers 5: a SentenceTransformer
+    return "cross-encoder" if model_type == "CrossEncoder" else "bi-encoder"

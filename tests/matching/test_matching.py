@@ -14,13 +14,13 @@ import pytest
 import torch
 from helpers import DATA, load_recipe
 from sentence_transformers import CrossEncoder, SentenceTransformer
-from transformers import AutoModelForSequenceClassification
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from plm_recipes import cli
 from plm_recipes.pairs import read_pairs
 from plm_recipes.errors import DataFormatError
 from plm_recipes.matching import BiEncoderMatcher, CrossEncoderMatcher, Matcher
-from plm_recipes.matching.data import PairGroupCollator, group_pairs, read_categories
+from plm_recipes.matching.data import group_pairs, read_categories
 from plm_recipes.matching.losses import listwise_softmax_loss
 from plm_recipes.pairs.metrics import BinaryMatchMetrics, best_f1_threshold
 
@@ -119,26 +119,121 @@ def test_listwise_loss_ignores_groups_with_nothing_to_rank():
     assert two_positives.item() == pytest.approx(-0.5 * (math.log(1 / (1 + math.e)) + math.log(math.e / (1 + math.e))))
 
 
-def test_pairs_grouped_by_text_and_collated(tiny_bert):
-    from transformers import AutoTokenizer
+def test_pairs_grouped_by_text():
+    pairs = datasets.Dataset.from_dict({"text_a": ["水果", "电脑", "手机", "水果", "手机"],
+                                        "text_b": ["苹果", "苹果", "屏幕很好", "屏幕很好", "苹果"],
+                                        "label": [1, 0, 0, 1, 0]})
+    grouped = group_pairs(pairs)
+    assert grouped.column_names == ["text_a", "text_b", "label"]  # the columns' order: what the loss reads
+    assert grouped["text_b"] == ["苹果", "屏幕很好"]  # in order of first appearance
+    assert grouped["text_a"] == [["水果", "电脑", "手机"], ["手机", "水果"]] and grouped["label"] == [[1, 0, 0], [0, 1]]
 
-    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+
+def tiny_cross_encoder(tiny_bert):
+
+    torch.manual_seed(0)
+    model = CrossEncoder(str(tiny_bert), num_labels=1, device="cpu")
+    model.eval()  # no dropout: the pieces and the whole batch see the same network
+    return model
+
+
+def loss_and_gradients(loss, inputs, labels):
+    loss.model.zero_grad()
+    value = loss(inputs, labels)
+    value.backward()
+    return value.detach(), {n: p.grad.clone() for n, p in loss.model.named_parameters() if p.grad is not None}
+
+
+def test_pointwise_loss_in_pieces_equals_the_whole_batch(tiny_bert):
+    """PointwiseMatchingLoss runs the model on length-sorted pieces of the batch and puts the scores back: the loss and
+    every gradient are the whole batch's, and the loss is sentence-transformers' BinaryCrossEntropyLoss."""
+    from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
+
+    from plm_recipes.matching.losses import PointwiseMatchingLoss
+
+    model = tiny_cross_encoder(tiny_bert)
+    pairs = read_pairs(M / "train.txt").select(range(16))
+    inputs, labels = [pairs["text_a"], pairs["text_b"]], torch.tensor(pairs["label"])
+    assert len({len(a) + len(b) for a, b in zip(*inputs)}) > 4  # pairs of several lengths: the pieces differ
+    whole, whole_grads = loss_and_gradients(BinaryCrossEntropyLoss(model), inputs, labels)
+    calls = []
+    model[0].register_forward_hook(lambda module, args, output: calls.append(1))
+    for pieces in (1, 4, 16):
+        calls.clear()
+        value, grads = loss_and_gradients(PointwiseMatchingLoss(model, pieces=pieces), inputs, labels)
+        assert len(calls) == pieces  # the model ran on that many pieces
+        assert torch.allclose(value, whole, atol=1e-6), pieces
+        assert grads.keys() == whole_grads.keys()
+        assert all(torch.allclose(grads[n], whole_grads[n], atol=1e-6) for n in grads), pieces
+    scores = PointwiseMatchingLoss(model, pieces=4).scores(list(zip(*inputs)))
+    assert torch.allclose(torch.sigmoid(scores), torch.tensor(model.predict(list(zip(*inputs)))), atol=1e-5)
+
+
+def test_pointwise_loss_adds_the_listwise_term_on_grouped_rows(tiny_bert):
+    from plm_recipes.matching.losses import PointwiseMatchingLoss
+
+    model = tiny_cross_encoder(tiny_bert)
     pairs = datasets.Dataset.from_dict({"text_a": ["水果", "电脑", "手机", "水果"],
-                                        "text_b": ["苹果", "苹果", "屏幕很好", "屏幕很好"], "labels": [1, 0, 0, 1]})
-    tokenized = pairs.map(lambda b: tokenizer(b["text_a"], b["text_b"]), batched=True, remove_columns=["text_a"])
-    grouped = group_pairs(tokenized)
-    assert grouped["labels"] == [[1, 0], [0, 1]] and "text_b" not in grouped.column_names
-    ids = tokenized["input_ids"]
-    assert grouped["input_ids"][0] == ids[:2] and grouped["input_ids"][1] == ids[2:]
-    assert list(grouped["length"]) == [7, 9]  # [CLS] a [SEP] b [SEP] of the group's longest pair
-    singles = group_pairs(tokenized, by_text=False)
-    assert singles["labels"] == [[1], [0], [0], [1]] and list(singles["length"]) == [7, 7, 9, 9]
+                                        "text_b": ["苹果很甜", "苹果很甜", "屏幕很好", "屏幕很好"],
+                                        "label": [1, 0, 0, 1]})
+    grouped = group_pairs(pairs)
+    rows = [grouped["text_a"], grouped["text_b"]], [torch.tensor(label) for label in grouped["label"]]
+    flat = [pairs["text_a"], pairs["text_b"]], torch.tensor(pairs["label"])
+    with torch.no_grad():
+        logits = PointwiseMatchingLoss(model).scores(list(zip(*flat[0])))
+        bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, flat[1].float())
+        expected = bce + 0.5 * listwise_softmax_loss(logits, flat[1], torch.tensor([0, 0, 1, 1]))
+        assert PointwiseMatchingLoss(model).forward(*flat).item() == pytest.approx(bce.item(), rel=1e-6)
+        for pieces in (1, 3):
+            loss = PointwiseMatchingLoss(model, listwise_weight=0.5, pieces=pieces)
+            assert loss(*rows).item() == pytest.approx(expected.item(), rel=1e-5)
 
-    batch = PairGroupCollator(tokenizer)([grouped[1], grouped[0]])
-    expected = [tokenized["input_ids"][i] for i in (2, 3, 0, 1)]
-    assert [ids[:len(e)] for ids, e in zip(batch["input_ids"].tolist(), expected)] == expected
-    assert batch["input_ids"].shape == (4, 9) and batch["attention_mask"][2:, 7:].sum() == 0  # padded to the longest
-    assert batch["labels"].tolist() == [[0.0], [1.0], [1.0], [0.0]] and batch["group_index"].tolist() == [0, 0, 1, 1]
+
+def test_pointwise_trainer_runs_pairs_in_pieces_with_the_whole_batch_gradient(tiny_bert, tmp_path):
+    """Rows of pairs: the trainer splits sentence-transformers' batch of texts by tokenized length
+    (PointwiseMatchingLoss.split_rows) and runs a forward and backward pass per piece, the word embeddings' sparse
+    gradients made dense after the last: the loss and every gradient are the whole batch's. Grouped rows (the
+    listwise term) are left to the loss."""
+    from sentence_transformers.cross_encoder.data_collator import CrossEncoderDataCollator
+
+    from plm_recipes.matching import PointwiseMatchingConfig
+    from plm_recipes.matching.cross_encoder import PointwiseMatchingTrainer
+    from plm_recipes.matching.losses import PointwiseMatchingLoss
+
+    pairs = read_pairs(M / "train.txt").select(range(16)).select_columns(["text_a", "text_b", "label"])
+    loss = PointwiseMatchingLoss(tiny_cross_encoder(tiny_bert))
+    batch = CrossEncoderDataCollator(preprocess_fn=loss.model.preprocess)(list(pairs))  # the trainer's collator
+    split = loss.split_rows(dict(batch), 4)
+    lengths = [[len(a) + len(b) for a, b in zip(piece["text_a"], piece["text_b"])] for piece in split]
+    assert [len(piece) for piece in lengths] == [4, 4, 4, 4] and min(lengths[0]) >= max(lengths[3])
+    assert sorted(sum((piece["label"].tolist() for piece in split), [])) == sorted(pairs["label"])
+    assert loss.split_rows({"text_a": [["a", "b"]], "text_b": ["c"], "label": [torch.tensor([1, 0])]}, 4) is None
+
+    results = {}
+    for pieces in (1, 4):
+        model = tiny_cross_encoder(tiny_bert)
+        for module in model.modules():
+            if isinstance(module, torch.nn.Dropout):
+                module.p = 0.0  # the same forward twice
+        args = PointwiseMatchingConfig(str(tmp_path / str(pieces)), micro_batches_by_length=pieces, use_cpu=True,
+                                       report_to="none")
+        trainer = PointwiseMatchingTrainer(model=model, args=args, train_dataset=pairs,
+                                           loss=PointwiseMatchingLoss(model))
+        assert (trainer.pair_pieces, trainer.loss.pieces) == (pieces, 1)
+        trainer.current_gradient_accumulation_steps = 1  # set by the training loop
+        value = trainer.training_step(model, dict(batch))
+        embedding = model.model.get_input_embeddings()
+        assert not embedding.sparse and not embedding.weight.grad.is_sparse
+        results[pieces] = value.item(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    (whole_loss, whole), (split_loss, split) = results[1], results[4]
+    assert split_loss == pytest.approx(whole_loss, rel=1e-5)
+    assert whole.keys() == split.keys() and "0.model.bert.embeddings.word_embeddings.weight" in whole
+    for name in whole:
+        torch.testing.assert_close(split[name], whole[name], rtol=1e-4, atol=1e-6, msg=name)
+
+    listwise = PointwiseMatchingTrainer(model=model, args=args, train_dataset=pairs,
+                                        loss=PointwiseMatchingLoss(model, listwise_weight=1.0))
+    assert (listwise.pair_pieces, listwise.loss.pieces) == (1, 4)
 
 
 # --- the recipes ------------------------------------------------------------------------------------------
@@ -197,6 +292,33 @@ def test_pointwise_end_to_end_and_reload(pointwise):
     matcher = Matcher.from_pretrained(str(out), device="cpu")
     assert isinstance(matcher, CrossEncoderMatcher)
     assert np.allclose(matcher.score_pairs(text_a, text_b), before, atol=1e-5)
+    from transformers import pipeline  # the folder's root is a plain transformers classifier: a sigmoid on the logit
+
+    scores = pipeline("text-classification", model=str(out), device="cpu")(
+        [{"text": a, "text_pair": b} for a, b in zip(text_a[:4], text_b[:4])])
+    assert [s["label"] for s in scores] == ["match"] * 4
+    assert np.allclose([s["score"] for s in scores], before[:4], atol=1e-5)
+
+
+def test_pointwise_from_scratch_and_its_checkpoints_are_cross_encoders(tiny_bert, tmp_path):
+    """--config_name with a tokenizer learned from the pairs trains a cross-encoder too; a checkpoint (no
+    matching_config.json yet) is read as the cross-encoder it is, a sentence-transformers bi-encoder as a bi-encoder."""
+    from plm_recipes.pairs.model_files import load_matching_config
+
+    out = tmp_path / "model"
+    load_recipe("matching_pointwise").main([
+        "--config_name", "bert", "--config_overrides", "hidden_size=32,num_hidden_layers=1,num_attention_heads=2,"
+        "intermediate_size=64", "--train_tokenizer_vocab_size", "300", "--train_file", str(M / "train.txt"),
+        "--do_train", "--output_dir", str(out), "--max_steps", "2", "--save_strategy", "steps", "--save_steps", "1",
+        "--save_total_limit", "2", "--eval_strategy", "no", "--load_best_model_at_end", "false", "--use_cpu",
+        "--disable_tqdm", "true", "--per_device_train_batch_size", "8"])
+    for folder in (out / "checkpoint-1", out / "checkpoint-2", out):
+        assert (folder / "modules.json").is_file()
+        assert load_matching_config(str(folder))["kind"] == "cross-encoder", folder
+    assert CrossEncoder(str(out), device="cpu").predict([("水果", "苹果很甜")]).shape == (1,)
+    encoder = tmp_path / "bi-encoder"
+    SentenceTransformer(str(tiny_bert), device="cpu").save(str(encoder))
+    assert load_matching_config(str(encoder)) == {"kind": "bi-encoder", "threshold": 0.5}
 
 
 def test_dssm_end_to_end_and_reload(dssm):
@@ -375,6 +497,48 @@ def test_pointwise_head_starts_as_torch_linear_and_a_trained_head_is_kept(tiny_b
     trained = AutoModelForSequenceClassification.from_pretrained(pointwise[0])  # a checkpoint with its head
     head = trained.classifier.weight.detach().clone()
     assert recipe.init_new_output_layer(trained, set()) == [] and torch.equal(trained.classifier.weight, head)
+
+
+def test_pointwise_trains_on_sentence_transformers_with_the_new_head_and_its_rate(tiny_bert, tmp_path):
+    """The recipe's model is a CrossEncoder holding the transformers model it initialised (the head reset as
+    torch.nn.Linear does), trained by a CrossEncoderTrainer whose optimizer gives the new weights their own rate and
+    whose training step runs 4 pieces on a CPU; one step changes every trainable parameter."""
+    from sentence_transformers.cross_encoder import CrossEncoderTrainer
+
+    from plm_recipes.matching import PointwiseMatchingConfig
+    from plm_recipes.matching.cross_encoder import MATCH_CONFIG, PointwiseMatchingTrainer, cross_encoder_from
+    from plm_recipes.matching.losses import PointwiseMatchingLoss
+
+    recipe = load_recipe("matching_pointwise")
+    torch.manual_seed(0)
+    model, info = AutoModelForSequenceClassification.from_pretrained(tiny_bert, output_loading_info=True,
+                                                                     **MATCH_CONFIG)
+    new = sorted(info["missing_keys"])
+    recipe.init_new_output_layer(model, new)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+    weights = {n: p.detach().clone() for n, p in model.state_dict().items()}
+    cross_encoder, names = cross_encoder_from(model, tokenizer, 64, new)
+    assert sorted(names) == sorted(f"0.model.{n}" for n in new)  # the same weights under the CrossEncoder's names
+    assert {n: torch.equal(p, weights[n]) for n, p in cross_encoder.model.state_dict().items()} == \
+        dict.fromkeys(weights, True)
+    assert model.classifier.weight.is_meta  # emptied: the CrossEncoder holds the only copy
+    assert cross_encoder.max_seq_length == 64 and cross_encoder.num_labels == 1
+
+    args = PointwiseMatchingConfig(str(tmp_path), learning_rate=1e-5, new_parameters_learning_rate=1e-3, use_cpu=True,
+                                   max_steps=1, per_device_train_batch_size=16, report_to="none", save_strategy="no",
+                                   warmup_steps=0, disable_tqdm=True)
+    train = read_pairs(M / "train.txt").select_columns(["text_a", "text_b", "label"])
+    trainer = PointwiseMatchingTrainer(model=cross_encoder, args=args, train_dataset=train,
+                                       loss=PointwiseMatchingLoss(cross_encoder), new_parameters=names)
+    assert isinstance(trainer, CrossEncoderTrainer) and (trainer.pair_pieces, trainer.loss.pieces) == (4, 1)
+    by_lr = {}
+    for group in trainer.create_optimizer().param_groups:
+        by_lr.setdefault(group["lr"], set()).update(id(p) for p in group["params"])
+    named = dict(cross_encoder.named_parameters())
+    assert by_lr[1e-3] == {id(named[n]) for n in names} and len(by_lr[1e-5]) == len(named) - len(names)
+    before = {n: p.detach().clone() for n, p in named.items()}
+    trainer.train()
+    assert [n for n, p in cross_encoder.named_parameters() if torch.equal(p, before[n])] == []
 
 
 def test_sampled_negatives_never_pair_a_text_with_its_own_category():
