@@ -45,3 +45,17 @@ class TrainingInterrupted(PlmRecipesError):
     """Training stopped by Ctrl-C (or SIGINT); the message says which checkpoint to resume from."""
 
     exit_code = 130
+
+    @classmethod
+    def at_step(cls, args, global_step: int) -> TrainingInterrupted:
+        """The error for a run of ``args`` (training arguments) stopped at ``global_step``: the flag that resumes
+        from its last checkpoint, if any."""
+        from transformers.trainer_utils import get_last_checkpoint
+
+        step = f"at step {global_step}"
+        last = get_last_checkpoint(args.output_dir) if os.path.isdir(args.output_dir) else None
+        if last is None:
+            return cls(f"training interrupted {step}, before any checkpoint was saved (--save_strategy "
+                       f"{getattr(args.save_strategy, 'value', args.save_strategy)}); nothing to resume from")
+        return cls(f"training interrupted {step}; the last checkpoint is {last}: add --resume_from_checkpoint {last} "
+                   "to the same command to continue from it")

@@ -9,7 +9,7 @@
 
 and adds: the progress lines and per-class table, training curves, a model card built from what the recipe
 knows, ``run_config.yaml`` and a JSON ``training_args.json`` (no pickle) in the output folder, frozen word
-embeddings or lower layers (:mod:`plm_recipes.freezing`) and a learning rate of their own for new weights
+embeddings or lower layers (:mod:`plm_recipes.parameters`) and a learning rate of their own for new weights
 (:class:`~plm_recipes.args.RecipeSettings`), batches run as length-sorted pieces (:mod:`plm_recipes.batching`), and
 evaluation in dataset order under ``group_by_length``. It overrides only methods every ``Trainer`` has, with
 their signatures, and each override calls ``super()``.
@@ -128,13 +128,11 @@ class RecipeTrainerMixin:
                                          self.new_parameters)
             apply_freeze_layers(opt_model, getattr(self.args, "freeze_layers", 0), self.new_parameters)
         rate = getattr(self.args, "new_parameters_learning_rate", None) if self.new_parameters else None
-        mapping = getattr(self.args, "learning_rate_mapping", None) if self.applies_learning_rate_mapping else None
-        mapping = mapping or {}
-        if self.optimizer is not None or not (rate or mapping):
+        mapping = getattr(self.args, "learning_rate_mapping", None) or {}
+        if self.optimizer is not None or not (rate or (mapping and self.applies_learning_rate_mapping)):
             # transformers 5.2's create_optimizer takes no model argument (later ones do)
             return super().create_optimizer() if model is None else super().create_optimizer(model)
-        # these groups replace those sentence-transformers' trainer passes (``optimizer_dict``, its mapping applied)
-        mapping = getattr(self.args, "learning_rate_mapping", None) or {}
+        # these groups replace those sentence-transformers' trainer passes (``optimizer_dict``): the mapping too
         param_groups = learning_rate_groups(opt_model, set(self.get_decay_parameter_names(opt_model)),
                                             self.args.weight_decay, mapping, self.new_parameters, rate)
         optimizer_cls, optimizer_kwargs = (
@@ -235,7 +233,7 @@ class RecipeTrainerMixin:
                 else:
                     result = self.train()
             except KeyboardInterrupt:
-                raise TrainingInterrupted(_interrupted_message(self.args, self.state.global_step)) from None
+                raise TrainingInterrupted.at_step(self.args, self.state.global_step) from None
             self.save_model()
             if self.is_world_process_zero():
                 watch.warn_if_unchanged(self.state.global_step)
@@ -294,7 +292,8 @@ class RecipeTrainerMixin:
         tags = kwargs.get("tags")
         tags = [tags] if isinstance(tags, str) else list(tags or [])
         card = render_model_card(
-            self.model_card_info, model_name=name, hyperparameters=training_hyperparameters(args, self.state.global_step), tags=tags,
+            self.model_card_info, model_name=name, tags=tags,
+            hyperparameters=training_hyperparameters(args, self.state.global_step),
             license=kwargs.get("license") or getattr(args, "license", None),
             settings=self.run_config.card_settings() if self.run_config else None,
         )
@@ -306,16 +305,3 @@ class RecipeTrainerMixin:
 class RecipeTrainer(RecipeTrainerMixin, Trainer):
     """:class:`transformers.Trainer` with :class:`RecipeTrainerMixin`; recipes with a custom loss subclass it and
     override ``compute_loss``."""
-
-
-def _interrupted_message(args, global_step: int) -> str:
-    """What to do after Ctrl-C stopped training: the flag that resumes from the last checkpoint, if any."""
-    from transformers.trainer_utils import get_last_checkpoint
-
-    step = f"at step {global_step}"
-    last = get_last_checkpoint(args.output_dir) if os.path.isdir(args.output_dir) else None
-    if last is None:
-        return (f"training interrupted {step}, before any checkpoint was saved (--save_strategy "
-                f"{getattr(args.save_strategy, 'value', args.save_strategy)}); nothing to resume from")
-    return (f"training interrupted {step}; the last checkpoint is {last}: add --resume_from_checkpoint {last} "
-            "to the same command to continue from it")
