@@ -10,13 +10,14 @@ separately; and the peak of its anonymous memory, ``RssAnon``, sampled every 0.1
 without the pages of the memory-mapped Arrow files it read, which ``ru_maxrss`` counts and the kernel can drop),
 seconds from the process's start to the first training step, and each ``Dataset.map`` of the run with
 its rows/s. After the first run the same process tokenizes the texts of the same training lines (their first
-200,000) with the tokenizer called directly, in batches of 1,000 on one core: ``map / worker vs bare`` is the
+200,000) with the tokenizer called directly, in batches of 1,000 on one core (its own threads off): ``map / worker vs bare`` is the
 longest map's lines/s per worker against that (UIE's and PET's maps also write windows and templates; SimCSE has no
 tokenizing map: sentence-transformers tokenizes in its collator, batch by batch).
 
     python bench/scale.py                                   # all five recipes, 10,000 and 1,000,000 lines
     python bench/scale.py --case text_classification --lines 5000000
     python bench/scale.py --case uie pet reward_model simcse --lines 10000
+    python bench/scale.py --dataset_name                    # each recipe on a local Hub-layout dataset folder
 
 Targets (#34): peak RSS at 1,000,000 lines no more than 300 MB above the 10,000-line run, for every recipe; a
 second run at its first step in no more than 25% of the first run's time to it; map's throughput at least 70% of
@@ -41,6 +42,7 @@ from pathlib import Path
 
 from common import ROOT, models_dir, print_table, save
 
+DEFAULT_LINES = [10_000, 1_000_000]
 TINY_BERT = {"hidden_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 128}
 WORDS = ["苹果", "电脑", "手机", "这本书", "屏幕", "电池", "物流", "客服", "价格", "质量", "味道", "包装", "速度",
          "很好", "一般", "太差了", "非常满意", "还可以", "不推荐", "值得买", "有点贵", "很便宜", "发货快", "用了一周"]
@@ -60,6 +62,7 @@ class Case:
     suffix: str
     line: Callable[[random.Random], str]
     texts: Callable[[str], list[str]]
+    row: Callable[[str], dict]  # the line as a dataset row, in the columns the recipe reads by default
     flags: list[str] = field(default_factory=list)
     tokenizes: bool = True  # False: the recipe's trainer tokenizes batch by batch, its maps only arrange the rows
 
@@ -70,18 +73,23 @@ def _uie_line(rng: random.Random) -> str:
                        "prompt": "产品"}, ensure_ascii=False)
 
 
+def _labelled_row(line: str) -> dict:
+    label, text = line.split("\t", 1)
+    return {"text": text, "label": label}
+
+
 CASES: dict[str, Case] = {
     "text_classification": Case("text_classification", "txt", lambda rng: f"{rng.choice(LABELS)}\t{sentence(rng)}",
-                                lambda line: [line.split("\t", 1)[1]]),
-    "uie": Case("uie", "jsonl", _uie_line, lambda line: [json.loads(line)["content"]],
+                                lambda line: [line.split("\t", 1)[1]], _labelled_row),
+    "uie": Case("uie", "jsonl", _uie_line, lambda line: [json.loads(line)["content"]], json.loads,
                 ["--max_seq_length", "64", "--doc_stride", "16"]),
     "pet": Case("pet", "txt", lambda rng: f"{rng.choice(LABELS)}\t{sentence(rng)}", lambda line: [line.split("\t", 1)[1]],
-                ["--verbalizer_file", str(ROOT / "data/prompting/verbalizer.txt"),
-                 "--template_file", str(ROOT / "data/prompting/prompt.txt"), "--max_seq_length", "64"]),
+                _labelled_row, ["--verbalizer_file", str(ROOT / "data/prompting/verbalizer.txt"),
+                                "--template_file", str(ROOT / "data/prompting/prompt.txt"), "--max_seq_length", "64"]),
     "reward_model": Case("reward_model", "tsv", lambda rng: "\t".join(sentence(rng) for _ in range(3)),
-                         lambda line: line.split("\t")),
+                         lambda line: line.split("\t"), lambda line: {"ranking": line.split("\t")}),
     # sentence-transformers tokenizes in its collator, batch by batch: SimCSE's map only pairs each sentence
-    "simcse": Case("simcse", "txt", sentence, lambda line: [line], tokenizes=False),
+    "simcse": Case("simcse", "txt", sentence, lambda line: [line], lambda line: {"text": line}, tokenizes=False),
 }
 
 
@@ -161,7 +169,12 @@ def child(spec: dict) -> None:
 
 
 def bare_tokenizer(tokenizer_path: str, texts_file: str, limit: int) -> int:
-    """Rows/s of the tokenizer called directly on the first ``limit`` texts, batches of 1,000, one process."""
+    """Rows/s of the tokenizer called directly on the first ``limit`` texts, batches of 1,000, on one core.
+
+    A fast tokenizer's batch call runs on every core (``tokenizers``' own threads) in a process that has not
+    forked, as this one, the recipe's parent; a map worker is a forked process, where it runs on one. Measured with
+    ``TOKENIZERS_PARALLELISM=false``, so that the ratio is per worker: with its threads on, the tokenizer alone
+    read 1.2-1.6x faster on the 2 cores here, which took that much off every recipe's ratio."""
     import itertools
 
     from transformers import AutoTokenizer
@@ -169,10 +182,18 @@ def bare_tokenizer(tokenizer_path: str, texts_file: str, limit: int) -> int:
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_path)
     with open(texts_file, encoding="utf-8") as f:
         texts = [line.rstrip("\n") for line in itertools.islice(f, limit)]
-    began = time.perf_counter()
-    for i in range(0, len(texts), 1000):
-        tokenizer(texts[i:i + 1000], truncation=True, max_length=128)
-    return round(len(texts) / (time.perf_counter() - began))
+    before = os.environ.get("TOKENIZERS_PARALLELISM")
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"  # read by tokenizers at each batch call
+    try:
+        began = time.perf_counter()
+        for i in range(0, len(texts), 1000):
+            tokenizer(texts[i:i + 1000], truncation=True, max_length=128)
+        return round(len(texts) / (time.perf_counter() - began))
+    finally:
+        if before is None:
+            del os.environ["TOKENIZERS_PARALLELISM"]
+        else:
+            os.environ["TOKENIZERS_PARALLELISM"] = before
 
 
 def _short(desc: str) -> str:
@@ -224,12 +245,51 @@ def run_case(name: str, lines: int, workers: int, model: Path, work: Path) -> li
     return rows
 
 
+def run_dataset_case(name: str, lines: int, workers: int, model: Path, work: Path) -> dict:
+    """The recipe on ``--dataset_name``: a local folder laid out as a Hub dataset repository (the lines as rows of
+    the recipe's default columns, parquet under ``data/``), one run of 2 steps; whether it trained and whether its
+    run record (``run_config.yaml``) names the dataset."""
+    import datasets
+
+    case = CASES[name]
+    folder = work / f"{name}_hub"
+    (folder / "data").mkdir(parents=True, exist_ok=True)
+    rng = random.Random(lines)
+    datasets.Dataset.from_list([case.row(case.line(rng)) for _ in range(lines)]).to_parquet(
+        folder / "data" / "train-00000-of-00001.parquet")
+    out = work / f"out_{name}_hub"
+    argv = ["--model_name_or_path", str(model), "--dataset_name", str(folder), "--do_train", "--max_steps", "2",
+            "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end", "false",
+            "--per_device_train_batch_size", "16", "--preprocessing_num_workers", str(workers),
+            "--output_dir", str(out), "--overwrite_output_dir", "--report_to", "none", "--disable_tqdm", "true",
+            "--use_cpu", *case.flags]
+    spec = {"recipe": case.recipe, "argv": argv, "tokenizer": str(model), "bare_texts": None}
+    began = time.perf_counter()
+    done = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)], capture_output=True, text=True)
+    wall = time.perf_counter() - began
+    if done.returncode != 0:
+        raise SystemExit(f"{name} on --dataset_name {folder} failed:\n{done.stderr[-4000:]}")
+    [line] = [x for x in done.stdout.splitlines() if x.startswith("SCALE_RESULT ")]
+    result = json.loads(line.removeprefix("SCALE_RESULT "))
+    record = (out / "run_config.yaml").read_text(encoding="utf-8")
+    row = {"recipe": name, "rows": f"{lines:,}", "data": "--dataset_name (parquet under data/)",
+           "trained steps": json.loads((out / "trainer_state.json").read_text())["global_step"],
+           "run record names it": "yes" if f"dataset_name: {folder}" in record else "NO",
+           "peak RSS MB": result["peak_rss_mb"], "first step s": result.get("first_step_s"), "wall s": round(wall, 1),
+           "maps": "; ".join(f"{_short(m['desc'])} {m['seconds']} s" for m in result["maps"])}
+    print(json.dumps(row, ensure_ascii=False), flush=True)
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--case", nargs="+", default=list(CASES), choices=list(CASES))
-    parser.add_argument("--lines", nargs="+", type=int, default=[10_000, 1_000_000])
+    parser.add_argument("--lines", nargs="+", type=int, default=DEFAULT_LINES)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--results_name", default="scale")
+    parser.add_argument("--results_name", default=None, help="Default: scale (scale_dataset_name with --dataset_name).")
+    parser.add_argument("--dataset_name", action="store_true",
+                        help="Instead: each recipe on --dataset_name, a local folder laid out as a Hub dataset "
+                             "repository holding --lines rows (default 10,000): trains, and the run record names it.")
     args = parser.parse_args()
     tokenizer = models_dir() / "bert-base-chinese-tokenizer"
     if not tokenizer.is_dir():
@@ -239,11 +299,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="plm-scale-") as work:
         model = tiny_model(tokenizer, Path(work) / "tiny-bert")
         for name in args.case:
+            if args.dataset_name:
+                rows += [run_dataset_case(name, lines, args.workers, model, Path(work))
+                         for lines in (args.lines if args.lines != DEFAULT_LINES else [10_000])]
+                continue
             for lines in args.lines:
                 rows += run_case(name, lines, args.workers, model, Path(work))
     columns = [(k, k) for k in dict.fromkeys(k for r in rows for k in r)]
     print_table(rows, columns)
-    save(args.results_name, {"rows": rows, "workers": args.workers}, table=rows)
+    name = args.results_name or ("scale_dataset_name" if args.dataset_name else "scale")
+    save(name, {"rows": rows, "workers": args.workers}, table=rows)
 
 
 if __name__ == "__main__":

@@ -16,14 +16,12 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 from datasets import IterableDataset
-from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
 from sentence_transformers.base.sampler import BatchSamplers
 from sentence_transformers.cross_encoder import CrossEncoder, CrossEncoderTrainer
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from ..batching import training_step_in_pieces
-from ..pairs.bi_encoder import LengthGroupedBatchSampler
-from ..pairs.metrics import BinaryMatchMetrics
+from ..pairs.bi_encoder import LengthGroupedBatchSampler, PairMatchEvaluator
 from ..parameters import input_embeddings
 from ..trainer import RecipeTrainerMixin
 from .losses import PointwiseMatchingLoss
@@ -63,31 +61,13 @@ def cross_encoder_from(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBas
     return cross_encoder, names
 
 
-class CrossEncoderMatchEvaluator(BaseEvaluator):
-    """Evaluates a cross-encoder on labelled pairs: its match probability as the score, then
-    :class:`~plm_recipes.pairs.metrics.BinaryMatchMetrics` (P/R/F1 at ``threshold``, spearman, best F1); the trainer
-    reports them as ``eval_f1``, ``eval_spearman`` ..., the names the recipe's metrics had on a plain ``Trainer``.
+class CrossEncoderMatchEvaluator(PairMatchEvaluator):
+    """:class:`~plm_recipes.pairs.bi_encoder.PairMatchEvaluator` for a cross-encoder: a pair's score is its match
+    probability (:func:`iter_pair_scores`); the trainer reports ``eval_f1``, ``eval_spearman`` ..., the names the
+    recipe's metrics had on a plain ``Trainer``."""
 
-    Args:
-        text_a, text_b, labels: the pairs and their 0/1 labels.
-        threshold: a pair matches when its probability is at least this.
-        primary_metric: the metric that picks the best checkpoint (``"f1"``).
-    """
-
-    def __init__(self, text_a: Sequence[str], text_b: Sequence[str], labels: Sequence[int], threshold: float = 0.5,
-                 batch_size: int = 64, primary_metric: str = "f1", name: str = ""):
-        super().__init__()
-        self.text_a, self.text_b, self.labels = list(text_a), list(text_b), list(labels)
-        self.threshold = threshold
-        self.batch_size = batch_size
-        self.primary_metric = primary_metric
-        self.name = name
-
-    def __call__(self, model, output_path=None, epoch: int = -1, steps: int = -1) -> dict[str, float]:
-        scores = np.fromiter(iter_pair_scores(model, self.text_a, self.text_b, self.batch_size), dtype=np.float64)
-        metrics = BinaryMatchMetrics(keep_in_memory=True).compute(predictions=scores, references=self.labels,
-                                                                  threshold=self.threshold)
-        return self.prefix_name_to_metrics(metrics, self.name)
+    def scores(self, model) -> np.ndarray:
+        return np.fromiter(iter_pair_scores(model, self.text_a, self.text_b, self.batch_size), dtype=np.float64)
 
 
 def iter_pair_scores(model: CrossEncoder, text_a: Sequence[str], text_b: Sequence[str], batch_size: int = 64,

@@ -176,8 +176,9 @@ def calibrate_threshold(
 
 
 class PairMatchEvaluator(BaseEvaluator):
-    """Evaluates a bi-encoder on labelled pairs: cosine similarity as the score, then
-    :class:`~plm_recipes.metrics.BinaryMatchMetrics` (P/R/F1 at ``threshold``, spearman, best F1).
+    """Evaluates a bi-encoder on labelled pairs: cosine similarity as the score (:meth:`scores`, which a model
+    that scores pairs another way overrides), then :class:`~plm_recipes.metrics.BinaryMatchMetrics` (P/R/F1 at
+    ``threshold``, spearman, best F1).
 
     Args:
         text_a, text_b, labels: the pairs and their 0/1 labels.
@@ -199,7 +200,7 @@ class PairMatchEvaluator(BaseEvaluator):
         self.name = name
 
     def __call__(self, model, output_path=None, epoch: int = -1, steps: int = -1) -> dict[str, float]:
-        scores = pair_similarities(model, self.text_a, self.text_b, self.batch_size)
+        scores = self.scores(model)
         metric = BinaryMatchMetrics(keep_in_memory=True)
         metrics = metric.compute(predictions=scores, references=self.labels,
                                  threshold=0.5 if self.threshold is None else self.threshold)
@@ -209,3 +210,7 @@ class PairMatchEvaluator(BaseEvaluator):
             metrics = metric.compute(predictions=scores, references=self.labels, threshold=threshold)
         metrics["threshold"] = threshold
         return self.prefix_name_to_metrics(metrics, self.name)
+
+    def scores(self, model) -> np.ndarray:
+        """Each pair's score: the cosine similarity of its two texts' embeddings."""
+        return pair_similarities(model, self.text_a, self.text_b, self.batch_size)
