@@ -10,8 +10,8 @@ separately; and the peak of its anonymous memory, ``RssAnon``, sampled every 0.1
 without the pages of the memory-mapped Arrow files it read, which ``ru_maxrss`` counts and the kernel can drop),
 seconds from the process's start to the first training step, and each ``Dataset.map`` of the run with
 its rows/s. After the first run the same process tokenizes the texts of the same training lines (their first
-200,000) with the tokenizer called directly, in batches of 1,000 on one core (its own threads off): ``map / worker vs bare`` is the
-longest map's lines/s per worker against that (UIE's and PET's maps also write windows and templates; SimCSE has no
+200,000) with the tokenizer called directly, in batches of 1,000 on one core (its own threads off):
+``map / worker vs bare`` is the longest map's lines/s per worker against that (UIE's and PET's maps also write windows and templates; SimCSE has no
 tokenizing map: sentence-transformers tokenizes in its collator, batch by batch).
 
     python bench/scale.py                                   # all five recipes, 10,000 and 1,000,000 lines
@@ -201,6 +201,26 @@ def _short(desc: str) -> str:
     return re.sub(r" (of )?/\S+", "", desc)
 
 
+def recipe_argv(case: Case, model: Path, data: list[str], out: Path, workers: int) -> list[str]:
+    """The recipe's flags: ``data`` (its training data), 2 steps, no evaluation or save, ``workers`` map workers."""
+    return ["--model_name_or_path", str(model), *data, "--do_train", "--max_steps", "2",
+            "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end", "false",
+            "--per_device_train_batch_size", "16", "--preprocessing_num_workers", str(workers),
+            "--output_dir", str(out), "--overwrite_output_dir", "--report_to", "none", "--disable_tqdm", "true",
+            "--use_cpu", *case.flags]
+
+
+def run_child(spec: dict, what: str) -> tuple[dict, float]:
+    """One run of a recipe in a fresh process (:func:`child`): what it measured, and its wall seconds."""
+    began = time.perf_counter()
+    done = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)], capture_output=True, text=True)
+    wall = time.perf_counter() - began
+    if done.returncode != 0:
+        raise SystemExit(f"{what} failed:\n{done.stderr[-4000:]}")
+    [line] = [x for x in done.stdout.splitlines() if x.startswith("SCALE_RESULT ")]
+    return json.loads(line.removeprefix("SCALE_RESULT ")), wall
+
+
 def run_case(name: str, lines: int, workers: int, model: Path, work: Path) -> list[dict]:
     case = CASES[name]
     data = work / f"{name}_{lines}.{case.suffix}"
@@ -211,22 +231,12 @@ def run_case(name: str, lines: int, workers: int, model: Path, work: Path) -> li
             line = case.line(rng)
             f.write(line + "\n")
             texts.writelines(text + "\n" for text in case.texts(line))
-    argv = ["--model_name_or_path", str(model), "--train_file", str(data), "--do_train", "--max_steps", "2",
-            "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end", "false",
-            "--per_device_train_batch_size", "16", "--preprocessing_num_workers", str(workers),
-            "--output_dir", str(work / f"out_{name}_{lines}"), "--overwrite_output_dir", "--report_to", "none",
-            "--disable_tqdm", "true", "--use_cpu", *case.flags]
+    argv = recipe_argv(case, model, ["--train_file", str(data)], work / f"out_{name}_{lines}", workers)
     rows = []
     for attempt in ("first", "second"):
         spec = {"recipe": case.recipe, "argv": argv, "tokenizer": str(model),
                 "bare_texts": str(bare) if attempt == "first" and case.tokenizes else None, "limit": min(lines, 200_000)}
-        began = time.perf_counter()
-        done = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)], capture_output=True, text=True)
-        wall = time.perf_counter() - began
-        if done.returncode != 0:
-            raise SystemExit(f"{name} at {lines} lines failed:\n{done.stderr[-4000:]}")
-        [line] = [x for x in done.stdout.splitlines() if x.startswith("SCALE_RESULT ")]
-        result = json.loads(line.removeprefix("SCALE_RESULT "))
+        result, wall = run_child(spec, f"{name} at {lines} lines")
         row = {"recipe": name, "lines": f"{lines:,}", "run": attempt, "peak RSS MB": result["peak_rss_mb"],
                "peak anonymous MB": result.get("peak_anon_mb", ""),
                "workers' peak MB": result["workers_peak_rss_mb"], "first step s": result.get("first_step_s"),
@@ -258,19 +268,9 @@ def run_dataset_case(name: str, lines: int, workers: int, model: Path, work: Pat
     datasets.Dataset.from_list([case.row(case.line(rng)) for _ in range(lines)]).to_parquet(
         folder / "data" / "train-00000-of-00001.parquet")
     out = work / f"out_{name}_hub"
-    argv = ["--model_name_or_path", str(model), "--dataset_name", str(folder), "--do_train", "--max_steps", "2",
-            "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end", "false",
-            "--per_device_train_batch_size", "16", "--preprocessing_num_workers", str(workers),
-            "--output_dir", str(out), "--overwrite_output_dir", "--report_to", "none", "--disable_tqdm", "true",
-            "--use_cpu", *case.flags]
+    argv = recipe_argv(case, model, ["--dataset_name", str(folder)], out, workers)
     spec = {"recipe": case.recipe, "argv": argv, "tokenizer": str(model), "bare_texts": None}
-    began = time.perf_counter()
-    done = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)], capture_output=True, text=True)
-    wall = time.perf_counter() - began
-    if done.returncode != 0:
-        raise SystemExit(f"{name} on --dataset_name {folder} failed:\n{done.stderr[-4000:]}")
-    [line] = [x for x in done.stdout.splitlines() if x.startswith("SCALE_RESULT ")]
-    result = json.loads(line.removeprefix("SCALE_RESULT "))
+    result, wall = run_child(spec, f"{name} on --dataset_name {folder}")
     record = (out / "run_config.yaml").read_text(encoding="utf-8")
     row = {"recipe": name, "rows": f"{lines:,}", "data": "--dataset_name (parquet under data/)",
            "trained steps": json.loads((out / "trainer_state.json").read_text())["global_step"],
