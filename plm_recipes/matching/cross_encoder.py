@@ -10,7 +10,6 @@ curves, model card and run record) with :class:`~plm_recipes.matching.losses.Poi
 
 from __future__ import annotations
 
-import logging
 import tempfile
 from collections.abc import Iterator, Sequence
 
@@ -25,8 +24,6 @@ from ..pairs.bi_encoder import LengthGroupedBatchSampler, PairMatchEvaluator
 from ..parameters import input_embeddings
 from ..trainer import RecipeTrainerMixin
 from .losses import PointwiseMatchingLoss
-
-logger = logging.getLogger(__name__)
 
 # the config a CrossEncoder needs to read one logit as a match probability (pipelines apply a sigmoid too)
 MATCH_CONFIG = {"num_labels": 1, "id2label": {0: "match"}, "label2id": {"match": 0},

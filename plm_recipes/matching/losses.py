@@ -24,6 +24,8 @@ class PointwiseMatchingLoss(BinaryCrossEntropyLoss):
       ``pieces`` length-sorted pieces of them, each cut to its own longest pair (:func:`plm_recipes.batching.
       split_by_length`); their scores are put back in the batch's order before the loss, so the loss, and the
       gradient of its one backward pass, are the whole batch's, with less padding (``--micro_batches_by_length``).
+      :class:`~plm_recipes.matching.cross_encoder.PointwiseMatchingTrainer` sets it for rows that hold a text's
+      pairs; a batch of pairs it splits itself (:meth:`split_rows`), a backward pass per piece.
     * ``listwise_weight``: adds that times :func:`listwise_softmax_loss` over the pairs of each text, computed on the
       same scores (one forward). sentence-transformers' ``ListNetLoss`` is not that loss: its target is
       ``softmax(labels)`` (0.58 / 0.21 / 0.21 for one match among three, where ours is 1 / 0 / 0), and it reads
