@@ -11,8 +11,9 @@ without the pages of the memory-mapped Arrow files it read, which ``ru_maxrss`` 
 seconds from the process's start to the first training step, and each ``Dataset.map`` of the run with
 its rows/s. After the first run the same process tokenizes the texts of the same training lines (their first
 200,000) with the tokenizer called directly, in batches of 1,000 on one core (its own threads off):
-``map / worker vs bare`` is the longest map's lines/s per worker against that (UIE's and PET's maps also write windows and templates; SimCSE has no
-tokenizing map: sentence-transformers tokenizes in its collator, batch by batch).
+``map / worker vs bare`` is the longest map's lines/s per worker against that (UIE's and PET's maps also write
+windows and templates; SimCSE has no tokenizing map: sentence-transformers tokenizes in its collator, batch by
+batch).
 
     python bench/scale.py                                   # all five recipes, 10,000 and 1,000,000 lines
     python bench/scale.py --case text_classification --lines 5000000
@@ -42,7 +43,6 @@ from pathlib import Path
 
 from common import ROOT, models_dir, print_table, save
 
-DEFAULT_LINES = [10_000, 1_000_000]
 TINY_BERT = {"hidden_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 128}
 WORDS = ["苹果", "电脑", "手机", "这本书", "屏幕", "电池", "物流", "客服", "价格", "质量", "味道", "包装", "速度",
          "很好", "一般", "太差了", "非常满意", "还可以", "不推荐", "值得买", "有点贵", "很便宜", "发货快", "用了一周"]
@@ -284,7 +284,8 @@ def run_dataset_case(name: str, lines: int, workers: int, model: Path, work: Pat
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--case", nargs="+", default=list(CASES), choices=list(CASES))
-    parser.add_argument("--lines", nargs="+", type=int, default=DEFAULT_LINES)
+    parser.add_argument("--lines", nargs="+", type=int,
+                        help="Default: 10,000 and 1,000,000 (10,000 with --dataset_name).")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--results_name", default=None, help="Default: scale (scale_dataset_name with --dataset_name).")
     parser.add_argument("--dataset_name", action="store_true",
@@ -301,9 +302,9 @@ def main() -> None:
         for name in args.case:
             if args.dataset_name:
                 rows += [run_dataset_case(name, lines, args.workers, model, Path(work))
-                         for lines in (args.lines if args.lines != DEFAULT_LINES else [10_000])]
+                         for lines in args.lines or [10_000]]
                 continue
-            for lines in args.lines:
+            for lines in args.lines or [10_000, 1_000_000]:
                 rows += run_case(name, lines, args.workers, model, Path(work))
     columns = [(k, k) for k in dict.fromkeys(k for r in rows for k in r)]
     print_table(rows, columns)

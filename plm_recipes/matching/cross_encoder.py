@@ -94,6 +94,7 @@ class PointwiseMatchingTrainer(RecipeTrainerMixin, CrossEncoderTrainer):
     applies_learning_rate_mapping = False  # sentence-transformers' trainer does, over the loss's parameters too
 
     def __init__(self, *args, **kwargs):
+        # the batch may be split: by this trainer (a mean over pairs) or, for a text's pairs, inside the loss
         super().__init__(*args, row_mean_loss=True, **kwargs)
         self.pair_pieces = 1  # pieces this trainer's training step runs (rows of pairs)
         if isinstance(self.loss, PointwiseMatchingLoss):
