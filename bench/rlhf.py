@@ -30,7 +30,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import ROOT, print_table, require, run_recipe, save
+from common import FROZEN_AS_DOCUMENTED, ROOT, print_table, require, run_recipe, save
 
 sys.path.insert(0, str(ROOT))
 
@@ -82,9 +82,7 @@ def reward(args) -> None:
                 "--max_seq_length", str(args.max_seq_length), "--eval_strategy", "steps",
                 "--eval_steps", str(args.eval_steps), "--save_strategy", "steps", "--save_steps", str(args.eval_steps),
                 "--logging_steps", "10", "--use_cpu", "--disable_tqdm", "true", "--seed", str(args.seed),
-                # frozen, as in the runs docs/rlhf.md reports (the recipe's default then; its word embeddings
-                # train by default now, and bench/defaults.py --task reward measures both)
-                "--freeze_word_embeddings", "true"]
+                *FROZEN_AS_DOCUMENTED]
         start = time.perf_counter()
         trained = run_recipe("reward_model", argv, work / f"train_{name}.log")
         minutes = (time.perf_counter() - start) / 60
@@ -149,8 +147,7 @@ def rl(args) -> None:
                     "--per_device_train_batch_size", "4", "--learning_rate", "2e-5", "--max_seq_length", "48",
                     "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end", "false",
                     "--logging_steps", "10", "--use_cpu", "--disable_tqdm", "true",
-                    # frozen, as when docs/rlhf.md measured it (a sequence classifier shares them with no layer)
-                    "--freeze_word_embeddings", "true"], folder / "reward_model_gemma.log")
+                    *FROZEN_AS_DOCUMENTED], folder / "reward_model_gemma.log")
                 print(f"gemma reward model: {args.rm_steps} steps in {measured['wall_s'] / 60:.1f} min")
             argv = [*common, "--algorithm", "ppo", "--reward_model", str(gemma_rm), "--total_episodes",
                     str(args.max_steps * args.batch_size), "--num_ppo_epochs", "1", "--kl_coef", str(args.kl)]

@@ -40,7 +40,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, models_dir, print_table, require, run_recipe, save
+from common import FROZEN_AS_DOCUMENTED, ROOT, models_dir, print_table, require, run_recipe, save
 
 sys.path.insert(0, str(ROOT))
 
@@ -165,10 +165,10 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="bench_simcse_data_"))
     test, validation = split_dev(data / "dev.tsv", folder, args.test_pairs, args.validation_pairs)
     # (label, folder, settings that differ from the e5 run's)
-    # The checkpoints' word embeddings stay frozen, as they were in the runs the README reports (the recipes froze
-    # them by default then; they train by default now: --freeze_word_embeddings false after -- to train them)
-    frozen = ["--freeze_word_embeddings", "true"]
-    encoders = [] if args.skip_e5 else [("e5-small", model, {"prompt": args.e5_prompt or None, "extra": frozen})]
+    # The checkpoints' word embeddings stay frozen, as in the runs the docs report (--freeze_word_embeddings false
+    # after -- trains them)
+    e5 = ("e5-small", model, {"prompt": args.e5_prompt or None, "extra": FROZEN_AS_DOCUMENTED})
+    encoders = [] if args.skip_e5 else [e5]
     if args.scratch:
         path = scratch_model(folder)
         if path is not None:  # its word embeddings are random: train them
@@ -180,7 +180,8 @@ def main() -> None:
         if path.exists():  # its 262k x 640 word embeddings stay frozen
             encoders.append(("gemma-3-270m", path, {"learning_rate": args.gemma_learning_rate,
                                                     "max_steps": args.gemma_steps, "batch_size": args.gemma_batch_size,
-                                                    "eval_steps": args.gemma_eval_steps, "extra": frozen}))
+                                                    "eval_steps": args.gemma_eval_steps,
+                                                    "extra": FROZEN_AS_DOCUMENTED}))
         else:
             print(f"SKIP gemma: {path} not found (run ../shared/tools/prepare_models.py)")
 

@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, print_table, require, run_recipe, save
+from common import FROZEN_AS_DOCUMENTED, ROOT, print_table, require, run_recipe, save
 
 sys.path.insert(0, str(ROOT))
 
@@ -101,9 +101,6 @@ def train(model: Path, data: Path, args: argparse.Namespace) -> dict:
     work = Path(tempfile.mkdtemp(prefix="bench_uie_"))
     train_file, validation = split_by_text(data / "train.txt", work, args.validation_fraction, args.seed)
     out = work / "out"
-    # The word embeddings stay frozen, as in the runs docs/uie.md reports (the recipe froze them by default then;
-    # they train by default now: --freeze_word_embeddings false after -- to train them; bench/defaults.py --task
-    # uie measures both)
     argv = [
         "--model_name_or_path", str(model), "--train_file", str(train_file), "--validation_file", str(validation),
         "--test_file", str(data / "dev.txt"), "--do_train", "--do_predict", "--output_dir", str(out),
@@ -111,7 +108,7 @@ def train(model: Path, data: Path, args: argparse.Namespace) -> dict:
         "--per_device_train_batch_size", str(args.batch_size), "--eval_strategy", "steps",
         "--eval_steps", str(args.eval_steps), "--save_strategy", "steps", "--save_steps", str(args.eval_steps),
         "--seed", str(args.seed), "--use_cpu", "--disable_tqdm", "true", "--logging_steps", "25",
-        "--freeze_word_embeddings", "true", *args.extra,
+        *FROZEN_AS_DOCUMENTED, *args.extra,  # --freeze_word_embeddings false after -- trains them
     ]
     print(f"training UIE on {model.name} ... (log: {out}/bench.log)", flush=True)
     return {**run_recipe("uie", argv, out / "bench.log"), "output_dir": str(out)}
