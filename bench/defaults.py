@@ -30,9 +30,11 @@ The other recipes whose defaults changed with the core step (``bench/defaults_ta
 config documents (``--length`` overrides it), as two variants: ``defaults`` and ``previous_defaults``, the recipe as
 it ran before the core step: ``freeze_word_embeddings: null`` (the automatic choice of earlier versions: frozen
 for a pretrained checkpoint whose word embeddings no output layer shares; only a config file can say null) and,
-for the recipes that inherited it, ``group_by_length`` (the reward model and SimCSE pin random batches). The
-opt-in ``freeze`` and ``group_by_length`` variants run each alone. Reports each seed's dev metric and their mean,
-the trainer's train samples/s (with and without its evaluations during training) and peak memory.
+for the recipes that inherited it, ``group_by_length`` (the reward model and SimCSE pin random batches), on whole
+batches (``--micro_batches_by_length 1``). The opt-in ``whole_batches`` (the defaults on whole batches: the
+bi-encoders' defaults before they encoded their texts in length-sorted pieces), ``freeze`` and ``group_by_length``
+variants run each alone. Reports each seed's dev metric and their mean, the trainer's train samples/s (with and
+without its evaluations during training) and peak memory.
 
     python bench/defaults.py [--task classification|matching|both|reward|uie|...] [--epochs 2] [--seeds 42 43 44]
                              [--only defaults reference ...] [--length N] [--results_name NAME]
@@ -129,7 +131,8 @@ def run_variant(task: str, variant: str, model: Path, data: Path, epochs: int, l
 
 # the earlier versions' automatic choice of freeze_word_embeddings, which only a config file can say (null)
 PREVIOUS_FREEZE = RESULTS / "data" / "freeze_word_embeddings_null.yaml"
-RECIPE_VARIANTS = ("defaults", "previous_defaults", "freeze", "group_by_length")
+RECIPE_VARIANTS = ("defaults", "previous_defaults", "whole_batches", "freeze", "group_by_length")
+RECIPE_OPT_IN = OPT_IN | {"whole_batches"}  # pieces change only the bi-encoders' steps among these recipes
 
 
 def recipe_variant_flags(task: RecipeTask, variant: str) -> list[str]:
@@ -137,7 +140,8 @@ def recipe_variant_flags(task: RecipeTask, variant: str) -> list[str]:
         PREVIOUS_FREEZE.parent.mkdir(parents=True, exist_ok=True)
         PREVIOUS_FREEZE.write_text("freeze_word_embeddings: null\n", encoding="utf-8")
         grouped = ["--train_sampling_strategy", "group_by_length"] if task.grouped_before else []
-        return ["--config", str(PREVIOUS_FREEZE), *grouped]
+        # whole batches, as every recipe but text classification and pointwise matching trained before #32
+        return ["--config", str(PREVIOUS_FREEZE), *grouped, *VARIANTS["whole_batches"]]
     return VARIANTS[variant]
 
 
@@ -197,7 +201,7 @@ def recipe_mean_row(name: str, variant: str, runs: list[dict], before: list[dict
 def run_recipe_task(name: str, args: argparse.Namespace) -> list[dict]:
     task = RECIPE_TASKS[name]
     length = args.length if args.length is not None else task.epochs
-    variants = [v for v in RECIPE_VARIANTS if (v in args.only if args.only else v not in OPT_IN)]
+    variants = [v for v in RECIPE_VARIANTS if (v in args.only if args.only else v not in RECIPE_OPT_IN)]
     if not variants:
         print(f"{name}: none of --only {' '.join(args.only)} is a variant of this recipe ({', '.join(RECIPE_VARIANTS)})")
         return []

@@ -23,7 +23,7 @@ DEFAULT_MODEL = "bert-base-chinese"
 # The training defaults every fine-tuning recipe starts from (each adds its output_dir, learning rate and
 # metric_for_best_model): evaluate and save every epoch and keep the best checkpoint only. Batches are drawn at
 # random: grouping them by length pads less but cost text classification quality over a full run
-# (bench/defaults.py); the recipes whose loss allows it pad less by splitting each batch instead
+# (bench/defaults.py); the recipes whose loss or model allows it pad less by splitting each batch instead
 # (``micro_batches_by_length``).
 TRAINING_DEFAULTS: dict[str, Any] = {
     "num_train_epochs": 3,
@@ -215,7 +215,9 @@ class RecipeSettings:
             "longest text, and add up their gradients (each piece's loss weighted by its share of the rows): the "
             "same batches and the same gradient as whole batches, with less padding (plm_recipes.batching). For "
             "recipes whose loss is a mean over independent rows (text classification, pointwise matching without "
-            "the listwise loss); others train on whole batches. Unset (the default): 4 when training in one process "
+            "the listwise loss). The bi-encoders (DSSM, CoSENT, SimCSE) and the listwise pointwise loss run only "
+            "the model in pieces, the outputs put back in order for one loss and one backward pass over the whole "
+            "batch; the other recipes train on whole batches. Unset (the default): 4 when training in one process "
             "on a CPU, where padding is paid in full, 1 (off) on GPUs, whose small batches cost little more padded. "
             "Unlike --train_sampling_strategy group_by_length it does not change which texts are trained together."
         },

@@ -9,8 +9,10 @@ share of the batch's rows) gives the gradient of the whole batch with a fraction
 takes the steps it would take without it. Only dropout draws its random masks per piece.
 
 This holds for a loss that is the mean of independent per-row losses (cross-entropy of a classifier, binary
-cross-entropy of a pair): the trainer says so (``row_mean_loss``); a loss across rows (in-batch negatives, a
-listwise softmax) trains on whole batches.
+cross-entropy of a pair): the trainer says so (``row_mean_loss``). A model that encodes each row on its own (a
+bi-encoder's texts, a cross-encoder's pairs) can also run its forward pass in pieces and put the outputs back in the
+batch's row order (:func:`forward_in_pieces`, :class:`ForwardInPieces`): then any loss, one across rows too
+(in-batch negatives, CoSENT's pairs, a listwise softmax), sees the whole batch and takes one backward pass.
 
 >>> import torch
 >>> batch = {"input_ids": torch.tensor([[5, 6, 7, 8], [5, 0, 0, 0], [5, 6, 7, 0], [5, 6, 0, 0]]),
@@ -23,10 +25,11 @@ listwise softmax) trains on whole batches.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 #: the inputs a tokenizer pads along the sequence: cut to each piece's longest row
 SEQUENCE_KEYS = ("input_ids", "attention_mask", "token_type_ids", "position_ids")
@@ -46,6 +49,22 @@ def split_by_length(
     split, unless its key is added to ``sequence_keys``. Values that are not tensors are passed to every piece as
     they are. Rows keep their relative order within a piece, and the pieces' sizes differ by at most one.
     """
+    split = _split_rows(batch, pieces, padding_side, sequence_keys)
+    return None if split is None else [piece for _, piece in split]
+
+
+def length_sorted_rows(attention_mask: torch.Tensor, pieces: int) -> list[torch.Tensor]:
+    """The row numbers of each of :func:`split_by_length`'s pieces of a batch with this 2-D ``attention_mask``:
+    the longest rows first, at most ``pieces`` groups whose sizes differ by at most one, each in the rows' order."""
+    lengths = attention_mask.sum(dim=1)
+    order = torch.argsort(lengths, descending=True, stable=True)
+    return [part.sort().values for part in torch.tensor_split(order, min(pieces, attention_mask.shape[0]))]
+
+
+def _split_rows(
+    batch: Mapping[str, Any], pieces: int, padding_side: str, sequence_keys: tuple[str, ...] = SEQUENCE_KEYS
+) -> list[tuple[torch.Tensor, dict[str, Any]]] | None:
+    """:func:`split_by_length`'s pieces, each with the row numbers it holds."""
     mask = batch.get("attention_mask")
     if not isinstance(mask, torch.Tensor) or mask.dim() != 2 or pieces < 2 or mask.shape[0] < 2:
         return None
@@ -58,10 +77,8 @@ def split_by_length(
         if key not in sequence_keys and value.dim() >= 2 and value.shape[1] == width:
             return None
     lengths = mask.sum(dim=1)
-    order = torch.argsort(lengths, descending=True, stable=True)
     out = []
-    for part in torch.tensor_split(order, min(pieces, rows)):
-        part = part.sort().values  # the rows' own order within the piece
+    for part in length_sorted_rows(mask, pieces):
         keep = int(lengths[part].max())
         columns = slice(0, keep) if padding_side == "right" else slice(width - keep, width)
         piece = {}
@@ -69,12 +86,106 @@ def split_by_length(
             if not isinstance(value, torch.Tensor):
                 piece[key] = value
                 continue
-            value = value[part]
+            value = value[part.to(value.device)]
             if key in sequence_keys and value.dim() >= 2:
                 value = value[:, columns]
             piece[key] = value
-        out.append(piece)
+        out.append((part, piece))
     return out
+
+
+def forward_in_pieces(
+    forward: Callable[[dict[str, Any]], Any], batch: Mapping[str, Any], pieces: int, padding_side: str = "right"
+) -> Any:
+    """``forward(batch)`` for a model that encodes each row of a padded batch on its own (a bi-encoder's texts, a
+    cross-encoder's pairs), run on up to ``pieces`` length-sorted pieces of ``batch`` (:func:`split_by_length`),
+    each padded to its own longest row, with the outputs put back in the batch's row order: the whole batch's
+    outputs, up to float rounding (and dropout's masks, drawn per piece), with a fraction of the padding. Whatever
+    comes next (a loss across rows, its one backward pass) sees the whole batch. A batch that cannot be split, or
+    whose rows are all as long, runs whole.
+
+    Outputs: a tensor, or a dict (a list, a tuple) of them. A tensor with one row per row of the batch is put back in
+    row order; one with a row per token (token embeddings) is padded back to the batch's width with zeros, at the
+    positions the batch's attention mask marks as padding. A dict's entries that are the batch's own inputs are
+    returned as the batch has them, uncut. Anything else is the first piece's.
+    """
+    split = _split_rows(batch, pieces, padding_side)
+    widths = [piece["attention_mask"].shape[1] for _, piece in split or ()]
+    if len(set(widths)) < 2:  # no split, or rows all of one length: no padding to save between them
+        return forward(batch)
+    outputs = [forward(piece) for _, piece in split]
+    order = torch.argsort(torch.cat([rows for rows, _ in split]))
+    merge = _PieceMerger(order, widths, batch["attention_mask"].shape[1], padding_side)
+    if isinstance(outputs[0], Mapping):
+        return {key: batch[key] if key in batch else merge([out[key] for out in outputs]) for key in outputs[0]}
+    return merge(outputs)
+
+
+class _PieceMerger:
+    """Puts :func:`forward_in_pieces`' outputs of the pieces back together as the whole batch's."""
+
+    def __init__(self, order: torch.Tensor, widths: list[int], width: int, padding_side: str):
+        self.order, self.widths, self.width, self.padding_side = order, widths, width, padding_side
+
+    def __call__(self, values: list[Any]) -> Any:
+        first = values[0]
+        if isinstance(first, list | tuple):
+            return type(first)(self(list(column)) for column in zip(*values))
+        if not isinstance(first, torch.Tensor) or first.dim() == 0:
+            return first
+        # a row per token: as wide as each piece (whose widths differ); a row per row is as wide in every piece
+        if first.dim() >= 2 and all(v.shape[1] == w for v, w in zip(values, self.widths)):
+            values = [F.pad(v, [0, 0] * (v.dim() - 2) + ([0, self.width - w] if self.padding_side == "right"
+                                                          else [self.width - w, 0]))
+                      for v, w in zip(values, self.widths)]
+        return torch.cat(values)[self.order.to(first.device)]
+
+
+class ForwardInPieces(torch.nn.Module):
+    """``module`` (a sentence-transformers model: a dict of a padded batch of texts in, the dict with each text's
+    embedding out), called on a batch as :func:`forward_in_pieces` does: a bi-encoder embeds each text on its own,
+    so a loss given this wrapper as its model sees the whole batch's embeddings, whatever it does with them
+    (in-batch negatives, CoSENT's pairs across the batch), and its one backward pass gives the whole batch's
+    gradient, with a fraction of the padding. Like DDP's wrapper it holds the model as ``module``; as the model
+    does, it updates the call's dict with the outputs and returns it."""
+
+    def __init__(self, module: torch.nn.Module, pieces: int, padding_side: str = "right"):
+        super().__init__()
+        self.module = module
+        self.pieces = pieces
+        self.padding_side = padding_side
+
+    def forward(self, features: Any, *args, **kwargs) -> Any:
+        if args or kwargs or not isinstance(features, dict):
+            return self.module(features, *args, **kwargs)
+        outputs = forward_in_pieces(self.module, features, self.pieces, self.padding_side)
+        if outputs is not features and isinstance(outputs, Mapping):
+            features.update(outputs)
+            return features
+        return outputs
+
+
+@contextlib.contextmanager
+def sparse_embedding_gradients(word_embeddings: torch.nn.Module | None, enabled: bool = True) -> Iterator[None]:
+    """Within the block, backward passes give ``word_embeddings`` (the model's input ``nn.Embedding``, when it
+    trains) sparse gradients, the rows of the tokens seen; on leaving, their sum is made dense once, for the
+    optimizer and gradient clipping. A step that runs the embedding several times (pieces, a bi-encoder's text
+    columns) would otherwise write a gradient the size of the whole vocabulary at each backward pass through it
+    (96M values for multilingual-e5-small) and add them up. Not for DDP, which reduces dense gradients: pass
+    ``enabled=False`` there."""
+    sparse = (enabled and isinstance(word_embeddings, torch.nn.Embedding) and word_embeddings.weight.requires_grad
+              and not word_embeddings.sparse)
+    if not sparse:
+        yield
+        return
+    word_embeddings.sparse = True
+    try:
+        yield
+    finally:
+        word_embeddings.sparse = False
+        grad = word_embeddings.weight.grad
+        if grad is not None and grad.is_sparse:
+            word_embeddings.weight.grad = grad.to_dense()
 
 
 def batch_rows(batch: Mapping[str, Any]) -> int:
@@ -118,19 +229,8 @@ def training_step_in_pieces(
     else:  # Trainer.training_step's rule
         scaled_for_accumulation = ((trainer.model_accepts_loss_kwargs and num_items_in_batch is not None)
                                    or trainer.compute_loss_func is not None)
-    sparse = (isinstance(word_embeddings, torch.nn.Embedding) and word_embeddings.weight.requires_grad
-              and not word_embeddings.sparse and trainer.args.world_size <= 1)
-    if sparse:
-        word_embeddings.sparse = True
-    try:
-        total = _pieces_forward_backward(trainer, model, pieces, rows, scaled_for_accumulation)
-    finally:
-        if sparse:
-            word_embeddings.sparse = False
-            grad = word_embeddings.weight.grad
-            if grad is not None and grad.is_sparse:
-                word_embeddings.weight.grad = grad.to_dense()
-    return total
+    with sparse_embedding_gradients(word_embeddings, enabled=trainer.args.world_size <= 1):
+        return _pieces_forward_backward(trainer, model, pieces, rows, scaled_for_accumulation)
 
 
 def _pieces_forward_backward(trainer, model, pieces, rows: int, scaled_for_accumulation: bool) -> torch.Tensor:

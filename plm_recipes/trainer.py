@@ -106,7 +106,8 @@ class RecipeTrainerMixin:
         super().__init__(*args, callbacks=callbacks, **kwargs)
         if self.pop_callback(ProgressCallback) is not None:
             self.add_callback(CompactProgressCallback)
-        if (getattr(self.args, "micro_batches_by_length", None) or 1) > 1 and not row_mean_loss:
+        if (getattr(self.args, "micro_batches_by_length", None) or 1) > 1 and not (row_mean_loss
+                                                                                  or self.encodes_in_pieces):
             logger.warning("--micro_batches_by_length %d: this recipe's loss is not a mean over independent rows; "
                            "it trains on whole batches", self.args.micro_batches_by_length)
 
@@ -143,6 +144,10 @@ class RecipeTrainerMixin:
         return self.optimizer
 
     # --- training step -------------------------------------------------------------------------------------
+
+    #: the trainer runs ``args.micro_batches_by_length`` pieces its own way, whatever its loss: a bi-encoder encodes
+    #: each column of texts in length-sorted pieces (:class:`~plm_recipes.pairs.bi_encoder.BiEncoderTrainer`)
+    encodes_in_pieces = False
 
     def training_step(self, model, inputs, num_items_in_batch=None):
         """``Trainer.training_step``, on length-sorted pieces of the batch when ``args.micro_batches_by_length``

@@ -11,9 +11,7 @@ from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
 from sentence_transformers.util import batch_to_device
 from torch import Tensor
 
-from ..batching import split_by_length
-
-_ROW = "__row__"  # the batch's row numbers, carried through split_by_length to put the scores back in order
+from ..batching import forward_in_pieces, length_sorted_rows
 
 
 class PointwiseMatchingLoss(BinaryCrossEntropyLoss):
@@ -22,7 +20,7 @@ class PointwiseMatchingLoss(BinaryCrossEntropyLoss):
 
     * ``pieces``: the batch's pairs are tokenized together (``model.preprocess``) and the model runs on up to
       ``pieces`` length-sorted pieces of them, each cut to its own longest pair (:func:`plm_recipes.batching.
-      split_by_length`); their scores are put back in the batch's order before the loss, so the loss, and the
+      forward_in_pieces`); their scores are put back in the batch's order before the loss, so the loss, and the
       gradient of its one backward pass, are the whole batch's, with less padding (``--micro_batches_by_length``).
       :class:`~plm_recipes.matching.cross_encoder.PointwiseMatchingTrainer` sets it for rows that hold a text's
       pairs; a batch of pairs it splits itself (:meth:`split_rows`), a backward pass per piece.
@@ -63,24 +61,16 @@ class PointwiseMatchingLoss(BinaryCrossEntropyLoss):
         return loss
 
     def scores(self, pairs: Sequence[tuple[str, str]], prompt: str | None = None, task: str | None = None) -> Tensor:
-        """``(len(pairs),)`` logits of the model, run on length-sorted pieces of the tokenized pairs."""
-        features = self.model.preprocess(list(pairs), prompt=prompt, task=task)
-        features[_ROW] = torch.arange(len(pairs))
+        """``(len(pairs),)`` logits of the model, run on length-sorted pieces of the tokenized pairs
+        (:func:`plm_recipes.batching.forward_in_pieces`)."""
+        features = batch_to_device(self.model.preprocess(list(pairs), prompt=prompt, task=task), self.model.device)
         padding_side = getattr(self.model.tokenizer, "padding_side", "right")
-        pieces = split_by_length(features, self.pieces, padding_side) if self.pieces > 1 else None
-        rows, logits = [], []
-        for piece in pieces or [features]:
-            rows.append(piece.pop(_ROW))
-            logits.append(self.model(batch_to_device(piece, self.model.device))["scores"].reshape(-1).float())
-        if len(logits) == 1:
-            return logits[0]
-        order = torch.argsort(torch.cat(rows)).to(logits[0].device)
-        return torch.cat(logits)[order]
+        return forward_in_pieces(self.model, features, self.pieces, padding_side)["scores"].reshape(-1).float()
 
     def split_rows(self, batch: dict, pieces: int) -> list[dict] | None:
         """The rows of ``batch`` (a ``CrossEncoderDataCollator`` batch of pairs: two text columns as lists, a
         ``label`` tensor, perhaps ``prompt`` / ``task``) as at most ``pieces`` batches of pairs of similar tokenized
-        length (:func:`plm_recipes.batching.split_by_length`'s rule), each a batch of the same form, for a training
+        length (:func:`plm_recipes.batching.length_sorted_rows`), each a batch of the same form, for a training
         step that runs them one at a time; ``None`` for rows that hold a text's pairs (the listwise term ranks them
         together) or fewer than two rows. The pairs are tokenized here to measure them, and again by this loss."""
         columns = [key for key, value in batch.items() if key not in ("label", "prompt", "task", "dataset_name")
@@ -89,13 +79,11 @@ class PointwiseMatchingLoss(BinaryCrossEntropyLoss):
             return None
         text_a, text_b = (batch[key] for key in columns)
         n = len(text_a)
-        features = self.model.preprocess(list(zip(text_a, text_b)), prompt=batch.get("prompt"), task=batch.get("task"))
-        split = split_by_length({"attention_mask": features["attention_mask"], _ROW: torch.arange(n)}, pieces)
-        if split is None:
+        if n < 2 or pieces < 2:
             return None
+        features = self.model.preprocess(list(zip(text_a, text_b)), prompt=batch.get("prompt"), task=batch.get("task"))
         out = []
-        for piece in split:
-            rows = piece[_ROW]
+        for rows in length_sorted_rows(features["attention_mask"], pieces):
             out.append({key: [value[i] for i in rows.tolist()] if isinstance(value, list)
                         else value[rows] if isinstance(value, Tensor) and value.dim() > 0 and value.shape[0] == n
                         else value

@@ -10,8 +10,9 @@ trained to rank.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,8 +25,10 @@ from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
 from sentence_transformers.base.sampler import BatchSamplers, DefaultBatchSampler
 
 from ..args import ModelArguments, RecipeSettings
+from ..batching import ForwardInPieces, sparse_embedding_gradients
 from ..errors import ArgumentError
 from ..loading import capped_max_seq_length, load_or_explain
+from ..parameters import input_embeddings
 from ..trainer import RecipeTrainerMixin
 from .metrics import BinaryMatchMetrics, best_f1_threshold
 from .similarity import iter_pair_similarities, pair_similarities
@@ -80,12 +83,13 @@ class LengthGroupedBatchSampler(DefaultBatchSampler):
 class BiEncoderTrainer(RecipeTrainerMixin, SentenceTransformerTrainer):
     """sentence-transformers' ``SentenceTransformerTrainer`` (``loss=``, ``evaluator=``, text columns in, a
     sentence-transformers folder out) with :class:`~plm_recipes.trainer.RecipeTrainerMixin`'s progress lines,
-    curves, model card, run record and pickle-free output folder. ``--train_sampling_strategy group_by_length``
-    batches texts of similar length
-    (:class:`LengthGroupedBatchSampler`). ``--prompts`` goes before every text in training, evaluation and the saved
-    model alike (:func:`apply_prompt`)."""
+    curves, model card, run record and pickle-free output folder. On a CPU it encodes each batch's texts in
+    length-sorted pieces (:meth:`training_step`). ``--train_sampling_strategy group_by_length`` batches texts of
+    similar length (:class:`LengthGroupedBatchSampler`). ``--prompts`` goes before every text in training,
+    evaluation and the saved model alike (:func:`apply_prompt`)."""
 
     applies_learning_rate_mapping = False  # sentence-transformers' trainer does, over the loss's parameters too
+    encodes_in_pieces = True
 
     def __init__(self, *positional, **kwargs):
         model = kwargs.get("model", positional[0] if positional else None)
@@ -93,6 +97,35 @@ class BiEncoderTrainer(RecipeTrainerMixin, SentenceTransformerTrainer):
         if model is not None and args is not None:
             apply_prompt(model, args)  # before the trainer builds its data collator from args.prompts
         super().__init__(*positional, **kwargs)
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        """``Trainer.training_step``; with ``args.micro_batches_by_length`` above 1 (unset: 4 in one process on a
+        CPU) the loss's model encodes each column of texts as length-sorted pieces and puts the embeddings back in
+        order (:class:`~plm_recipes.batching.ForwardInPieces`), the word embeddings taking sparse gradients until
+        the step's end: whatever the loss (in-batch negatives, CoSENT's pairs across the batch), it sees the whole
+        batch's embeddings and gives the whole batch's gradient, with less padding."""
+        pieces = self._micro_batches()
+        if pieces <= 1 or not self._can_split_batches():
+            return super().training_step(model, inputs, num_items_in_batch)
+        found = input_embeddings(self.model)
+        with self._losses_encoding_in_pieces(pieces), \
+                sparse_embedding_gradients(found[0] if found else None, enabled=self.args.world_size <= 1):
+            return super().training_step(model, inputs, num_items_in_batch)
+
+    @contextlib.contextmanager
+    def _losses_encoding_in_pieces(self, pieces: int) -> Iterator[None]:
+        """For the block, each loss (and loss inside a loss: ``MatryoshkaLoss``'s) whose ``model`` is this trainer's
+        model calls it through :class:`~plm_recipes.batching.ForwardInPieces`, as it would call a DDP wrapper."""
+        wrapper = ForwardInPieces(self.model, pieces, getattr(self.model.tokenizer, "padding_side", "right"))
+        losses = self.loss.values() if isinstance(self.loss, dict) else [self.loss]
+        holders = [m for loss in losses for m in loss.modules() if m._modules.get("model") is self.model]
+        for holder in holders:
+            holder.model = wrapper
+        try:
+            yield
+        finally:
+            for holder in holders:
+                holder.model = self.model
 
     def get_batch_sampler(self, dataset, batch_size, drop_last, valid_label_columns=None, generator=None, seed=0):
         if (self.args.train_sampling_strategy == "group_by_length"
