@@ -68,7 +68,8 @@ class RecipeTrainerMixin:
             ``args.new_parameters_learning_rate`` when that is set.
         row_mean_loss: the trainer's ``compute_loss`` is the mean of independent per-row losses (a classifier's
             cross-entropy), so that ``args.micro_batches_by_length`` may split a batch into length-sorted pieces
-            (:mod:`plm_recipes.batching`); a loss across rows trains on whole batches.
+            (:mod:`plm_recipes.batching`); a loss across rows trains on whole batches, unless the trainer runs only
+            the model in pieces (:attr:`encodes_in_pieces`).
         *args, **kwargs: as for the trainer class the mixin is combined with.
     """
 
