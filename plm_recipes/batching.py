@@ -104,18 +104,19 @@ def forward_in_pieces(
     comes next (a loss across rows, its one backward pass) sees the whole batch. A batch that cannot be split, or
     whose rows are all as long, runs whole.
 
-    Outputs: a tensor, or a dict (a list, a tuple) of them. A tensor with one row per row of the batch is put back in
-    row order; one with a row per token (token embeddings) is padded back to the batch's width with zeros, at the
-    positions the batch's attention mask marks as padding. A dict's entries that are the batch's own inputs are
-    returned as the batch has them, uncut. Anything else is the first piece's.
+    Outputs: a tensor, or a dict (a list, a tuple) of them. A tensor with one row per row of the batch, or a list
+    with one value per row, is put back in row order; a tensor with a row per token (token embeddings) is padded
+    back to the batch's width with zeros, at the positions the batch's attention mask marks as padding. A dict's
+    entries that are the batch's own inputs are returned as the batch has them, uncut. Anything else is the first
+    piece's. (A model that pads on the left and numbers positions from the first column, as BERT does, gives a
+    row positions that depend on its padding: there the pieces, padded less, do not match the whole batch.)
     """
     split = _split_rows(batch, pieces, padding_side)
     widths = [piece["attention_mask"].shape[1] for _, piece in split or ()]
     if len(set(widths)) < 2:  # no split, or rows all of one length: no padding to save between them
         return forward(batch)
     outputs = [forward(piece) for _, piece in split]
-    order = torch.argsort(torch.cat([rows for rows, _ in split]))
-    merge = _PieceMerger(order, widths, batch["attention_mask"].shape[1], padding_side)
+    merge = _PieceMerger([rows for rows, _ in split], widths, batch["attention_mask"].shape[1], padding_side)
     if isinstance(outputs[0], Mapping):
         return {key: batch[key] if key in batch else merge([out[key] for out in outputs]) for key in outputs[0]}
     return merge(outputs)
@@ -124,14 +125,19 @@ def forward_in_pieces(
 class _PieceMerger:
     """Puts :func:`forward_in_pieces`' outputs of the pieces back together as the whole batch's."""
 
-    def __init__(self, order: torch.Tensor, widths: list[int], width: int, padding_side: str):
-        self.order, self.widths, self.width, self.padding_side = order, widths, width, padding_side
+    def __init__(self, rows: list[torch.Tensor], widths: list[int], width: int, padding_side: str):
+        self.rows, self.widths, self.width, self.padding_side = rows, widths, width, padding_side
+        self.order = torch.argsort(torch.cat(rows))  # the pieces' rows, back in the batch's order
 
     def __call__(self, values: list[Any]) -> Any:
         first = values[0]
-        if isinstance(first, list | tuple):
+        if isinstance(first, list | tuple) and first and isinstance(first[0], torch.Tensor):  # per layer, say
             return type(first)(self(list(column)) for column in zip(*values))
-        if not isinstance(first, torch.Tensor) or first.dim() == 0:
+        rows = [len(piece_rows) for piece_rows in self.rows]
+        if isinstance(first, list) and [len(v) for v in values] == rows:  # a value per row
+            joined = [value for v in values for value in v]
+            return [joined[i] for i in self.order.tolist()]
+        if not isinstance(first, torch.Tensor) or [v.shape[0] if v.dim() else 0 for v in values] != rows:
             return first
         # a row per token: as wide as each piece (whose widths differ); a row per row is as wide in every piece
         if first.dim() >= 2 and all(v.shape[1] == w for v, w in zip(values, self.widths)):
@@ -146,14 +152,20 @@ class ForwardInPieces(torch.nn.Module):
     embedding out), called on a batch as :func:`forward_in_pieces` does: a bi-encoder embeds each text on its own,
     so a loss given this wrapper as its model sees the whole batch's embeddings, whatever it does with them
     (in-batch negatives, CoSENT's pairs across the batch), and its one backward pass gives the whole batch's
-    gradient, with a fraction of the padding. Like DDP's wrapper it holds the model as ``module``; as the model
-    does, it updates the call's dict with the outputs and returns it."""
+    gradient, with a fraction of the padding. Like DDP's wrapper it holds the model as ``module``, whose attributes it
+    passes on; as the model does, it updates the call's dict with the outputs and returns it."""
 
     def __init__(self, module: torch.nn.Module, pieces: int, padding_side: str = "right"):
         super().__init__()
         self.module = module
         self.pieces = pieces
         self.padding_side = padding_side
+
+    def __getattr__(self, name: str) -> Any:  # the model's own methods (``get_embedding_dimension``, ...)
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(self.module, name)
 
     def forward(self, features: Any, *args, **kwargs) -> Any:
         if args or kwargs or not isinstance(features, dict):

@@ -23,6 +23,7 @@ from datasets import IterableDataset
 from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
 from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
 from sentence_transformers.base.sampler import BatchSamplers, DefaultBatchSampler
+from sentence_transformers.sentence_transformer.losses import AdaptiveLayerLoss
 
 from ..args import ModelArguments, RecipeSettings
 from ..batching import ForwardInPieces, sparse_embedding_gradients
@@ -105,20 +106,25 @@ class BiEncoderTrainer(RecipeTrainerMixin, SentenceTransformerTrainer):
         the step's end: whatever the loss (in-batch negatives, CoSENT's pairs across the batch), it sees the whole
         batch's embeddings and gives the whole batch's gradient, with less padding."""
         pieces = self._micro_batches()
-        if pieces <= 1 or not self._can_split_batches():
+        # the bare model only: a DDP or compiled wrapper must run its own forward (DDP's gradient reduction)
+        if pieces <= 1 or model is not self.model or not self._can_split_batches():
             return super().training_step(model, inputs, num_items_in_batch)
         found = input_embeddings(self.model)
-        with self._losses_encoding_in_pieces(pieces), \
-                sparse_embedding_gradients(found[0] if found else None, enabled=self.args.world_size <= 1):
+        with self._losses_encoding_in_pieces(pieces), sparse_embedding_gradients(found[0] if found else None):
             return super().training_step(model, inputs, num_items_in_batch)
 
     @contextlib.contextmanager
     def _losses_encoding_in_pieces(self, pieces: int) -> Iterator[None]:
         """For the block, each loss (and loss inside a loss: ``MatryoshkaLoss``'s) whose ``model`` is this trainer's
-        model calls it through :class:`~plm_recipes.batching.ForwardInPieces`, as it would call a DDP wrapper."""
-        wrapper = ForwardInPieces(self.model, pieces, getattr(self.model.tokenizer, "padding_side", "right"))
+        model calls it through :class:`~plm_recipes.batching.ForwardInPieces`, as it would call a DDP wrapper. Not
+        when a loss records the model's outputs call by call to rerun its layers (``AdaptiveLayerLoss``,
+        ``Matryoshka2dLoss``): those train on whole batches."""
         losses = self.loss.values() if isinstance(self.loss, dict) else [self.loss]
-        holders = [m for loss in losses for m in loss.modules() if m._modules.get("model") is self.model]
+        modules = [m for loss in losses for m in loss.modules()]
+        holders = [m for m in modules if m._modules.get("model") is self.model]
+        if any(isinstance(m, AdaptiveLayerLoss) for m in modules):
+            holders = []
+        wrapper = ForwardInPieces(self.model, pieces, getattr(self.model.tokenizer, "padding_side", "right"))
         for holder in holders:
             holder.model = wrapper
         try:

@@ -106,7 +106,8 @@ def test_forward_in_pieces_puts_rows_and_tokens_back_in_place(padding_side):
         calls.append(features["input_ids"].shape)
         tokens = (features["input_ids"] * features["attention_mask"]).float().unsqueeze(-1).repeat(1, 1, 3)
         return {**features, "token_embeddings": tokens, "sentence_embedding": tokens.sum(dim=1),
-                "layers": (tokens.sum(dim=1), tokens), "width": features["attention_mask"].shape[1]}
+                "layers": (tokens.sum(dim=1), tokens), "width": features["attention_mask"].shape[1],
+                "texts": [str(row) for row in features["input_ids"].sum(dim=1).tolist()], "scale": torch.ones(1)}
 
     whole = forward(dict(batch))
     calls.clear()
@@ -116,7 +117,8 @@ def test_forward_in_pieces_puts_rows_and_tokens_back_in_place(padding_side):
     for key in ("token_embeddings", "sentence_embedding"):
         torch.testing.assert_close(out[key], whole[key], msg=key)
     torch.testing.assert_close(out["layers"][1], whole["layers"][1])  # a tuple's tensors too
-    assert out["width"] == 4 and out["return_loss"] is True  # anything else: the first piece's
+    assert out["texts"] == whole["texts"]  # a list with a value per row, back in row order too
+    assert out["width"] == 4 and out["return_loss"] is True and out["scale"].shape == (1,)  # else: the first piece's
     # a tensor output (not a dict)
     torch.testing.assert_close(forward_in_pieces(lambda f: forward(f)["sentence_embedding"], batch, 2, padding_side),
                                whole["sentence_embedding"])
@@ -162,3 +164,30 @@ def test_bi_encoder_step_in_pieces_gives_the_whole_batch_gradient(tmp_path, loss
     assert whole.keys() == split.keys() and any("word_embeddings" in name for name in whole)
     for name in whole:
         torch.testing.assert_close(split[name], whole[name], rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_bi_encoder_losses_that_rerun_layers_train_on_whole_batches(tmp_path):
+    """AdaptiveLayerLoss records the model's outputs call by call to rerun its layers: it must see whole batches;
+    the wrapper the other losses call passes the model's own methods on."""
+    import datasets
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.losses import AdaptiveLayerLoss, CoSENTLoss
+
+    from plm_recipes.batching import ForwardInPieces
+
+    (tmp_path / "texts.txt").write_text("\n".join(TEXTS), encoding="utf-8")
+    path = build_tiny_bert(tmp_path / "bert", character_vocab([tmp_path / "texts.txt"]))
+    model = SentenceTransformer(str(path), device="cpu")
+    assert ForwardInPieces(model, 4).get_embedding_dimension() == model.get_embedding_dimension() == 32
+    pairs = datasets.Dataset.from_dict({"text_a": TEXTS, "text_b": TEXTS[::-1], "label": [1.0] * len(TEXTS)})
+    args = BiEncoderConfig(str(tmp_path / "out"), micro_batches_by_length=4, use_cpu=True, report_to="none",
+                           per_device_train_batch_size=len(TEXTS))
+    trainer = BiEncoderTrainer(model=model, args=args, train_dataset=pairs,
+                               loss=AdaptiveLayerLoss(model, CoSENTLoss(model)))
+    batch = next(iter(trainer.get_train_dataloader()))
+    trainer.create_optimizer()
+    trainer.current_gradient_accumulation_steps = 1
+    rows = []
+    model[0].register_forward_hook(lambda module, args, output: rows.append(output["token_embeddings"].shape[0]))
+    trainer.training_step(trainer.model_wrapped, batch)
+    assert rows and set(rows) == {len(TEXTS)}
