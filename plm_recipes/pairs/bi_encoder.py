@@ -103,8 +103,9 @@ class BiEncoderTrainer(RecipeTrainerMixin, SentenceTransformerTrainer):
         """``Trainer.training_step``; with ``args.micro_batches_by_length`` above 1 (unset: 4 in one process on a
         CPU) the loss's model encodes each column of texts as length-sorted pieces and puts the embeddings back in
         order (:class:`~plm_recipes.batching.ForwardInPieces`), the word embeddings taking sparse gradients until
-        the step's end: whatever the loss (in-batch negatives, CoSENT's pairs across the batch), it sees the whole
-        batch's embeddings and gives the whole batch's gradient, with less padding."""
+        the step's end: the loss (in-batch negatives, CoSENT's pairs across the batch) sees the whole batch's
+        embeddings and gives the whole batch's gradient, with less padding. Not for the losses that rerun the
+        model's layers (:meth:`_losses_encoding_in_pieces`)."""
         pieces = self._micro_batches()
         # the bare model only: a DDP or compiled wrapper must run its own forward (DDP's gradient reduction)
         if pieces <= 1 or model is not self.model or not self._can_split_batches():
