@@ -140,7 +140,7 @@ def recipe_variant_flags(task: RecipeTask, variant: str) -> list[str]:
         PREVIOUS_FREEZE.parent.mkdir(parents=True, exist_ok=True)
         PREVIOUS_FREEZE.write_text("freeze_word_embeddings: null\n", encoding="utf-8")
         grouped = ["--train_sampling_strategy", "group_by_length"] if task.grouped_before else []
-        # whole batches, as every recipe but text classification and pointwise matching trained before #32
+        # whole batches, as every recipe trained before #32
         return ["--config", str(PREVIOUS_FREEZE), *grouped, *VARIANTS["whole_batches"]]
     return VARIANTS[variant]
 

@@ -128,29 +128,36 @@ def test_forward_in_pieces_puts_rows_and_tokens_back_in_place(padding_side):
     assert forward_in_pieces(forward, same, 3)["sentence_embedding"].shape == (3, 3) and len(calls) == 1
 
 
+def bi_encoder_step(tmp_path, model, loss, pieces: int):
+    """A BiEncoderTrainer on the TEXTS pairs in one batch, ready for one ``training_step``: the trainer and the batch."""
+    import datasets
+
+    pairs = datasets.Dataset.from_dict({"text_a": TEXTS, "text_b": TEXTS[3:] + TEXTS[:3],
+                                        "label": [float(i % 2) for i in range(len(TEXTS))]})
+    args = BiEncoderConfig(str(tmp_path / f"out{pieces}"), micro_batches_by_length=pieces, use_cpu=True,
+                           report_to="none", per_device_train_batch_size=len(TEXTS))
+    trainer = BiEncoderTrainer(model=model, args=args, train_dataset=pairs, loss=loss)
+    batch = next(iter(trainer.get_train_dataloader()))
+    trainer.create_optimizer()
+    trainer.current_gradient_accumulation_steps = 1  # set by the training loop
+    return trainer, batch
+
+
 @pytest.mark.parametrize("loss_name", ["CoSENTLoss", "MultipleNegativesRankingLoss", "CosineSimilarityLoss"])
 def test_bi_encoder_step_in_pieces_gives_the_whole_batch_gradient(tmp_path, loss_name):
     """A bi-encoder's loss may compare every text with every other (CoSENT, in-batch negatives): the step encodes
     each column in length-sorted pieces and the loss sees the whole batch, so its value and every gradient are the
     whole batch's; the word embeddings' gradient is dense again afterwards, and the loss keeps its own model."""
-    import datasets
     from sentence_transformers import SentenceTransformer, losses
 
     (tmp_path / "texts.txt").write_text("\n".join(TEXTS), encoding="utf-8")
     path = build_tiny_bert(tmp_path / "bert", character_vocab([tmp_path / "texts.txt"]),
                            hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-    pairs = datasets.Dataset.from_dict({"text_a": TEXTS, "text_b": TEXTS[3:] + TEXTS[:3],
-                                        "label": [float(i % 2) for i in range(len(TEXTS))]})
     results = {}
     for pieces in (1, 3):
         model = SentenceTransformer(str(path), device="cpu")
         loss = getattr(losses, loss_name)(model)
-        args = BiEncoderConfig(str(tmp_path / f"out{pieces}"), micro_batches_by_length=pieces, use_cpu=True,
-                               report_to="none", per_device_train_batch_size=len(TEXTS))
-        trainer = BiEncoderTrainer(model=model, args=args, train_dataset=pairs, loss=loss)
-        batch = next(iter(trainer.get_train_dataloader()))
-        trainer.create_optimizer()
-        trainer.current_gradient_accumulation_steps = 1  # set by the training loop
+        trainer, batch = bi_encoder_step(tmp_path, model, loss, pieces)
         calls = []
         model[0].register_forward_hook(lambda module, args, output: calls.append(output["token_embeddings"].shape))
         value = trainer.training_step(trainer.model_wrapped, batch)
@@ -169,7 +176,6 @@ def test_bi_encoder_step_in_pieces_gives_the_whole_batch_gradient(tmp_path, loss
 def test_bi_encoder_losses_that_rerun_layers_train_on_whole_batches(tmp_path):
     """AdaptiveLayerLoss records the model's outputs call by call to rerun its layers: it must see whole batches;
     the wrapper the other losses call passes the model's own methods on."""
-    import datasets
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.losses import AdaptiveLayerLoss, CoSENTLoss
 
@@ -179,14 +185,7 @@ def test_bi_encoder_losses_that_rerun_layers_train_on_whole_batches(tmp_path):
     path = build_tiny_bert(tmp_path / "bert", character_vocab([tmp_path / "texts.txt"]))
     model = SentenceTransformer(str(path), device="cpu")
     assert ForwardInPieces(model, 4).get_embedding_dimension() == model.get_embedding_dimension() == 32
-    pairs = datasets.Dataset.from_dict({"text_a": TEXTS, "text_b": TEXTS[::-1], "label": [1.0] * len(TEXTS)})
-    args = BiEncoderConfig(str(tmp_path / "out"), micro_batches_by_length=4, use_cpu=True, report_to="none",
-                           per_device_train_batch_size=len(TEXTS))
-    trainer = BiEncoderTrainer(model=model, args=args, train_dataset=pairs,
-                               loss=AdaptiveLayerLoss(model, CoSENTLoss(model)))
-    batch = next(iter(trainer.get_train_dataloader()))
-    trainer.create_optimizer()
-    trainer.current_gradient_accumulation_steps = 1
+    trainer, batch = bi_encoder_step(tmp_path, model, AdaptiveLayerLoss(model, CoSENTLoss(model)), 4)
     rows = []
     model[0].register_forward_hook(lambda module, args, output: rows.append(output["token_embeddings"].shape[0]))
     trainer.training_step(trainer.model_wrapped, batch)
